@@ -1,0 +1,365 @@
+"""Following a dispatched job to its end while streaming its logs (async, shared by all paths).
+
+The sync operator runs :class:`JobFollower` with ``asyncio.run`` on the worker, the trigger runs
+it in the triggerer's event loop and the sensor runs it bounded by its poke interval: one
+implementation of steps 4-6 of the design, so every path waits, streams and decides alike.
+
+Waiting is event-driven: blocking queries (``index``/``wait``) on the job's allocations and, only
+while they matter, on the dispatch or reschedule evaluations. Nothing polls on a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from airflow_provider_nomad.exceptions import (
+    NomadApiError,
+    NomadConnectionError,
+    NomadNotFoundError,
+    NomadTransientError,
+)
+from airflow_provider_nomad.nomad.log_lines import LineAssembler, LogLine, LogStreamKey
+from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult, assess
+from airflow_provider_nomad.nomad.states import AllocClientStatus, TaskStateName
+
+LOG_STREAMS = ("stdout", "stderr")
+#: Nomad caps a blocking query's wait at 5 minutes.
+MAX_BLOCKING_WAIT = 300.0
+#: After the job ends, how long the log streams get to deliver their last bytes.
+DEFAULT_DRAIN_TIMEOUT = 30.0
+#: How long the cluster may stay unreachable (after the hook's own retries) before giving up.
+DEFAULT_UNREACHABLE_LIMIT = 600.0
+
+_NOT_STARTED_TIME = "0001-01-01T00:00:00Z"
+
+
+def _log_line_to(logger: logging.Logger) -> Callable[[LogLine], None]:
+    def write(line: LogLine) -> None:
+        logger.info("[%s] %s", line.key.label, line.text)
+
+    return write
+
+
+class JobFollower:
+    """Waits for a dispatched job to end, streaming its stdout/stderr as lines arrive.
+
+    :param hook: an open :class:`~airflow_provider_nomad.hooks.nomad.NomadAsyncHook`.
+    :param job_id: the dispatched child job's ID.
+    :param dispatch_eval_id: the evaluation the dispatch created; without it a job that is
+        never placed is noticed through its allocation list staying empty.
+    :param offsets: byte offsets already emitted, by ``str(LogStreamKey)``, to resume from.
+    :param on_line: where each complete log line goes (default: ``log.info``).
+    :param follow_logs: stream logs (default) or only wait.
+    :param deadline: wall-clock time (``time.time()``) after which the follower gives up and
+        returns a ``TIMED_OUT`` outcome; stopping the job is the caller's decision.
+    :param alloc_selector: narrows the job's allocation list to the ones to follow (the sensor
+        uses it for an allocation ID or a task group filter).
+    :param allocs_index: the ``X-Nomad-Index`` of an earlier read, so a follower that picks up
+        where another stopped (a sensor's next poke) blocks until something new happens.
+    """
+
+    def __init__(
+        self,
+        hook: Any,
+        job_id: str,
+        *,
+        dispatch_eval_id: str | None = None,
+        offsets: Mapping[str, int] | None = None,
+        on_line: Callable[[LogLine], None] | None = None,
+        log: logging.Logger | None = None,
+        follow_logs: bool = True,
+        deadline: float | None = None,
+        blocking_wait: float = MAX_BLOCKING_WAIT,
+        drain_timeout: float = DEFAULT_DRAIN_TIMEOUT,
+        unreachable_limit: float = DEFAULT_UNREACHABLE_LIMIT,
+        alloc_selector: Callable[[list[Mapping[str, Any]]], list[Mapping[str, Any]]] | None = None,
+        allocs_index: int = 0,
+    ) -> None:
+        self.hook = hook
+        self.job_id = job_id
+        self.dispatch_eval_id = dispatch_eval_id or None
+        self.log = log or logging.getLogger(__name__)
+        self.on_line = on_line or _log_line_to(self.log)
+        self.follow_logs = follow_logs
+        self.deadline = deadline
+        self.blocking_wait = min(blocking_wait, MAX_BLOCKING_WAIT)
+        self.drain_timeout = drain_timeout
+        self.unreachable_limit = unreachable_limit
+        self.alloc_selector = alloc_selector
+        self._start_offsets = dict(offsets or {})
+        self._assemblers: dict[LogStreamKey, LineAssembler] = {}
+        self._streams: dict[LogStreamKey, asyncio.Task] = {}
+        self._allocs: list[Mapping[str, Any]] = []
+        self._allocs_changed = asyncio.Event()
+        self._allocs_index = allocs_index
+
+    # -- public state ---------------------------------------------------------------------
+
+    @property
+    def offsets(self) -> dict[str, int]:
+        """Bytes emitted so far per log, to carry across a triggerer restart."""
+        offsets = dict(self._start_offsets)
+        offsets.update({str(k): a.emitted_offset for k, a in self._assemblers.items()})
+        return offsets
+
+    @property
+    def allocs_index(self) -> int:
+        return self._allocs_index
+
+    @property
+    def allocations(self) -> list[Mapping[str, Any]]:
+        return list(self._allocs)
+
+    # -- the wait ---------------------------------------------------------------------------
+
+    async def run(self) -> JobOutcome:
+        """Follow the job to its end (or the deadline) and return its outcome."""
+        try:
+            outcome = await self._wait_for_end()
+            await self._drain_logs()
+            outcome.stderr_tail = self._stderr_tail(outcome)
+            return outcome
+        finally:
+            await self._cancel_streams()
+
+    async def _wait_for_end(self) -> JobOutcome:
+        evals: dict[str, Mapping[str, Any]] = {}
+        eval_indexes: dict[str, int] = {}
+        alloc_watch: asyncio.Task | None = None
+        eval_watches: dict[str, asyncio.Task] = {}
+        first_failure: float | None = None
+        if self.dispatch_eval_id is None:
+            # An adopted child or a job started elsewhere: find the evaluation that placed it,
+            # so a placement failure is noticed instead of waiting on an empty allocation list.
+            job_evals, _ = await self.hook.get_job_evaluations(self.job_id)
+            evals.update({e["ID"]: e for e in job_evals})
+            if job_evals:
+                first = min(job_evals, key=lambda e: e.get("CreateIndex", 0))
+                self.dispatch_eval_id = first["ID"]
+        try:
+            while True:
+                assessment = assess(
+                    self.job_id, self._allocs, evals, dispatch_eval_id=self.dispatch_eval_id
+                )
+                if assessment.done:
+                    assert assessment.outcome is not None
+                    return assessment.outcome
+                self._start_log_streams()
+                if alloc_watch is None:
+                    alloc_watch = asyncio.create_task(
+                        self.hook.get_job_allocations(
+                            self.job_id, index=self._allocs_index, wait=self._wait()
+                        )
+                    )
+                for eval_id in assessment.watch_evals - eval_watches.keys():
+                    eval_watches[eval_id] = asyncio.create_task(
+                        self.hook.get_evaluation(
+                            eval_id, index=eval_indexes.get(eval_id, 0), wait=self._wait()
+                        )
+                    )
+                done, _ = await asyncio.wait(
+                    [alloc_watch, *eval_watches.values()],
+                    timeout=self._time_left(),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                if not done:
+                    return self._timed_out()
+                for task in done:
+                    try:
+                        body, index = task.result()
+                    except (NomadTransientError, NomadConnectionError) as exc:
+                        first_failure = first_failure or time.monotonic()
+                        await self._back_off(exc, first_failure)
+                        body = None
+                    else:
+                        first_failure = None
+                    if task is alloc_watch:
+                        alloc_watch = None
+                        if body is not None:
+                            self._update_allocs(body, index)
+                    else:
+                        eval_id = next(e for e, t in eval_watches.items() if t is task)
+                        del eval_watches[eval_id]
+                        if body is not None:
+                            evals[eval_id] = body
+                            eval_indexes[eval_id] = index
+        finally:
+            for task in [alloc_watch, *eval_watches.values()]:
+                if task is not None:
+                    task.cancel()
+
+    def _update_allocs(self, allocs: list[Mapping[str, Any]], index: int) -> None:
+        if self.alloc_selector is not None:
+            allocs = self.alloc_selector(allocs)
+        # An index that goes backwards means the server state was restored or the leader
+        # changed: start the blocking query afresh rather than wait on a future index.
+        self._allocs_index = index if index >= self._allocs_index else 0
+        self._allocs = allocs
+        self._allocs_changed.set()
+        self._allocs_changed = asyncio.Event()
+
+    async def _back_off(self, exc: Exception, first_failure: float) -> None:
+        down_for = time.monotonic() - first_failure
+        if down_for > self.unreachable_limit:
+            raise exc
+        delay = min(30.0, 1.0 + down_for / 4)
+        self.log.warning(
+            "Nomad did not answer while following %s (%s); trying again in %.0f s",
+            self.job_id,
+            exc,
+            delay,
+        )
+        await asyncio.sleep(min(delay, self._time_left() or delay))
+
+    def _wait(self) -> float:
+        left = self._time_left()
+        wait = self.blocking_wait if left is None else min(self.blocking_wait, left)
+        return max(1.0, wait)
+
+    def _time_left(self) -> float | None:
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.time())
+
+    def _timed_out(self) -> JobOutcome:
+        return JobOutcome(
+            result=JobResult.TIMED_OUT,
+            job_id=self.job_id,
+            reason="the task's execution_timeout passed before the job ended",
+            alloc_ids=[a["ID"] for a in self._allocs],
+        )
+
+    # -- logs -------------------------------------------------------------------------------
+
+    def _start_log_streams(self) -> None:
+        if not self.follow_logs:
+            return
+        for alloc in self._allocs:
+            for task, state in (alloc.get("TaskStates") or {}).items():
+                if not _task_started(state):
+                    continue
+                for stream in LOG_STREAMS:
+                    key = LogStreamKey(alloc["ID"], task, stream)
+                    if key in self._streams:
+                        continue
+                    assembler = LineAssembler(key, self._start_offsets.get(str(key), 0))
+                    self._assemblers[key] = assembler
+                    self._streams[key] = asyncio.create_task(self._follow_log(assembler))
+
+    async def _follow_log(self, assembler: LineAssembler) -> None:
+        key = assembler.key
+        failures = 0
+        while True:
+            got_data = False
+            try:
+                async for frame in self.hook.stream_logs(
+                    key.alloc_id,
+                    key.task,
+                    key.stream,
+                    offset=assembler.received_offset,
+                    follow=True,
+                ):
+                    if frame.file_event:
+                        self.log.warning(
+                            "[%s] Nomad reported %r for %s: lines may be missing here",
+                            key.label,
+                            frame.file_event,
+                            frame.file or "the log file",
+                        )
+                    if frame.data:
+                        got_data = True
+                        for line in assembler.feed(frame.data):
+                            self.on_line(line)
+                failures = 0
+            except NomadNotFoundError as exc:
+                if self._task_state(key) == TaskStateName.PENDING:
+                    await self._allocs_changed.wait()
+                    continue
+                self.log.warning(
+                    "[%s] logs are no longer available: Nomad has garbage-collected "
+                    "allocation %s (%s). The outcome is still read from the allocation.",
+                    key.label,
+                    key.alloc_id,
+                    exc.message,
+                )
+                return
+            except (NomadTransientError, NomadConnectionError, OSError) as exc:
+                failures += 1
+                self.log.warning(
+                    "[%s] log stream interrupted (%s); resuming at byte %d",
+                    key.label,
+                    exc,
+                    assembler.received_offset,
+                )
+                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+                continue
+            except NomadApiError as exc:
+                self.log.warning("[%s] cannot read logs: %s", key.label, exc)
+                return
+            if self._task_finished(key):
+                for line in assembler.flush():
+                    self.on_line(line)
+                return
+            if not got_data:
+                # The stream ended without news while the task still runs (a proxy cut it, or
+                # the task just died and the allocation list has not told us yet): wait for the
+                # next allocation change instead of spinning on reconnects.
+                await self._allocs_changed.wait()
+
+    def _alloc(self, alloc_id: str) -> Mapping[str, Any] | None:
+        return next((a for a in self._allocs if a["ID"] == alloc_id), None)
+
+    def _task_state(self, key: LogStreamKey) -> str | None:
+        alloc = self._alloc(key.alloc_id)
+        state = ((alloc or {}).get("TaskStates") or {}).get(key.task) or {}
+        return state.get("State")
+
+    def _task_finished(self, key: LogStreamKey) -> bool:
+        alloc = self._alloc(key.alloc_id)
+        if alloc is None:
+            return False
+        return (
+            self._task_state(key) == TaskStateName.DEAD
+            or alloc.get("ClientStatus") in AllocClientStatus.TERMINAL
+        )
+
+    async def _drain_logs(self) -> None:
+        pending = [t for t in self._streams.values() if not t.done()]
+        if not pending:
+            return
+        _, still_running = await asyncio.wait(pending, timeout=self.drain_timeout)
+        if still_running:
+            self.log.warning(
+                "%d log stream(s) of %s did not finish within %.0f s after the job ended; "
+                "the task log may miss their last lines",
+                len(still_running),
+                self.job_id,
+                self.drain_timeout,
+            )
+
+    async def _cancel_streams(self) -> None:
+        tasks = [t for t in self._streams.values() if not t.done()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _stderr_tail(self, outcome: JobOutcome) -> list[str]:
+        failing = {(t.alloc_id, t.task) for t in outcome.tasks if not t.succeeded}
+        tail: list[str] = []
+        for key, assembler in self._assemblers.items():
+            if key.stream == "stderr" and (key.alloc_id, key.task) in failing:
+                tail.extend(f"[{key.label}] {line}" for line in assembler.tail)
+        return tail[-20:]
+
+
+def _task_started(state: Mapping[str, Any]) -> bool:
+    if state.get("State") == TaskStateName.PENDING:
+        return False
+    started_at = state.get("StartedAt")
+    if started_at and started_at != _NOT_STARTED_TIME:
+        return True
+    return any(e.get("Type") == "Started" for e in state.get("Events") or [])

@@ -1,0 +1,424 @@
+"""Operators that register, dispatch and stop Nomad jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator, conf
+from airflow.sdk.exceptions import AirflowTaskTimeout
+from airflow.sdk.observability.stats import Stats
+
+from airflow_provider_nomad.exceptions import (
+    NomadApiError,
+    NomadInvalidInputError,
+    NomadJobTimeoutError,
+    NomadNotFoundError,
+    NomadProviderError,
+)
+from airflow_provider_nomad.hooks.nomad import NomadAsyncHook, NomadHook
+from airflow_provider_nomad.links.nomad import JOB_URL_XCOM_KEY, NomadJobLink
+from airflow_provider_nomad.nomad.dispatch_input import (
+    check_against_parent,
+    encode_payload,
+    normalize_meta,
+)
+from airflow_provider_nomad.nomad.follow import JobFollower
+from airflow_provider_nomad.nomad.identity import TaskIdentity
+from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult, assess
+from airflow_provider_nomad.nomad.report import raise_for_outcome, summary
+from airflow_provider_nomad.nomad.states import JobStatus
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+#: XCom keys pushed before the wait, so links and downstream tasks see the child at once.
+JOB_ID_XCOM_KEY = "nomad_job_id"
+ALLOC_IDS_XCOM_KEY = "nomad_alloc_ids"
+
+
+class NomadDispatchJobOperator(BaseOperator):
+    """Dispatch a parameterized Nomad batch job, follow it to its end and stream its logs.
+
+    The task dispatches at most one child at a time: a later try of the same task instance
+    (after a worker died, or a retry) adopts the child an earlier try left pending or running,
+    and every dispatch request carries an idempotency token, so a request retried after a
+    dropped connection returns the child the first one created.
+
+    :param job_id: ID of the parameterized parent job. (templated)
+    :param meta: dispatch meta; every value must be a string. Checked against the parent's
+        ``meta_required`` / ``meta_optional`` before anything is dispatched. (templated)
+    :param payload: dispatch payload: ``str``, ``bytes``, or a dict/list sent as JSON; at most
+        16 KiB; checked against the parent's ``payload`` setting. (templated)
+    :param namespace: Nomad namespace; overrides the connection's. (templated)
+    :param region: Nomad region; overrides the connection's.
+    :param nomad_conn_id: connection of type ``nomad``.
+    :param wait_for_completion: follow the child to its end (default). Without it the task
+        returns once the child is dispatched.
+    :param deferrable: wait in the triggerer instead of holding a worker slot.
+    :param adopt_succeeded_child: for batches that must run at most once per task instance: a
+        child that an earlier try ran to success is adopted (its outcome reported again)
+        instead of dispatching a new one. Off by default: a retry dispatches anew once the
+        earlier child has ended.
+    :param stream_logs: stream the child's stdout/stderr into the task log while it runs.
+    :param result_file: path, relative to the allocation directory (e.g.
+        ``alloc/result.json``), of a JSON file the batch writes; read back through Nomad's fs
+        API and returned under ``"result"``.
+    """
+
+    template_fields: Sequence[str] = ("job_id", "meta", "payload", "namespace")
+    template_fields_renderers = {"meta": "json", "payload": "json"}
+    ui_color = "#00ca8e"
+    operator_extra_links = (NomadJobLink(),)
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        meta: Mapping[str, str] | None = None,
+        payload: str | bytes | Mapping[str, Any] | list[Any] | None = None,
+        namespace: str | None = None,
+        region: str | None = None,
+        nomad_conn_id: str = NomadHook.default_conn_name,
+        wait_for_completion: bool = True,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        adopt_succeeded_child: bool = False,
+        stream_logs: bool = True,
+        result_file: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_id = job_id
+        self.meta = meta
+        self.payload = payload
+        self.namespace = namespace
+        self.region = region
+        self.nomad_conn_id = nomad_conn_id
+        self.wait_for_completion = wait_for_completion
+        self.deferrable = deferrable
+        self.adopt_succeeded_child = adopt_succeeded_child
+        self.stream_logs = stream_logs
+        self.result_file = result_file
+        self._child_job_id: str | None = None
+
+    @cached_property
+    def hook(self) -> NomadHook:
+        return NomadHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
+
+    def _async_hook(self) -> NomadAsyncHook:
+        return NomadAsyncHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
+
+    # -- execute ----------------------------------------------------------------------------
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        if not isinstance(self.job_id, str) or not self.job_id.strip():
+            raise NomadInvalidInputError(
+                f"job_id must be the ID of a parameterized Nomad job, got {self.job_id!r}."
+            )
+        meta = normalize_meta(self.meta)
+        payload = encode_payload(self.payload)
+        parent = self._read_parent()
+        check_against_parent(parent, meta, payload)
+
+        ti = context["ti"]
+        identity = TaskIdentity(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+        child, eval_id, adopted = self._adopt_or_dispatch(identity, ti.try_number, meta, payload)
+        self._child_job_id = child
+        url = self.hook.job_ui_url(child)
+        ti.xcom_push(key=JOB_ID_XCOM_KEY, value=child)
+        ti.xcom_push(key=JOB_URL_XCOM_KEY, value=url)
+        self.log.info("Nomad job %s: %s", child, url)
+
+        if not self.wait_for_completion:
+            return {"job_id": child, "parent_job_id": self.job_id, "adopted": adopted, "url": url}
+        if adopted == "succeeded":
+            outcome = self._current_outcome(child)
+            return self._finish(context, outcome, adopted=adopted)
+        if self.deferrable:
+            self._defer(child, eval_id, adopted)
+        started = time.monotonic()
+        try:
+            outcome = asyncio.run(self._follow(child, eval_id, deadline=None))
+        except AirflowTaskTimeout:
+            self._stop_child(reason="execution_timeout")
+            raise
+        Stats.timing("nomad.job.duration", timedelta(seconds=time.monotonic() - started))
+        return self._finish(context, outcome, adopted=adopted)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger: re-check the outcome through the hook, then report."""
+        from airflow_provider_nomad.triggers.nomad import NomadJobEvent
+
+        job_event = NomadJobEvent.from_dict(event)
+        self._child_job_id = job_event.job_id
+        if job_event.error:
+            raise NomadProviderError(
+                f"Waiting for Nomad job {job_event.job_id} in the triggerer failed: "
+                f"{job_event.error}"
+            )
+        outcome = job_event.outcome
+        if outcome.result is JobResult.TIMED_OUT:
+            raise NomadJobTimeoutError(
+                f"Nomad job {job_event.job_id} did not end within execution_timeout "
+                f"({self.execution_timeout}); it was stopped."
+            )
+        checked = self._current_outcome(job_event.job_id)
+        checked.stderr_tail = outcome.stderr_tail
+        return self._finish(context, checked, adopted=job_event.adopted)
+
+    def on_kill(self) -> None:
+        self._stop_child(reason="task killed")
+
+    # -- steps ------------------------------------------------------------------------------
+
+    def _read_parent(self) -> dict[str, Any]:
+        try:
+            return self.hook.get_job(self.job_id)
+        except NomadNotFoundError:
+            raise NomadInvalidInputError(
+                f"Nomad has no job {self.job_id!r} in namespace "
+                f"{self.hook.settings.namespace!r}. Register the parameterized job first "
+                "(NomadRegisterJobOperator or `nomad job run`), or fix job_id/namespace."
+            ) from None
+
+    def _adopt_or_dispatch(
+        self, identity: TaskIdentity, try_number: int, meta: dict[str, str], payload: bytes | None
+    ) -> tuple[str, str | None, str | None]:
+        """Return ``(child job ID, dispatch eval ID or None, how it was adopted or None)``."""
+        children = self.hook.list_jobs(prefix=identity.children_prefix(self.job_id))
+        live = [c for c in children if c.get("Status") in JobStatus.LIVE and not c.get("Stop")]
+        if live:
+            child = max(live, key=lambda c: c.get("CreateIndex", 0))
+            if len(live) > 1:
+                self.log.warning(
+                    "Found %d live children of this task instance; adopting the newest, %s",
+                    len(live),
+                    child["ID"],
+                )
+            self.log.info(
+                "Adopting %s, dispatched by an earlier try and still %s",
+                child["ID"],
+                child.get("Status"),
+            )
+            Stats.incr("nomad.dispatch.adopted")
+            return child["ID"], None, "running"
+        if self.adopt_succeeded_child:
+            for child in sorted(children, key=lambda c: c.get("CreateIndex", 0), reverse=True):
+                if self._current_outcome(child["ID"]).succeeded:
+                    self.log.info(
+                        "Adopting %s: an earlier try ran it to success and adopt_succeeded_child "
+                        "is on, so the batch is not dispatched again",
+                        child["ID"],
+                    )
+                    return child["ID"], None, "succeeded"
+        response = self.hook.dispatch_job(
+            self.job_id,
+            meta=meta,
+            payload=payload,
+            id_prefix_template=identity.id_prefix_template,
+            idempotency_token=identity.idempotency_token(try_number),
+        )
+        Stats.incr("nomad.dispatch")
+        child = response["DispatchedJobID"]
+        self.log.info("Dispatched %s (evaluation %s)", child, response.get("EvalID") or "-")
+        return child, response.get("EvalID") or None, None
+
+    async def _follow(self, job_id: str, eval_id: str | None, deadline: float | None) -> JobOutcome:
+        async with self._async_hook() as hook:
+            follower = JobFollower(
+                hook,
+                job_id,
+                dispatch_eval_id=eval_id,
+                log=self.log,
+                follow_logs=self.stream_logs,
+                deadline=deadline,
+            )
+            return await follower.run()
+
+    def _defer(self, job_id: str, eval_id: str | None, adopted: str | None) -> None:
+        from airflow_provider_nomad.triggers.nomad import NomadJobTrigger
+
+        deadline = None
+        if self.execution_timeout is not None:
+            deadline = time.time() + self.execution_timeout.total_seconds()
+        self.defer(
+            trigger=NomadJobTrigger(
+                job_id=job_id,
+                nomad_conn_id=self.nomad_conn_id,
+                namespace=self.namespace,
+                region=self.region,
+                dispatch_eval_id=eval_id,
+                deadline=deadline,
+                stream_logs=self.stream_logs,
+                adopted=adopted,
+            ),
+            method_name="execute_complete",
+        )
+
+    def _current_outcome(self, job_id: str) -> JobOutcome:
+        """The job's outcome as Nomad reports it now (one read of its allocations)."""
+        allocs = self.hook.get_job_allocations(job_id)
+        evals = {e["ID"]: e for e in self.hook.get_job_evaluations(job_id)}
+        assessment = assess(job_id, allocs, evals)
+        if assessment.outcome is None:
+            return JobOutcome(JobResult.FAILED, job_id, "the job has not ended yet")
+        return assessment.outcome
+
+    def _finish(self, context: Context, outcome: JobOutcome, adopted: str | None) -> dict[str, Any]:
+        ti = context["ti"]
+        ti.xcom_push(key=ALLOC_IDS_XCOM_KEY, value=outcome.alloc_ids)
+        url = self.hook.job_ui_url(outcome.job_id)
+        if not outcome.succeeded:
+            Stats.incr("nomad.job.failed")
+            raise_for_outcome(outcome, ui_url=url)
+        result = summary(outcome, parent_job_id=self.job_id, adopted=adopted, url=url)
+        if self.result_file:
+            result["result"] = self._read_result_file(outcome)
+        self.log.info("Nomad job %s succeeded: %s", outcome.job_id, outcome.reason)
+        return result
+
+    def _read_result_file(self, outcome: JobOutcome) -> Any:
+        alloc_id = outcome.final_alloc_ids[-1]
+        try:
+            raw = self.hook.read_alloc_file(alloc_id, self.result_file)
+            return json.loads(raw)
+        except NomadApiError as exc:
+            raise NomadInvalidInputError(
+                f"The batch succeeded but its result file {self.result_file!r} could not be "
+                f"read from allocation {alloc_id}: {exc}. Check result_file (a path relative "
+                "to the allocation directory, e.g. alloc/result.json)."
+            ) from None
+        except ValueError as exc:
+            raise NomadInvalidInputError(
+                f"The batch succeeded but its result file {self.result_file!r} is not JSON: {exc}"
+            ) from None
+
+    def _stop_child(self, reason: str) -> None:
+        if not self._child_job_id:
+            return
+        self.log.warning("Stopping Nomad job %s (%s)", self._child_job_id, reason)
+        try:
+            self.hook.stop_job(self._child_job_id)
+        except NomadApiError as exc:
+            self.log.error("Could not stop Nomad job %s: %s", self._child_job_id, exc)
+
+
+class NomadRegisterJobOperator(BaseOperator):
+    """Register (create or update) a Nomad job from a dict, HCL text or a jobspec file.
+
+    HCL is parsed by the Nomad server (``/v1/jobs/parse``), so the jobspec means exactly what
+    ``nomad job run`` would make of it. Registering an unchanged job changes nothing.
+
+    :param job: the job as a dict (Nomad's JSON ``Job``), HCL text, or the path of a ``.hcl``
+        / ``.nomad`` / ``.json`` file. (templated)
+    :param namespace: Nomad namespace; overrides the connection's. (templated)
+    :param nomad_conn_id: connection of type ``nomad``.
+    """
+
+    template_fields: Sequence[str] = ("job", "namespace")
+    template_fields_renderers = {"job": "json"}
+    ui_color = "#00ca8e"
+
+    def __init__(
+        self,
+        *,
+        job: Mapping[str, Any] | str,
+        namespace: str | None = None,
+        region: str | None = None,
+        nomad_conn_id: str = NomadHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job = job
+        self.namespace = namespace
+        self.region = region
+        self.nomad_conn_id = nomad_conn_id
+
+    @cached_property
+    def hook(self) -> NomadHook:
+        return NomadHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        job = self._job_dict()
+        response = self.hook.register_job(job)
+        self.log.info(
+            "Registered Nomad job %s (modify index %s)",
+            job.get("ID"),
+            response.get("JobModifyIndex"),
+        )
+        return {"job_id": job.get("ID"), "job_modify_index": response.get("JobModifyIndex")}
+
+    def _job_dict(self) -> dict[str, Any]:
+        if isinstance(self.job, Mapping):
+            job = dict(self.job)
+            return dict(job["Job"]) if set(job) == {"Job"} else job
+        if not isinstance(self.job, str) or not self.job.strip():
+            raise NomadInvalidInputError(
+                "job must be a dict, HCL text or the path of a jobspec file, got "
+                f"{type(self.job).__name__}."
+            )
+        text = self.job
+        if "\n" not in text and text.rstrip().endswith((".hcl", ".nomad", ".json")):
+            path = Path(text)
+            if not path.is_file():
+                raise NomadInvalidInputError(f"Jobspec file {text!r} does not exist.")
+            text = path.read_text()
+            if path.suffix == ".json":
+                return self._job_from_json(text, source=str(path))
+        if text.lstrip().startswith("{"):
+            return self._job_from_json(text, source="job")
+        return self.hook.parse_jobspec(text)
+
+    @staticmethod
+    def _job_from_json(text: str, source: str) -> dict[str, Any]:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise NomadInvalidInputError(f"{source} is not valid JSON: {exc}") from None
+        return dict(data["Job"]) if isinstance(data, dict) and set(data) == {"Job"} else data
+
+
+class NomadStopJobOperator(BaseOperator):
+    """Stop a Nomad job (for a dispatched child, only that child; its parent keeps running).
+
+    :param job_id: ID of the job to stop. (templated)
+    :param purge: remove the job at once instead of leaving it ``dead`` until garbage
+        collection.
+    :param namespace: Nomad namespace; overrides the connection's. (templated)
+    :param nomad_conn_id: connection of type ``nomad``.
+    """
+
+    template_fields: Sequence[str] = ("job_id", "namespace")
+    ui_color = "#00ca8e"
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        purge: bool = False,
+        namespace: str | None = None,
+        region: str | None = None,
+        nomad_conn_id: str = NomadHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_id = job_id
+        self.purge = purge
+        self.namespace = namespace
+        self.region = region
+        self.nomad_conn_id = nomad_conn_id
+
+    @cached_property
+    def hook(self) -> NomadHook:
+        return NomadHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        response = self.hook.stop_job(self.job_id, purge=self.purge)
+        self.log.info("Stopped Nomad job %s%s", self.job_id, " (purged)" if self.purge else "")
+        return {"job_id": self.job_id, "eval_id": response.get("EvalID"), "purged": self.purge}

@@ -1,0 +1,150 @@
+"""Sensor that waits for a Nomad job's allocations to end."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseSensorOperator, conf
+
+from airflow_provider_nomad.hooks.nomad import NomadAsyncHook, NomadHook
+from airflow_provider_nomad.nomad.follow import JobFollower
+from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult
+from airflow_provider_nomad.nomad.report import raise_for_outcome, summary
+from airflow_provider_nomad.nomad.selection import select_allocations
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+
+class NomadAllocationSensor(BaseSensorOperator):
+    """Wait until a Nomad job's allocations have ended; succeed if every task exited 0.
+
+    Works on any job, dispatched or not. Each poke is a blocking query bounded by the poke
+    interval, so a poke returns as soon as an allocation changes rather than on the next tick.
+    The outcome rules are the operator's: restarts and reschedules are followed to the final
+    allocation, and a failure raises a typed error with exit code, signal or placement cause.
+
+    :param job_id: the job whose allocations to wait for. (templated)
+    :param alloc_id: wait only for this allocation (ID or prefix) and its reschedules. (templated)
+    :param task_group: wait only for this task group's allocations. (templated)
+    :param fetch_logs: once they ended, write the allocations' stdout/stderr to the task log.
+    :param namespace: Nomad namespace override. (templated)
+    :param nomad_conn_id: connection of type ``nomad``.
+    :param deferrable: wait in the triggerer.
+    """
+
+    template_fields: Sequence[str] = ("job_id", "alloc_id", "task_group", "namespace")
+    ui_color = "#00ca8e"
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        alloc_id: str | None = None,
+        task_group: str | None = None,
+        fetch_logs: bool = False,
+        namespace: str | None = None,
+        region: str | None = None,
+        nomad_conn_id: str = NomadHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_id = job_id
+        self.alloc_id = alloc_id
+        self.task_group = task_group
+        self.fetch_logs = fetch_logs
+        self.namespace = namespace
+        self.region = region
+        self.nomad_conn_id = nomad_conn_id
+        self.deferrable = deferrable
+        self._allocs_index = 0
+        self._outcome: JobOutcome | None = None
+
+    @cached_property
+    def hook(self) -> NomadHook:
+        return NomadHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
+
+    def execute(self, context: Context) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        from airflow_provider_nomad.triggers.nomad import NomadJobTrigger
+
+        deadline = None
+        if self.timeout:
+            deadline = time.time() + float(self.timeout)
+        self.defer(
+            trigger=NomadJobTrigger(
+                job_id=self.job_id,
+                nomad_conn_id=self.nomad_conn_id,
+                namespace=self.namespace,
+                region=self.region,
+                deadline=deadline,
+                stream_logs=self.fetch_logs,
+                alloc_id=self.alloc_id,
+                task_group=self.task_group,
+                stop_on_deadline=False,
+            ),
+            method_name="execute_complete",
+        )
+
+    def poke(self, context: Context) -> bool:
+        outcome = asyncio.run(self._wait_once(float(self.poke_interval)))
+        if outcome.result is JobResult.TIMED_OUT:
+            self.log.info("Allocations of %s have not ended yet", self.job_id)
+            return False
+        if self.fetch_logs:
+            asyncio.run(self._fetch_logs())
+        self._outcome = outcome
+        raise_for_outcome(outcome, ui_url=self.hook.job_ui_url(self.job_id))
+        return True
+
+    async def _wait_once(self, seconds: float) -> JobOutcome:
+        async with self._async_hook() as hook:
+            follower = JobFollower(
+                hook,
+                self.job_id,
+                log=self.log,
+                follow_logs=False,
+                deadline=time.time() + max(1.0, seconds),
+                alloc_selector=select_allocations(self.alloc_id, self.task_group),
+                allocs_index=self._allocs_index,
+            )
+            outcome = await follower.run()
+            self._allocs_index = follower.allocs_index
+            return outcome
+
+    async def _fetch_logs(self) -> None:
+        async with self._async_hook() as hook:
+            await JobFollower(
+                hook,
+                self.job_id,
+                log=self.log,
+                alloc_selector=select_allocations(self.alloc_id, self.task_group),
+            ).run()
+
+    def _async_hook(self) -> NomadAsyncHook:
+        return NomadAsyncHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        from airflow_provider_nomad.exceptions import NomadProviderError
+        from airflow_provider_nomad.triggers.nomad import NomadJobEvent
+
+        job_event = NomadJobEvent.from_dict(event)
+        if job_event.error or job_event.outcome is None:
+            raise NomadProviderError(
+                f"Waiting for Nomad job {self.job_id} in the triggerer failed: {job_event.error}"
+            )
+        url = self.hook.job_ui_url(self.job_id)
+        if job_event.outcome.result is JobResult.TIMED_OUT:
+            from airflow.sdk.exceptions import AirflowSensorTimeout
+
+            raise AirflowSensorTimeout(
+                f"Allocations of Nomad job {self.job_id} did not end within {self.timeout} s"
+            )
+        raise_for_outcome(job_event.outcome, ui_url=url)
+        return summary(job_event.outcome, parent_job_id=None, adopted=None, url=url)

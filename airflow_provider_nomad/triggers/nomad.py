@@ -1,0 +1,170 @@
+"""Trigger that follows a Nomad job from the triggerer, streaming its logs into the task log."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_provider_nomad.exceptions import NomadApiError, NomadProviderError
+from airflow_provider_nomad.hooks.nomad import NomadAsyncHook, NomadHook
+from airflow_provider_nomad.nomad.follow import JobFollower
+from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult
+from airflow_provider_nomad.nomad.selection import select_allocations
+
+
+@dataclass
+class NomadJobEvent:
+    """The one event a :class:`NomadJobTrigger` fires: how the job ended, or why waiting failed.
+
+    :param job_id: the followed job.
+    :param outcome: the job's outcome (``None`` only when ``error`` is set).
+    :param offsets: log bytes already written to the task log, per allocation/task/stream.
+    :param error: why the trigger could not follow the job (e.g. Nomad unreachable for longer
+        than the retry budget); the job itself may still be running.
+    """
+
+    job_id: str
+    outcome: JobOutcome | None = None
+    offsets: dict[str, int] = field(default_factory=dict)
+    adopted: str | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "job_id": self.job_id,
+            "outcome": self.outcome.to_dict() if self.outcome else None,
+            "offsets": dict(self.offsets),
+            "adopted": self.adopted,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NomadJobEvent:
+        outcome = data.get("outcome")
+        return cls(
+            job_id=data["job_id"],
+            outcome=JobOutcome.from_dict(outcome) if outcome else None,
+            offsets=dict(data.get("offsets") or {}),
+            adopted=data.get("adopted"),
+            error=data.get("error"),
+        )
+
+
+class NomadJobTrigger(BaseTrigger):
+    """Follow a Nomad job to its end with blocking queries, streaming its logs.
+
+    Serializes only what rebuilds the hook and the wait, so a triggerer that restarts resumes
+    the same wait from the carried log offsets.
+
+    :param job_id: the job to follow (a dispatched child, or any batch job).
+    :param nomad_conn_id: connection of type ``nomad``.
+    :param namespace: Nomad namespace override.
+    :param region: Nomad region override.
+    :param dispatch_eval_id: the evaluation the dispatch created, when known.
+    :param deadline: wall-clock time (seconds since the epoch) derived from the task's
+        ``execution_timeout``: past it the trigger stops the job and reports a timeout, since
+        Airflow does not enforce ``execution_timeout`` while a task is deferred.
+    :param offsets: log bytes already written to the task log.
+    :param stream_logs: stream the job's stdout/stderr into the task log.
+    :param adopted: how the operator came to this child (passed through to the event).
+    :param alloc_id: follow only this allocation (and its reschedules).
+    :param task_group: follow only this task group's allocations.
+    :param stop_on_deadline: stop the job when the deadline passes (the operator's own child);
+        a sensor watching someone else's job only reports the timeout.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        nomad_conn_id: str = NomadHook.default_conn_name,
+        namespace: str | None = None,
+        region: str | None = None,
+        dispatch_eval_id: str | None = None,
+        deadline: float | None = None,
+        offsets: Mapping[str, int] | None = None,
+        stream_logs: bool = True,
+        adopted: str | None = None,
+        alloc_id: str | None = None,
+        task_group: str | None = None,
+        stop_on_deadline: bool = True,
+    ) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.nomad_conn_id = nomad_conn_id
+        self.namespace = namespace
+        self.region = region
+        self.dispatch_eval_id = dispatch_eval_id
+        self.deadline = deadline
+        self.offsets = dict(offsets or {})
+        self.stream_logs = stream_logs
+        self.adopted = adopted
+        self.alloc_id = alloc_id
+        self.task_group = task_group
+        self.stop_on_deadline = stop_on_deadline
+        self._follower: JobFollower | None = None
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "job_id": self.job_id,
+                "nomad_conn_id": self.nomad_conn_id,
+                "namespace": self.namespace,
+                "region": self.region,
+                "dispatch_eval_id": self.dispatch_eval_id,
+                "deadline": self.deadline,
+                "offsets": dict(self.offsets),
+                "stream_logs": self.stream_logs,
+                "adopted": self.adopted,
+                "alloc_id": self.alloc_id,
+                "task_group": self.task_group,
+                "stop_on_deadline": self.stop_on_deadline,
+            },
+        )
+
+    def _hook(self) -> NomadAsyncHook:
+        return NomadAsyncHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        event = NomadJobEvent(job_id=self.job_id, offsets=dict(self.offsets), adopted=self.adopted)
+        try:
+            async with self._hook() as hook:
+                self._follower = JobFollower(
+                    hook,
+                    self.job_id,
+                    dispatch_eval_id=self.dispatch_eval_id,
+                    offsets=self.offsets,
+                    log=self.log,
+                    follow_logs=self.stream_logs,
+                    deadline=self.deadline,
+                    alloc_selector=select_allocations(self.alloc_id, self.task_group),
+                )
+                event.outcome = await self._follower.run()
+                event.offsets = self._follower.offsets
+                if event.outcome.result is JobResult.TIMED_OUT and self.stop_on_deadline:
+                    await self._stop(hook, "the execution_timeout deadline passed")
+        except NomadProviderError as exc:
+            event.error = str(exc)
+            if self._follower is not None:
+                event.offsets = self._follower.offsets
+        yield TriggerEvent(event.to_dict())
+
+    async def _stop(self, hook: NomadAsyncHook, reason: str) -> None:
+        self.log.warning("Stopping Nomad job %s: %s", self.job_id, reason)
+        try:
+            await hook.stop_job(self.job_id)
+        except NomadApiError as exc:
+            self.log.error("Could not stop Nomad job %s: %s", self.job_id, exc)
+
+    async def on_kill(self) -> None:
+        """The user killed the deferred task: stop the job it was waiting for."""
+        async with self._hook() as hook:
+            await asyncio.wait_for(self._stop(hook, "the task was killed"), timeout=30)
+
+    async def cleanup(self) -> None:
+        """Never stops the job: cleanup also runs when a triggerer restarts or hands over."""
