@@ -1,0 +1,63 @@
+"""Injected faults while following and streaming: right outcome, complete log, once."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import DAG
+from conftest import children_of
+from nomad_jobs import batch_job
+
+from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
+
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+
+CHATTY = """
+    import sys, time
+    for i in range(400):
+        print(f"line {i:04d} " + "x" * 200)
+        if i % 100 == 0:
+            print(f"progress {i}", file=sys.stderr)
+            time.sleep(0.05)
+"""
+
+
+def test_faults_during_wait_and_log_stream(nomad_conn, nomad_client, dag_runner, capsys):
+    nomad_client.jobs.register_job({"Job": batch_job("chatty", CHATTY)})
+    control = nomad_conn.control
+    control.inject_fault(
+        route="GET /v1/job/:job_id/allocations", status=500, body="No cluster leader", count=2
+    )
+    control.inject_fault(route="GET /v1/client/fs/logs/:alloc_id", drop=True, count=2)
+    control.inject_fault(route="GET /v1/client/fs/logs/:alloc_id", status=503, count=1)
+    control.inject_fault(route="*", delay=0.2, probability=0.2, seed=7)
+
+    with DAG("faults", schedule=None, start_date=START, catchup=False) as dag:
+        NomadDispatchJobOperator(task_id="settle", job_id="chatty")
+    result = dag_runner(dag)
+    output = capsys.readouterr().out
+
+    assert result.state == "success", output[-3000:]
+    lines = re.findall(r"\[main [0-9a-f]{8} stdout\] (line \d{4})", output)
+    assert lines == [f"line {i:04d}" for i in range(400)]
+    progress = re.findall(r"\[main [0-9a-f]{8} stderr\] (progress \d+)", output)
+    assert progress == [f"progress {i}" for i in range(0, 400, 100)]
+    assert len(children_of(nomad_client, "chatty")) == 1
+
+
+def test_execution_timeout_stops_the_child(nomad_conn, nomad_client, dag_runner, capsys):
+    nomad_client.jobs.register_job(
+        {"Job": batch_job("endless", "import time\nprint('started', flush=True)\ntime.sleep(600)")}
+    )
+    with DAG("timeout", schedule=None, start_date=START, catchup=False) as dag:
+        NomadDispatchJobOperator(
+            task_id="settle", job_id="endless", execution_timeout=timedelta(seconds=3)
+        )
+    result = dag_runner(dag)
+    output = capsys.readouterr().out
+    assert result.state == "failed"
+    assert "Stopping Nomad job" in output and "execution_timeout" in output
+    [child] = children_of(nomad_client, "endless")
+    assert nomad_client.job.get_job(child["ID"])["Stop"] is True

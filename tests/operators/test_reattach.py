@@ -1,0 +1,161 @@
+"""Never two children: a killed worker's retry adopts the running child, retried requests dedupe."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import DAG
+from conftest import children_of
+from nomad_jobs import batch_job
+
+from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
+
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+HERE = Path(__file__).parent
+
+
+def gated_batch(release: Path) -> str:
+    return f"""
+        import os, time
+        print("batch started", flush=True)
+        while not os.path.exists({str(release)!r}):
+            time.sleep(0.02)
+        print("batch finished")
+    """
+
+
+def reattach_dag(**kwargs) -> DAG:
+    with DAG("reattach", schedule=None, start_date=START, catchup=False) as dag:
+        NomadDispatchJobOperator(task_id="settle", job_id="gated", **kwargs)
+    return dag
+
+
+WORKER_SCRIPT = """
+import sys
+sys.path.insert(0, {here!r})
+import pendulum
+from airflow.sdk import DAG
+from conftest import run_dag
+from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
+
+with DAG("reattach", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+         catchup=False) as dag:
+    NomadDispatchJobOperator(task_id="settle", job_id="gated")
+run_dag(dag)
+"""
+
+
+def _lines_of(proc: subprocess.Popen) -> queue.Queue:
+    lines: queue.Queue = queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+def _wait_for_line(lines: queue.Queue, needle: str, timeout: float = 60) -> str:
+    seen = []
+    while True:
+        line = lines.get(timeout=timeout)
+        if line is None:
+            raise AssertionError(f"process ended before printing {needle!r}:\n{''.join(seen)}")
+        seen.append(line)
+        if needle in line:
+            return line
+
+
+def _release_when(capsys, needle: str, release: Path) -> threading.Thread:
+    def watch() -> None:
+        collected = ""
+        while needle not in collected:
+            collected += capsys.readouterr().out
+            threading.Event().wait(0.05)
+        print(collected)  # hand the output back to capsys for the assertions
+        release.touch()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_retry_after_sigkill_adopts_the_running_child(
+    nomad_conn, nomad_client, dag_runner, capsys, tmp_path
+):
+    release = tmp_path / "release"
+    nomad_client.jobs.register_job({"Job": batch_job("gated", gated_batch(release))})
+
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(WORKER_SCRIPT.format(here=str(HERE))))
+    worker = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
+        start_new_session=True,
+    )
+    try:
+        # The worker is following the child once the batch's first line reached its task log.
+        _wait_for_line(_lines_of(worker), "batch started")
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+    [child] = children_of(nomad_client, "gated")
+    assert child["Status"] == "running"
+
+    watcher = _release_when(capsys, "Adopting", release)
+    result = dag_runner(reattach_dag())
+    watcher.join(timeout=30)
+    output = capsys.readouterr().out
+
+    assert result.state == "success", output[-3000:]
+    assert f"Adopting {child['ID']}" in output
+    assert [c["ID"] for c in children_of(nomad_client, "gated")] == [child["ID"]]
+    assert "batch finished" in output
+
+
+def test_dispatch_retried_after_a_dropped_response_creates_no_second_child(
+    nomad_conn, nomad_client, dag_runner, capsys
+):
+    nomad_client.jobs.register_job({"Job": batch_job("once", "print('ran once')")})
+    # Nomad creates the child, then the connection drops before the answer arrives: the
+    # hook retries the request, and the idempotency token makes Nomad return the same child.
+    nomad_conn.control.inject_fault(
+        route="POST /v1/job/:job_id/dispatch", drop=True, after_processing=True, count=1
+    )
+    with DAG("dropped", schedule=None, start_date=START, catchup=False) as dag:
+        NomadDispatchJobOperator(task_id="settle", job_id="once")
+    result = dag_runner(dag)
+    output = capsys.readouterr().out
+    assert result.state == "success", output[-3000:]
+    children = children_of(nomad_client, "once")
+    assert len(children) == 1
+    assert nomad_conn.control.request_counts()["POST /v1/job/:job_id/dispatch"] == 2
+
+
+def test_at_most_once_batch_adopts_a_succeeded_child(nomad_conn, nomad_client, dag_runner, capsys):
+    nomad_client.jobs.register_job({"Job": batch_job("once", "print('ran')")})
+
+    def run() -> str:
+        with DAG("at_most_once", schedule=None, start_date=START, catchup=False) as dag:
+            NomadDispatchJobOperator(task_id="settle", job_id="once", adopt_succeeded_child=True)
+        assert dag_runner(dag).state == "success"
+        return capsys.readouterr().out
+
+    run()
+    [child] = children_of(nomad_client, "once")
+    second = run()
+    assert "an earlier try ran it to success" in second
+    assert [c["ID"] for c in children_of(nomad_client, "once")] == [child["ID"]]
