@@ -1,0 +1,90 @@
+"""Deferrable dispatches: the wait and the log stream happen in the trigger."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pendulum
+import pytest
+from airflow.sdk import DAG
+from conftest import children_of
+from nomad_jobs import batch_job
+
+from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
+
+START = pendulum.datetime(2026, 1, 1, tz="UTC")
+
+DESK_BATCH = """
+    import os, sys
+    n = os.environ["NOMAD_META_n"]
+    for j in range(5):
+        print(f"batch {n} line {j}")
+    print(f"batch {n} done", file=sys.stderr)
+"""
+
+
+def task_segments(output: str) -> dict[int, str]:
+    """dag.test runs mapped tasks one after another: split its output per map index."""
+    segments: dict[int, str] = {}
+    pattern = re.compile(
+        r"\[DAG TEST\] starting task_id=batch map_index=(\d+)(.*?)\[DAG TEST\] end task task_id=batch map_index=\1\b",
+        re.S,
+    )
+    for match in pattern.finditer(output):
+        segments[int(match[1])] = match[2]
+    return segments
+
+
+@pytest.mark.slow
+def test_fifty_deferred_dispatches_each_log_their_batch_once(
+    nomad_conn, nomad_client, dag_runner, capsys
+):
+    nomad_client.jobs.register_job({"Job": batch_job("desk", DESK_BATCH, meta_required=("n",))})
+    with DAG("fifty", schedule=None, start_date=START, catchup=False) as dag:
+        NomadDispatchJobOperator.partial(task_id="batch", job_id="desk", deferrable=True).expand(
+            meta=[{"n": str(i)} for i in range(50)]
+        )
+    result = dag_runner(dag)
+    output = capsys.readouterr().out
+    assert result.state == "success", output[-3000:]
+    segments = task_segments(output)
+    assert sorted(segments) == list(range(50))
+    for n, text in segments.items():
+        stdout = re.findall(r"\[main [0-9a-f]{8} stdout\] (batch \d+ line \d)", text)
+        stderr = re.findall(r"\[main [0-9a-f]{8} stderr\] (batch \d+ done)", text)
+        assert stdout == [f"batch {n} line {j}" for j in range(5)], n
+        assert stderr == [f"batch {n} done"], n
+    assert len(children_of(nomad_client, "desk")) == 50
+
+
+def test_deferred_failure_is_rechecked_and_reported(nomad_conn, nomad_client, dag_runner, capsys):
+    script = "import sys; print('bad books', file=sys.stderr); sys.exit(4)"
+    nomad_client.jobs.register_job({"Job": batch_job("deffail", script)})
+    with DAG("deferred_fail", schedule=None, start_date=START, catchup=False) as dag:
+        NomadDispatchJobOperator(task_id="settle", job_id="deffail", deferrable=True)
+    result = dag_runner(dag)
+    output = capsys.readouterr().out
+    assert result.state == "failed"
+    assert "exited with code 4" in output and "bad books" in output
+
+
+def test_deferred_deadline_from_execution_timeout_stops_the_child(
+    nomad_conn, nomad_client, dag_runner, capsys
+):
+    nomad_client.jobs.register_job(
+        {"Job": batch_job("defslow", "import time; print('up', flush=True); time.sleep(600)")}
+    )
+    with DAG("deferred_timeout", schedule=None, start_date=START, catchup=False) as dag:
+        NomadDispatchJobOperator(
+            task_id="settle",
+            job_id="defslow",
+            deferrable=True,
+            execution_timeout=timedelta(seconds=4),
+        )
+    result = dag_runner(dag)
+    output = capsys.readouterr().out
+    assert result.state == "failed"
+    assert "NomadJobTimeoutError" in output
+    [child] = children_of(nomad_client, "defslow")
+    assert nomad_client.job.get_job(child["ID"])["Stop"] is True
