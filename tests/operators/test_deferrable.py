@@ -28,7 +28,8 @@ def task_segments(output: str) -> dict[int, str]:
     """dag.test runs mapped tasks one after another: split its output per map index."""
     segments: dict[int, str] = {}
     pattern = re.compile(
-        r"\[DAG TEST\] starting task_id=batch map_index=(\d+)(.*?)\[DAG TEST\] end task task_id=batch map_index=\1\b",
+        r"\[DAG TEST\] starting task_id=batch map_index=(\d+)(.*?)"
+        r"\[DAG TEST\] end task task_id=batch map_index=\1\b",
         re.S,
     )
     for match in pattern.finditer(output):
