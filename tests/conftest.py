@@ -42,3 +42,42 @@ def airflow_db() -> Path:
         env=os.environ.copy(),
     )
     return _AIRFLOW_HOME
+
+
+# -- fixtures shared by the operator, trigger and sensor tests ---------------------------------
+
+
+@pytest.fixture
+def nomad_conn(nomad_emulator, monkeypatch):
+    """``nomad_default`` pointing at the emulator (JSON form of AIRFLOW_CONN_*)."""
+    import json
+
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_NOMAD_DEFAULT",
+        json.dumps({"conn_type": "nomad", "host": nomad_emulator.nomad_addr}),
+    )
+    return nomad_emulator
+
+
+@pytest.fixture
+def nomad_client(nomad_emulator):
+    """Unmodified python-nomad pointed at the emulator, to set up and inspect jobs."""
+    import nomad
+
+    host, port = nomad_emulator.nomad_addr.removeprefix("http://").rsplit(":", 1)
+    return nomad.Nomad(host=host, port=int(port), token=nomad_emulator.token, timeout=30)
+
+
+@pytest.fixture
+def dag_runner(airflow_db):
+    from nomad_testlib import run_dag
+
+    return run_dag
+
+
+@pytest.fixture
+def batch_log(capfd):
+    """Batch lines that followers wrote to the task log, per stream."""
+    from nomad_testlib import BatchLog
+
+    return BatchLog(capfd)

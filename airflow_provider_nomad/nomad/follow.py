@@ -11,6 +11,8 @@ while they matter, on the dispatch or reschedule evaluations. Nothing polls on a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -35,6 +37,15 @@ DEFAULT_DRAIN_TIMEOUT = 30.0
 DEFAULT_UNREACHABLE_LIMIT = 600.0
 
 _NOT_STARTED_TIME = "0001-01-01T00:00:00Z"
+
+
+class _Read(enum.Enum):
+    """How one log request ended."""
+
+    DATA = "data"  # the server closed the stream after sending bytes
+    NOTHING = "nothing"  # closed (or not started yet) without new bytes
+    FAILED = "failed"  # transient failure: try again from the same byte
+    GONE = "gone"  # the allocation's logs are gone for good (GC, permission)
 
 
 def _log_line_to(logger: logging.Logger) -> Callable[[LogLine], None]:
@@ -145,10 +156,12 @@ class JobFollower:
                 assessment = assess(
                     self.job_id, self._allocs, evals, dispatch_eval_id=self.dispatch_eval_id
                 )
+                # Before the end check: a job that ended before this first look still has
+                # its logs copied into the task log.
+                self._start_log_streams()
                 if assessment.done:
                     assert assessment.outcome is not None
                     return assessment.outcome
-                self._start_log_streams()
                 if alloc_watch is None:
                     alloc_watch = asyncio.create_task(
                         self.hook.get_job_allocations(
@@ -238,7 +251,18 @@ class JobFollower:
     def _start_log_streams(self) -> None:
         if not self.follow_logs:
             return
+        predecessor = {
+            a["NextAllocation"]: a["ID"] for a in self._allocs if a.get("NextAllocation")
+        }
+        predecessor.update(
+            {a["ID"]: a["PreviousAllocation"] for a in self._allocs if a.get("PreviousAllocation")}
+        )
         for alloc in self._allocs:
+            # A replacement allocation's lines come after those of the one it replaced, so a
+            # rescheduled batch reads in the order it ran.
+            earlier = [
+                t for k, t in self._streams.items() if k.alloc_id == predecessor.get(alloc["ID"])
+            ]
             for task, state in (alloc.get("TaskStates") or {}).items():
                 if not _task_started(state):
                     continue
@@ -248,67 +272,109 @@ class JobFollower:
                         continue
                     assembler = LineAssembler(key, self._start_offsets.get(str(key), 0))
                     self._assemblers[key] = assembler
-                    self._streams[key] = asyncio.create_task(self._follow_log(assembler))
+                    self._streams[key] = asyncio.create_task(
+                        self._follow_log_after(earlier, assembler)
+                    )
+
+    async def _follow_log_after(
+        self, earlier: list[asyncio.Task], assembler: LineAssembler
+    ) -> None:
+        if earlier:
+            await asyncio.gather(*earlier, return_exceptions=True)
+        await self._follow_log(assembler)
 
     async def _follow_log(self, assembler: LineAssembler) -> None:
+        """Stream one log while its task runs, then read what is left once it has ended.
+
+        Nomad never ends a followed log stream by itself, not even once the task is dead:
+        the follower cancels it when the allocation list says the task finished, then reads
+        the rest with one plain (non-following) request from the byte it got to.
+        """
         key = assembler.key
         failures = 0
+        while not self._task_finished(key):
+            reader = asyncio.create_task(self._read_log(assembler, follow=True))
+            finished = asyncio.create_task(self._task_finished_event(key))
+            done, _ = await asyncio.wait({reader, finished}, return_when=asyncio.FIRST_COMPLETED)
+            if finished in done:
+                reader.cancel()
+                await asyncio.gather(reader, return_exceptions=True)
+                break
+            finished.cancel()
+            status = reader.result()
+            if status is _Read.GONE:
+                return
+            failures = failures + 1 if status is _Read.FAILED else 0
+            if status is not _Read.DATA:
+                await self._pause_before_reconnect(key, failures)
         while True:
-            got_data = False
-            try:
-                async for frame in self.hook.stream_logs(
-                    key.alloc_id,
-                    key.task,
-                    key.stream,
-                    offset=assembler.received_offset,
-                    follow=True,
-                ):
-                    if frame.file_event:
-                        self.log.warning(
-                            "[%s] Nomad reported %r for %s: lines may be missing here",
-                            key.label,
-                            frame.file_event,
-                            frame.file or "the log file",
-                        )
-                    if frame.data:
-                        got_data = True
-                        for line in assembler.feed(frame.data):
-                            self.on_line(line)
-                failures = 0
-            except NomadNotFoundError as exc:
-                if self._task_state(key) == TaskStateName.PENDING:
-                    await self._allocs_changed.wait()
-                    continue
-                self.log.warning(
-                    "[%s] logs are no longer available: Nomad has garbage-collected "
-                    "allocation %s (%s). The outcome is still read from the allocation.",
-                    key.label,
-                    key.alloc_id,
-                    exc.message,
-                )
-                return
-            except (NomadTransientError, NomadConnectionError, OSError) as exc:
+            status = await self._read_log(assembler, follow=False)
+            if status is _Read.FAILED:
                 failures += 1
-                self.log.warning(
-                    "[%s] log stream interrupted (%s); resuming at byte %d",
-                    key.label,
-                    exc,
-                    assembler.received_offset,
-                )
-                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+                await self._pause_before_reconnect(key, failures)
                 continue
-            except NomadApiError as exc:
-                self.log.warning("[%s] cannot read logs: %s", key.label, exc)
-                return
-            if self._task_finished(key):
-                for line in assembler.flush():
-                    self.on_line(line)
-                return
-            if not got_data:
-                # The stream ended without news while the task still runs (a proxy cut it, or
-                # the task just died and the allocation list has not told us yet): wait for the
-                # next allocation change instead of spinning on reconnects.
-                await self._allocs_changed.wait()
+            break
+        for line in assembler.flush():
+            self.on_line(line)
+
+    async def _read_log(self, assembler: LineAssembler, *, follow: bool) -> _Read:
+        """One log request from the byte already received; how it ended."""
+        key = assembler.key
+        got_data = False
+        try:
+            async for frame in self.hook.stream_logs(
+                key.alloc_id,
+                key.task,
+                key.stream,
+                offset=assembler.received_offset,
+                follow=follow,
+            ):
+                if frame.file_event:
+                    self.log.warning(
+                        "[%s] Nomad reported %r for %s: lines may be missing here",
+                        key.label,
+                        frame.file_event,
+                        frame.file or "the log file",
+                    )
+                if frame.data:
+                    got_data = True
+                    for line in assembler.feed(frame.data):
+                        self.on_line(line)
+        except NomadNotFoundError as exc:
+            if self._task_state(key) == TaskStateName.PENDING:
+                return _Read.NOTHING
+            self.log.warning(
+                "[%s] logs are no longer available: Nomad has garbage-collected "
+                "allocation %s (%s). The outcome is still read from the allocation.",
+                key.label,
+                key.alloc_id,
+                exc.message,
+            )
+            return _Read.GONE
+        except (NomadTransientError, NomadConnectionError, OSError) as exc:
+            self.log.warning(
+                "[%s] log stream interrupted (%s); resuming at byte %d",
+                key.label,
+                exc,
+                assembler.received_offset,
+            )
+            return _Read.FAILED
+        except NomadApiError as exc:
+            self.log.warning("[%s] cannot read logs: %s", key.label, exc)
+            return _Read.GONE
+        return _Read.DATA if got_data else _Read.NOTHING
+
+    async def _task_finished_event(self, key: LogStreamKey) -> None:
+        while not self._task_finished(key):
+            await self._allocs_changed.wait()
+
+    async def _pause_before_reconnect(self, key: LogStreamKey, failures: int) -> None:
+        # A stream that ended without news while its task runs (a proxy cut it) or failed:
+        # reconnect on the next allocation change, or after a short, growing pause.
+        pause = min(5.0, 0.2 * 2**failures) if failures else 1.0
+        changed = self._allocs_changed
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(changed.wait(), timeout=pause)
 
     def _alloc(self, alloc_id: str) -> Mapping[str, Any] | None:
         return next((a for a in self._allocs if a["ID"] == alloc_id), None)

@@ -30,14 +30,15 @@ class NomadAllocationSensor(BaseSensorOperator):
 
     :param job_id: the job whose allocations to wait for. (templated)
     :param alloc_id: wait only for this allocation (ID or prefix) and its reschedules. (templated)
-    :param task_group: wait only for this task group's allocations. (templated)
+    :param group: wait only for the allocations of this task group (the jobspec's ``group``).
+        Not ``task_group``: that name is Airflow's own operator attribute. (templated)
     :param fetch_logs: once they ended, write the allocations' stdout/stderr to the task log.
     :param namespace: Nomad namespace override. (templated)
     :param nomad_conn_id: connection of type ``nomad``.
     :param deferrable: wait in the triggerer.
     """
 
-    template_fields: Sequence[str] = ("job_id", "alloc_id", "task_group", "namespace")
+    template_fields: Sequence[str] = ("job_id", "alloc_id", "group", "namespace")
     ui_color = "#00ca8e"
 
     def __init__(
@@ -45,7 +46,7 @@ class NomadAllocationSensor(BaseSensorOperator):
         *,
         job_id: str,
         alloc_id: str | None = None,
-        task_group: str | None = None,
+        group: str | None = None,
         fetch_logs: bool = False,
         namespace: str | None = None,
         region: str | None = None,
@@ -56,7 +57,7 @@ class NomadAllocationSensor(BaseSensorOperator):
         super().__init__(**kwargs)
         self.job_id = job_id
         self.alloc_id = alloc_id
-        self.task_group = task_group
+        self.group = group
         self.fetch_logs = fetch_logs
         self.namespace = namespace
         self.region = region
@@ -86,7 +87,7 @@ class NomadAllocationSensor(BaseSensorOperator):
                 deadline=deadline,
                 stream_logs=self.fetch_logs,
                 alloc_id=self.alloc_id,
-                task_group=self.task_group,
+                task_group=self.group,
                 stop_on_deadline=False,
             ),
             method_name="execute_complete",
@@ -111,7 +112,7 @@ class NomadAllocationSensor(BaseSensorOperator):
                 log=self.log,
                 follow_logs=False,
                 deadline=time.time() + max(1.0, seconds),
-                alloc_selector=select_allocations(self.alloc_id, self.task_group),
+                alloc_selector=select_allocations(self.alloc_id, self.group),
                 allocs_index=self._allocs_index,
             )
             outcome = await follower.run()
@@ -124,7 +125,7 @@ class NomadAllocationSensor(BaseSensorOperator):
                 hook,
                 self.job_id,
                 log=self.log,
-                alloc_selector=select_allocations(self.alloc_id, self.task_group),
+                alloc_selector=select_allocations(self.alloc_id, self.group),
             ).run()
 
     def _async_hook(self) -> NomadAsyncHook:

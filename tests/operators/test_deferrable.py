@@ -8,8 +8,7 @@ from datetime import timedelta
 import pendulum
 import pytest
 from airflow.sdk import DAG
-from conftest import children_of
-from nomad_jobs import batch_job
+from nomad_testlib import batch_job, children_of
 
 from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
 
@@ -39,7 +38,7 @@ def task_segments(output: str) -> dict[int, str]:
 
 @pytest.mark.slow
 def test_fifty_deferred_dispatches_each_log_their_batch_once(
-    nomad_conn, nomad_client, dag_runner, capsys
+    nomad_conn, nomad_client, dag_runner, capfd
 ):
     nomad_client.jobs.register_job({"Job": batch_job("desk", DESK_BATCH, meta_required=("n",))})
     with DAG("fifty", schedule=None, start_date=START, catchup=False) as dag:
@@ -47,7 +46,7 @@ def test_fifty_deferred_dispatches_each_log_their_batch_once(
             meta=[{"n": str(i)} for i in range(50)]
         )
     result = dag_runner(dag)
-    output = capsys.readouterr().out
+    output = capfd.readouterr().out
     assert result.state == "success", output[-3000:]
     segments = task_segments(output)
     assert sorted(segments) == list(range(50))
@@ -59,19 +58,19 @@ def test_fifty_deferred_dispatches_each_log_their_batch_once(
     assert len(children_of(nomad_client, "desk")) == 50
 
 
-def test_deferred_failure_is_rechecked_and_reported(nomad_conn, nomad_client, dag_runner, capsys):
+def test_deferred_failure_is_rechecked_and_reported(nomad_conn, nomad_client, dag_runner, capfd):
     script = "import sys; print('bad books', file=sys.stderr); sys.exit(4)"
     nomad_client.jobs.register_job({"Job": batch_job("deffail", script)})
     with DAG("deferred_fail", schedule=None, start_date=START, catchup=False) as dag:
         NomadDispatchJobOperator(task_id="settle", job_id="deffail", deferrable=True)
     result = dag_runner(dag)
-    output = capsys.readouterr().out
+    output = capfd.readouterr().out
     assert result.state == "failed"
     assert "exited with code 4" in output and "bad books" in output
 
 
 def test_deferred_deadline_from_execution_timeout_stops_the_child(
-    nomad_conn, nomad_client, dag_runner, capsys
+    nomad_conn, nomad_client, dag_runner, capfd
 ):
     nomad_client.jobs.register_job(
         {"Job": batch_job("defslow", "import time; print('up', flush=True); time.sleep(600)")}
@@ -84,7 +83,7 @@ def test_deferred_deadline_from_execution_timeout_stops_the_child(
             execution_timeout=timedelta(seconds=4),
         )
     result = dag_runner(dag)
-    output = capsys.readouterr().out
+    output = capfd.readouterr().out
     assert result.state == "failed"
     assert "NomadJobTimeoutError" in output
     [child] = children_of(nomad_client, "defslow")

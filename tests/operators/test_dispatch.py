@@ -8,8 +8,7 @@ import threading
 import pendulum
 import pytest
 from airflow.sdk import DAG
-from conftest import children_of
-from nomad_jobs import batch_job
+from nomad_testlib import batch_job, children_of
 
 from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
 
@@ -40,7 +39,7 @@ def labelled(output: str, stream: str) -> list[str]:
 
 
 def test_dispatch_follows_the_batch_and_streams_its_logs(
-    nomad_conn, nomad_client, dag_runner, capsys
+    nomad_conn, nomad_client, dag_runner, capfd
 ):
     nomad_client.jobs.register_job(
         {"Job": batch_job("settlement", LOGGING_BATCH, meta_required=("business_date",))}
@@ -53,7 +52,7 @@ def test_dispatch_follows_the_batch_and_streams_its_logs(
         result_file="alloc/result.json",
     )
     result = dag_runner(dag)
-    output = capsys.readouterr().out
+    output = capfd.readouterr().out
 
     assert result.state == "success", output[-3000:]
     stdout = labelled(output, "stdout")
@@ -74,7 +73,7 @@ def test_dispatch_follows_the_batch_and_streams_its_logs(
 
 
 def test_log_lines_reach_the_task_log_while_the_batch_runs(
-    nomad_conn, nomad_client, dag_runner, capsys, tmp_path
+    nomad_conn, nomad_client, dag_runner, capfd, tmp_path
 ):
     release = tmp_path / "release"
     script = f"""
@@ -93,7 +92,7 @@ def test_log_lines_reach_the_task_log_while_the_batch_runs(
         # printed logs only after the job ended, this would never fire and the run would hang
         # until the test's timeout.
         while not seen.is_set():
-            chunk = capsys.readouterr().out
+            chunk = capfd.readouterr().out
             output.append(chunk)
             if "waiting for release" in "".join(output):
                 seen.set()
@@ -105,13 +104,13 @@ def test_log_lines_reach_the_task_log_while_the_batch_runs(
     watcher.start()
     result = dag_runner(dispatch_dag("dispatch_live", job_id="gated"))
     watcher.join(timeout=10)
-    output.append(capsys.readouterr().out)
+    output.append(capfd.readouterr().out)
     assert seen.is_set()
     assert result.state == "success"
     assert labelled("".join(output), "stdout") == ["waiting for release", "released"]
 
 
-def test_failure_reports_exit_code_and_stderr_tail(nomad_conn, nomad_client, dag_runner, capsys):
+def test_failure_reports_exit_code_and_stderr_tail(nomad_conn, nomad_client, dag_runner, capfd):
     script = """
         import sys
         print("settling")
@@ -120,7 +119,7 @@ def test_failure_reports_exit_code_and_stderr_tail(nomad_conn, nomad_client, dag
     """
     nomad_client.jobs.register_job({"Job": batch_job("failing", script)})
     result = dag_runner(dispatch_dag("dispatch_fail", job_id="failing"))
-    output = capsys.readouterr().out
+    output = capfd.readouterr().out
     assert result.state == "failed"
     assert "NomadJobFailedError" in output
     assert 'task "main" of allocation' in output and "exited with code 3" in output
@@ -137,47 +136,47 @@ def test_failure_reports_exit_code_and_stderr_tail(nomad_conn, nomad_client, dag
     ],
 )
 def test_bad_input_fails_clearly_and_dispatches_nothing(
-    nomad_conn, nomad_client, dag_runner, capsys, kwargs, message
+    nomad_conn, nomad_client, dag_runner, capfd, kwargs, message
 ):
     nomad_client.jobs.register_job(
         {"Job": batch_job("strict", "print(1)", meta_required=("business_date",))}
     )
     result = dag_runner(dispatch_dag("dispatch_bad_input", job_id="strict", **kwargs))
-    output = capsys.readouterr().out
+    output = capfd.readouterr().out
     assert result.state == "failed"
     assert "NomadInvalidInputError" in output and message in output
     assert children_of(nomad_client, "strict") == []
 
 
-def test_unknown_parent_job_is_a_clear_error(nomad_conn, dag_runner, capsys):
+def test_unknown_parent_job_is_a_clear_error(nomad_conn, dag_runner, capfd):
     result = dag_runner(dispatch_dag("dispatch_unknown", job_id="nope"))
-    output = capsys.readouterr().out
+    output = capfd.readouterr().out
     assert result.state == "failed"
     assert "Nomad has no job 'nope' in namespace 'default'" in output
 
 
 def test_placement_failure_fails_fast_naming_the_dimension(
-    nomad_conn, nomad_client, dag_runner, capsys
+    nomad_conn, nomad_client, dag_runner, capfd
 ):
     nomad_client.jobs.register_job({"Job": batch_job("huge", "print(1)", memory_mb=10**6)})
     result = dag_runner(dispatch_dag("dispatch_huge", job_id="huge"))
-    output = capsys.readouterr().out
+    output = capfd.readouterr().out
     assert result.state == "failed"
     assert "NomadPlacementError" in output
     assert "memory exhausted on 1 node(s)" in output
 
 
-def test_missing_driver_is_a_placement_failure(nomad_conn, nomad_client, dag_runner, capsys):
+def test_missing_driver_is_a_placement_failure(nomad_conn, nomad_client, dag_runner, capfd):
     job = batch_job("dockerized", "", driver="docker", config={"image": "python:3.11"})
     nomad_client.jobs.register_job({"Job": job})
     result = dag_runner(dispatch_dag("dispatch_docker", job_id="dockerized"))
-    output = capsys.readouterr().out
+    output = capfd.readouterr().out
     assert result.state == "failed"
     assert 'constraint "missing drivers" filtered 1 node(s)' in output
 
 
 def test_reschedule_is_followed_to_the_final_allocation(
-    nomad_conn, nomad_client, dag_runner, capsys, tmp_path
+    nomad_conn, nomad_client, dag_runner, capfd, tmp_path
 ):
     marker = tmp_path / "first-attempt-done"
     script = f"""
@@ -192,14 +191,14 @@ def test_reschedule_is_followed_to_the_final_allocation(
         {"Job": batch_job("flaky", script, restart_attempts=0, reschedule_attempts=1)}
     )
     result = dag_runner(dispatch_dag("dispatch_flaky", job_id="flaky"))
-    output = capsys.readouterr().out
+    output = capfd.readouterr().out
     assert result.state == "success", output[-3000:]
     assert labelled(output, "stdout") == ["first attempt fails", "second attempt succeeds"]
     summary = result.xcom("settle")
     assert len(summary["alloc_ids"]) == 2 and summary["final_alloc_ids"] == summary["alloc_ids"][1:]
 
 
-def test_signal_is_reported(nomad_conn, nomad_client, dag_runner, capsys):
+def test_signal_is_reported(nomad_conn, nomad_client, dag_runner, capfd):
     script = """
         import os, signal
         print("about to die")
@@ -207,6 +206,6 @@ def test_signal_is_reported(nomad_conn, nomad_client, dag_runner, capsys):
     """
     nomad_client.jobs.register_job({"Job": batch_job("killed", script)})
     result = dag_runner(dispatch_dag("dispatch_signal", job_id="killed"))
-    output = capsys.readouterr().out
+    output = capfd.readouterr().out
     assert result.state == "failed"
     assert "(signal 9)" in output

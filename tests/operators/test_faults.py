@@ -7,8 +7,7 @@ from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG
-from conftest import children_of
-from nomad_jobs import batch_job
+from nomad_testlib import batch_job, children_of
 
 from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
 
@@ -24,7 +23,7 @@ CHATTY = """
 """
 
 
-def test_faults_during_wait_and_log_stream(nomad_conn, nomad_client, dag_runner, capsys):
+def test_faults_during_wait_and_log_stream(nomad_conn, nomad_client, dag_runner, capfd):
     nomad_client.jobs.register_job({"Job": batch_job("chatty", CHATTY)})
     control = nomad_conn.control
     control.inject_fault(
@@ -32,12 +31,12 @@ def test_faults_during_wait_and_log_stream(nomad_conn, nomad_client, dag_runner,
     )
     control.inject_fault(route="GET /v1/client/fs/logs/:alloc_id", drop=True, count=2)
     control.inject_fault(route="GET /v1/client/fs/logs/:alloc_id", status=503, count=1)
-    control.inject_fault(route="*", delay=0.2, probability=0.2, seed=7)
+    control.inject_fault(route="*", status=None, delay=0.2, probability=0.2, seed=7, count=None)
 
     with DAG("faults", schedule=None, start_date=START, catchup=False) as dag:
         NomadDispatchJobOperator(task_id="settle", job_id="chatty")
     result = dag_runner(dag)
-    output = capsys.readouterr().out
+    output = capfd.readouterr().out
 
     assert result.state == "success", output[-3000:]
     lines = re.findall(r"\[main [0-9a-f]{8} stdout\] (line \d{4})", output)
@@ -47,7 +46,7 @@ def test_faults_during_wait_and_log_stream(nomad_conn, nomad_client, dag_runner,
     assert len(children_of(nomad_client, "chatty")) == 1
 
 
-def test_execution_timeout_stops_the_child(nomad_conn, nomad_client, dag_runner, capsys):
+def test_execution_timeout_stops_the_child(nomad_conn, nomad_client, dag_runner, capfd):
     nomad_client.jobs.register_job(
         {"Job": batch_job("endless", "import time\nprint('started', flush=True)\ntime.sleep(600)")}
     )
@@ -56,7 +55,7 @@ def test_execution_timeout_stops_the_child(nomad_conn, nomad_client, dag_runner,
             task_id="settle", job_id="endless", execution_timeout=timedelta(seconds=3)
         )
     result = dag_runner(dag)
-    output = capsys.readouterr().out
+    output = capfd.readouterr().out
     assert result.state == "failed"
     assert "Stopping Nomad job" in output and "execution_timeout" in output
     [child] = children_of(nomad_client, "endless")

@@ -13,13 +13,12 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG
-from conftest import children_of
-from nomad_jobs import batch_job
+from nomad_testlib import batch_job, children_of
 
 from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
-HERE = Path(__file__).parent
+TESTS_DIR = Path(__file__).parent.parent
 
 
 def gated_batch(release: Path) -> str:
@@ -43,7 +42,7 @@ import sys
 sys.path.insert(0, {here!r})
 import pendulum
 from airflow.sdk import DAG
-from conftest import run_dag
+from nomad_testlib import run_dag
 from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
 
 with DAG("reattach", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
@@ -76,13 +75,13 @@ def _wait_for_line(lines: queue.Queue, needle: str, timeout: float = 60) -> str:
             return line
 
 
-def _release_when(capsys, needle: str, release: Path) -> threading.Thread:
+def _release_when(capfd, needle: str, release: Path) -> threading.Thread:
     def watch() -> None:
         collected = ""
         while needle not in collected:
-            collected += capsys.readouterr().out
+            collected += capfd.readouterr().out
             threading.Event().wait(0.05)
-        print(collected)  # hand the output back to capsys for the assertions
+        print(collected)  # hand the output back to capfd for the assertions
         release.touch()
 
     thread = threading.Thread(target=watch, daemon=True)
@@ -91,13 +90,13 @@ def _release_when(capsys, needle: str, release: Path) -> threading.Thread:
 
 
 def test_retry_after_sigkill_adopts_the_running_child(
-    nomad_conn, nomad_client, dag_runner, capsys, tmp_path
+    nomad_conn, nomad_client, dag_runner, capfd, tmp_path
 ):
     release = tmp_path / "release"
     nomad_client.jobs.register_job({"Job": batch_job("gated", gated_batch(release))})
 
     script = tmp_path / "worker.py"
-    script.write_text(textwrap.dedent(WORKER_SCRIPT.format(here=str(HERE))))
+    script.write_text(textwrap.dedent(WORKER_SCRIPT.format(here=str(TESTS_DIR))))
     worker = subprocess.Popen(
         [sys.executable, str(script)],
         stdout=subprocess.PIPE,
@@ -115,10 +114,10 @@ def test_retry_after_sigkill_adopts_the_running_child(
     [child] = children_of(nomad_client, "gated")
     assert child["Status"] == "running"
 
-    watcher = _release_when(capsys, "Adopting", release)
+    watcher = _release_when(capfd, "Adopting", release)
     result = dag_runner(reattach_dag())
     watcher.join(timeout=30)
-    output = capsys.readouterr().out
+    output = capfd.readouterr().out
 
     assert result.state == "success", output[-3000:]
     assert f"Adopting {child['ID']}" in output
@@ -127,7 +126,7 @@ def test_retry_after_sigkill_adopts_the_running_child(
 
 
 def test_dispatch_retried_after_a_dropped_response_creates_no_second_child(
-    nomad_conn, nomad_client, dag_runner, capsys
+    nomad_conn, nomad_client, dag_runner, capfd
 ):
     nomad_client.jobs.register_job({"Job": batch_job("once", "print('ran once')")})
     # Nomad creates the child, then the connection drops before the answer arrives: the
@@ -138,21 +137,21 @@ def test_dispatch_retried_after_a_dropped_response_creates_no_second_child(
     with DAG("dropped", schedule=None, start_date=START, catchup=False) as dag:
         NomadDispatchJobOperator(task_id="settle", job_id="once")
     result = dag_runner(dag)
-    output = capsys.readouterr().out
+    output = capfd.readouterr().out
     assert result.state == "success", output[-3000:]
     children = children_of(nomad_client, "once")
     assert len(children) == 1
     assert nomad_conn.control.request_counts()["POST /v1/job/:job_id/dispatch"] == 2
 
 
-def test_at_most_once_batch_adopts_a_succeeded_child(nomad_conn, nomad_client, dag_runner, capsys):
+def test_at_most_once_batch_adopts_a_succeeded_child(nomad_conn, nomad_client, dag_runner, capfd):
     nomad_client.jobs.register_job({"Job": batch_job("once", "print('ran')")})
 
     def run() -> str:
         with DAG("at_most_once", schedule=None, start_date=START, catchup=False) as dag:
             NomadDispatchJobOperator(task_id="settle", job_id="once", adopt_succeeded_child=True)
         assert dag_runner(dag).state == "success"
-        return capsys.readouterr().out
+        return capfd.readouterr().out
 
     run()
     [child] = children_of(nomad_client, "once")

@@ -7,7 +7,7 @@ import textwrap
 
 import pendulum
 from airflow.sdk import DAG
-from nomad_jobs import batch_job
+from nomad_testlib import batch_job
 
 from airflow_provider_nomad.operators.nomad import (
     NomadRegisterJobOperator,

@@ -6,8 +6,7 @@ import asyncio
 import time
 
 import pytest
-from conftest import dispatch
-from nomad_jobs import batch_job
+from nomad_testlib import batch_job, dispatch
 
 from airflow_provider_nomad.nomad.outcome import JobResult
 from airflow_provider_nomad.triggers.nomad import NomadJobEvent, NomadJobTrigger
@@ -167,7 +166,7 @@ async def test_faults_mid_wait(nomad_conn, nomad_client, batch_log):
     control = nomad_conn.control
     control.inject_fault(route="GET /v1/job/:job_id/allocations", status=500, count=2)
     control.inject_fault(route="GET /v1/client/fs/logs/:alloc_id", drop=True, count=2)
-    control.inject_fault(route="*", delay=0.1, probability=0.3, seed=3)
+    control.inject_fault(route="*", status=None, delay=0.1, probability=0.3, seed=3, count=None)
     child = dispatch(nomad_client, "trigfault")["DispatchedJobID"]
     event = await run_trigger(NomadJobTrigger(job_id=child))
     assert event.outcome.result is JobResult.SUCCEEDED

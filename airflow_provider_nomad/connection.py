@@ -1,0 +1,453 @@
+"""From an Airflow connection to client settings, shared by the Nomad and Consul hooks.
+
+One parser serves the sync hook (python-nomad / requests) and the async hook (httpx), so both
+talk to the same address with the same token, namespace and TLS material. Explicit hook
+arguments override the connection's extras; environment variables (``NOMAD_ADDR``,
+``NOMAD_TOKEN``...) are never read behind the connection's back.
+
+Connection fields: ``host`` (may carry the scheme, ``https://nomad.internal``), ``port``,
+``schema`` (``http``/``https``), ``password`` (the ACL token) and extras named after Nomad's CLI
+flags: ``namespace``, ``region``, ``ca_cert``, ``client_cert``, ``client_key``,
+``tls_server_name``, ``tls_skip_verify``. Certificates and keys are a file path or inline PEM.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import os
+import shutil
+import ssl
+import tempfile
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from airflow_provider_nomad.exceptions import NomadConnectionError
+
+__all__ = [
+    "CONSUL_EXTRAS",
+    "DEFAULT_TIMEOUT",
+    "NOMAD_EXTRAS",
+    "ClientSettings",
+    "ConnectionSpec",
+    "consul_settings_from_connection",
+    "httpx_client_kwargs",
+    "nomad_settings_from_connection",
+    "settings_from_connection",
+    "ssl_context",
+]
+
+#: Connect/read timeout (seconds) of calls that are not blocking queries.
+DEFAULT_TIMEOUT = 30.0
+USER_AGENT = "airflow-provider-nomad"
+
+_TLS_EXTRAS = frozenset(
+    {"ca_cert", "client_cert", "client_key", "tls_server_name", "tls_skip_verify"}
+)
+NOMAD_EXTRAS = frozenset({"namespace", "region"}) | _TLS_EXTRAS
+CONSUL_EXTRAS = frozenset({"datacenter"}) | _TLS_EXTRAS
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off", ""})
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Everything a client needs to talk to one Nomad (or Consul) agent.
+
+    :param base_url: scheme, host and port, e.g. ``https://nomad.internal:4646`` (no trailing
+        slash).
+    :param token: the ACL token; kept out of ``repr``.
+    :param namespace: Nomad namespace (``default`` when unset); ``None`` for Consul.
+    :param region: Nomad region, ``None`` for the agent's own.
+    :param datacenter: Consul datacenter, ``None`` for the agent's own.
+    :param verify: ``True`` (system trust store), ``False`` (skip verification) or the path of
+        a CA bundle file or directory.
+    :param cert: ``(client_cert_path, client_key_path)`` for mutual TLS.
+    :param tls_server_name: name to check the server certificate against (and send as SNI)
+        instead of the host.
+    :param timeout: connect/read timeout in seconds for calls that are not blocking queries.
+    """
+
+    base_url: str
+    token: str | None = field(default=None, repr=False)
+    namespace: str | None = None
+    region: str | None = None
+    datacenter: str | None = None
+    verify: bool | str = True
+    cert: tuple[str, str] | None = None
+    tls_server_name: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def is_tls(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def address(self) -> str:
+        """The base URL, for messages (it never carries the token)."""
+        return self.base_url
+
+
+@dataclass(frozen=True)
+class ConnectionSpec:
+    """What differs between the services sharing the parser.
+
+    :param service: name used in messages ("Nomad", "Consul").
+    :param conn_type: Airflow connection type, also the prefix of legacy
+        ``extra__<type>__<field>`` extra keys.
+    :param default_port: port when the connection names none.
+    :param extras: the extra keys this connection type accepts.
+    :param error_cls: error class raised for bad settings.
+    """
+
+    service: str
+    conn_type: str
+    default_port: int
+    extras: frozenset[str]
+    error_cls: type[NomadConnectionError] = NomadConnectionError
+
+
+NOMAD_SPEC = ConnectionSpec("Nomad", "nomad", 4646, NOMAD_EXTRAS)
+CONSUL_SPEC = ConnectionSpec("Consul", "consul", 8500, CONSUL_EXTRAS)
+
+
+def nomad_settings_from_connection(
+    conn: Any,
+    *,
+    namespace: str | None = None,
+    region: str | None = None,
+    timeout: float | None = None,
+) -> ClientSettings:
+    """Build Nomad client settings from an Airflow connection of type ``nomad``.
+
+    :param conn: the Airflow connection.
+    :param namespace: overrides the ``namespace`` extra; ``default`` when neither is set.
+    :param region: overrides the ``region`` extra.
+    :param timeout: overrides :data:`DEFAULT_TIMEOUT`.
+    """
+    settings = settings_from_connection(
+        conn, NOMAD_SPEC, overrides={"namespace": namespace, "region": region}, timeout=timeout
+    )
+    if settings.namespace is None:
+        return replace(settings, namespace="default")
+    return settings
+
+
+def consul_settings_from_connection(
+    conn: Any,
+    *,
+    datacenter: str | None = None,
+    timeout: float | None = None,
+    error_cls: type[NomadConnectionError] = NomadConnectionError,
+) -> ClientSettings:
+    """Build Consul client settings from an Airflow connection of type ``consul``.
+
+    :param conn: the Airflow connection.
+    :param datacenter: overrides the ``datacenter`` extra.
+    :param timeout: overrides :data:`DEFAULT_TIMEOUT`.
+    :param error_cls: error class for bad settings (a Consul-specific subclass, if any).
+    """
+    spec = ConnectionSpec("Consul", "consul", 8500, CONSUL_EXTRAS, error_cls)
+    return settings_from_connection(
+        conn, spec, overrides={"datacenter": datacenter}, timeout=timeout
+    )
+
+
+def settings_from_connection(
+    conn: Any,
+    spec: ConnectionSpec,
+    *,
+    overrides: Mapping[str, str | None] | None = None,
+    timeout: float | None = None,
+) -> ClientSettings:
+    """Parse a connection per ``spec``; non-None ``overrides`` win over the extras.
+
+    :param conn: the Airflow connection (``host``, ``port``, ``schema``, ``password``,
+        ``extra_dejson``, ``conn_id``).
+    :param spec: which service the connection is for.
+    :param overrides: explicit hook arguments by extra name.
+    :param timeout: timeout in seconds, :data:`DEFAULT_TIMEOUT` when ``None``.
+    """
+    where = f"Airflow connection {getattr(conn, 'conn_id', None)!r}"
+    extras = _extras(conn, spec, where)
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            extras[key] = value
+
+    def fail(message: str) -> NomadConnectionError:
+        return spec.error_cls(f"{where} ({spec.service}): {message}")
+
+    base_url = _base_url(conn, spec, fail)
+    skip_verify = _as_bool(extras.get("tls_skip_verify"), "tls_skip_verify", fail)
+    ca_cert = _pem_or_path(extras.get("ca_cert"), "ca_cert", fail, allow_dir=True)
+    client_cert = _pem_or_path(extras.get("client_cert"), "client_cert", fail)
+    client_key = _pem_or_path(extras.get("client_key"), "client_key", fail)
+    if bool(client_cert) != bool(client_key):
+        missing, given = (
+            ("client_key", "client_cert") if client_cert else ("client_cert", "client_key")
+        )
+        raise fail(
+            f"{given} is set but {missing} is not: mutual TLS needs both; set {missing} "
+            f"(path or PEM text) or remove {given}"
+        )
+    verify: bool | str = False if skip_verify else (ca_cert or True)
+    token = (getattr(conn, "password", None) or "").strip() or None
+    if timeout is None:
+        timeout = DEFAULT_TIMEOUT
+    if timeout <= 0:
+        raise fail(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return ClientSettings(
+        base_url=base_url,
+        token=token,
+        namespace=extras.get("namespace"),
+        region=extras.get("region"),
+        datacenter=extras.get("datacenter"),
+        verify=verify,
+        cert=(client_cert, client_key) if client_cert and client_key else None,
+        tls_server_name=extras.get("tls_server_name"),
+        timeout=float(timeout),
+    )
+
+
+def _extras(conn: Any, spec: ConnectionSpec, where: str) -> dict[str, Any]:
+    raw = getattr(conn, "extra_dejson", None) or {}
+    if not isinstance(raw, Mapping):
+        raise spec.error_cls(f"{where} ({spec.service}): extra must be a JSON object")
+    legacy_prefix = f"extra__{spec.conn_type}__"
+    extras: dict[str, Any] = {}
+    unknown = []
+    for key, value in raw.items():
+        name = key[len(legacy_prefix) :] if key.startswith(legacy_prefix) else key
+        if name not in spec.extras:
+            unknown.append(key)
+            continue
+        # The UI stores untouched optional fields as "" or null: both mean unset.
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        extras[name] = value.strip() if isinstance(value, str) else value
+    if unknown:
+        raise spec.error_cls(
+            f"{where} ({spec.service}): unknown extra field(s) {sorted(unknown)}; "
+            f"accepted: {sorted(spec.extras)}. Remove them or fix their spelling."
+        )
+    for name in ("namespace", "region", "datacenter", "tls_server_name"):
+        if name in extras and not isinstance(extras[name], str):
+            raise spec.error_cls(
+                f"{where} ({spec.service}): extra {name!r} must be a string, "
+                f"got {type(extras[name]).__name__}"
+            )
+    return extras
+
+
+def _base_url(conn: Any, spec: ConnectionSpec, fail: Any) -> str:
+    host = (getattr(conn, "host", None) or "").strip()
+    schema = (getattr(conn, "schema", None) or "").strip().lower()
+    if schema and schema not in ("http", "https"):
+        raise fail(f"schema must be 'http' or 'https', got {schema!r}")
+    if not host:
+        # Nomad's and Consul's own CLIs default to the local agent.
+        host = "127.0.0.1"
+    if "://" not in host:
+        host = f"{schema or 'http'}://{host}"
+    parts = urlsplit(host)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise fail(f"host scheme must be http or https, got {scheme!r} in host {host!r}")
+    if schema and schema != scheme:
+        raise fail(
+            f"host says {scheme!r} but schema says {schema!r}: make them agree, or leave "
+            "schema empty"
+        )
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise fail(
+            "host must be an address like https://nomad.internal (put the token in the "
+            "password field, options in the extras)"
+        )
+    if not parts.hostname:
+        raise fail(f"host {host!r} names no machine")
+    try:
+        host_port = parts.port
+    except ValueError:
+        raise fail(f"host {host!r} carries an invalid port") from None
+    conn_port = getattr(conn, "port", None)
+    if conn_port in ("", None):
+        conn_port = None
+    else:
+        try:
+            conn_port = int(conn_port)
+        except (TypeError, ValueError):
+            raise fail(f"port must be a number, got {conn_port!r}") from None
+        if not 0 < conn_port < 65536:
+            raise fail(f"port must be between 1 and 65535, got {conn_port}")
+    if host_port is not None and conn_port is not None and host_port != conn_port:
+        raise fail(f"host says port {host_port} but the port field says {conn_port}: keep one")
+    port = conn_port or host_port or spec.default_port
+    hostname = parts.hostname
+    if ":" in hostname:  # IPv6 literal
+        hostname = f"[{hostname}]"
+    path = parts.path.rstrip("/")
+    return f"{scheme}://{hostname}:{port}{path}"
+
+
+def _as_bool(value: Any, name: str, fail: Any) -> bool:
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise fail(f"extra {name!r} must be true or false, got {value!r}")
+
+
+# Inline PEM material is written once per distinct content to a private directory (0700, files
+# 0600) that lives as long as the process: TLS stacks want file paths.
+_pem_lock = threading.Lock()
+_pem_dir: str | None = None
+_pem_files: dict[str, str] = {}
+
+
+def _private_pem_file(text: str) -> str:
+    global _pem_dir
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    with _pem_lock:
+        path = _pem_files.get(digest)
+        if path and os.path.exists(path):
+            return path
+        if _pem_dir is None or not os.path.isdir(_pem_dir):
+            _pem_dir = tempfile.mkdtemp(prefix="airflow-nomad-tls-")
+            atexit.register(shutil.rmtree, _pem_dir, True)
+        fd, path = tempfile.mkstemp(dir=_pem_dir, suffix=".pem")
+        try:
+            os.fchmod(fd, 0o600)
+            os.write(fd, text.encode())
+        finally:
+            os.close(fd)
+        _pem_files[digest] = path
+        return path
+
+
+def _pem_or_path(value: Any, name: str, fail: Any, *, allow_dir: bool = False) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise fail(f"extra {name!r} must be a file path or PEM text, got {type(value).__name__}")
+    if "-----BEGIN" in value:
+        if "-----END" not in value:
+            raise fail(f"extra {name!r} looks like PEM text but has no -----END line")
+        text = value.replace("\\n", "\n").strip() + "\n"
+        return _private_pem_file(text)
+    path = os.path.expanduser(value)
+    if os.path.isfile(path) or (allow_dir and os.path.isdir(path)):
+        return path
+    raise fail(
+        f"extra {name!r}: no file at {value!r}; give the path of a readable PEM file on the "
+        "machine running the task, or paste the PEM text itself"
+    )
+
+
+# --- TLS for httpx (and any client that takes an ssl.SSLContext) ------------------------------
+
+
+class _ServerNameSSLContext(ssl.SSLContext):
+    """An SSLContext that checks certificates against (and sends as SNI) a fixed server name.
+
+    Nomad's servers present certificates for ``server.<region>.nomad`` whatever address is
+    dialled, which is what ``tls_server_name`` (``NOMAD_TLS_SERVER_NAME``) is for.
+    """
+
+    pinned_server_name: str = ""
+
+    def wrap_socket(  # type: ignore[override]
+        self,
+        sock: Any,
+        server_side: bool = False,
+        do_handshake_on_connect: bool = True,
+        suppress_ragged_eofs: bool = True,
+        server_hostname: str | None = None,
+        session: Any = None,
+    ) -> Any:
+        return super().wrap_socket(
+            sock,
+            server_side=server_side,
+            do_handshake_on_connect=do_handshake_on_connect,
+            suppress_ragged_eofs=suppress_ragged_eofs,
+            server_hostname=self.pinned_server_name,
+            session=session,
+        )
+
+    def wrap_bio(  # type: ignore[override]
+        self,
+        incoming: Any,
+        outgoing: Any,
+        server_side: bool = False,
+        server_hostname: str | None = None,
+        session: Any = None,
+    ) -> Any:
+        return super().wrap_bio(
+            incoming,
+            outgoing,
+            server_side=server_side,
+            server_hostname=self.pinned_server_name,
+            session=session,
+        )
+
+
+def ssl_context(settings: ClientSettings) -> ssl.SSLContext:
+    """An SSLContext implementing ``settings``' verify, client cert and server name.
+
+    :param settings: the client settings.
+    """
+    if settings.tls_server_name:
+        ctx: ssl.SSLContext = _ServerNameSSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.pinned_server_name = settings.tls_server_name  # type: ignore[attr-defined]
+    else:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    if settings.verify is False:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    elif isinstance(settings.verify, str):
+        if os.path.isdir(settings.verify):
+            ctx.load_verify_locations(capath=settings.verify)
+        else:
+            ctx.load_verify_locations(cafile=settings.verify)
+    else:
+        ctx.load_default_certs()
+        try:
+            import certifi
+
+            ctx.load_verify_locations(cafile=certifi.where())
+        except ImportError:  # pragma: no cover - certifi comes with requests and httpx
+            pass
+    if settings.cert:
+        ctx.load_cert_chain(settings.cert[0], settings.cert[1])
+    return ctx
+
+
+def httpx_client_kwargs(
+    settings: ClientSettings, *, token_header: str = "X-Nomad-Token"
+) -> dict[str, Any]:
+    """Keyword arguments for ``httpx.Client``/``httpx.AsyncClient`` from ``settings``.
+
+    The client certificate goes into the SSL context (httpx 0.28 deprecates ``cert=``).
+
+    :param settings: the client settings.
+    :param token_header: header carrying the token (``X-Consul-Token`` for Consul).
+    """
+    import httpx
+
+    headers = {"User-Agent": USER_AGENT}
+    if settings.token:
+        headers[token_header] = settings.token
+    return {
+        "base_url": settings.base_url,
+        "verify": ssl_context(settings),
+        "headers": headers,
+        "timeout": httpx.Timeout(settings.timeout),
+        "follow_redirects": False,
+    }

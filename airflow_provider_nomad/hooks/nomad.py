@@ -1,0 +1,687 @@
+"""Hooks for HashiCorp Nomad: :class:`NomadHook` (sync) and :class:`NomadAsyncHook` (async).
+
+Both build their requests with :mod:`airflow_provider_nomad.nomad.requests`, retry with
+:mod:`airflow_provider_nomad.retry` and map errors with
+:func:`~airflow_provider_nomad.exceptions.error_for_response`; only the I/O differs. The sync
+hook sends through python-nomad's raw request machinery (its HTTP session, TLS settings and
+exceptions), the async hook through one ``httpx.AsyncClient`` so a trigger never blocks the
+triggerer's event loop. The ACL token travels in a header only and never appears in messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import ssl
+from collections.abc import AsyncIterator, Callable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, Literal
+
+import httpx
+import nomad
+import nomad.api.exceptions as nomad_exceptions
+import requests
+from airflow.sdk import BaseHook
+from nomad.api.base import Requester
+from requests.adapters import HTTPAdapter
+
+from airflow_provider_nomad.connection import (
+    USER_AGENT,
+    ClientSettings,
+    httpx_client_kwargs,
+    nomad_settings_from_connection,
+)
+from airflow_provider_nomad.exceptions import (
+    NomadApiError,
+    NomadConnectionError,
+    NomadProviderError,
+    NomadTlsError,
+    NomadUnreachableError,
+    error_for_response,
+)
+from airflow_provider_nomad.nomad import requests as api
+from airflow_provider_nomad.nomad.logs import FrameDecoder, LogFrame
+from airflow_provider_nomad.retry import DEFAULT_RETRY_POLICY, RetryPolicy
+
+if TYPE_CHECKING:
+    from airflow_provider_nomad.nomad.requests import ApiRequest
+
+__all__ = ["NomadAsyncHook", "NomadHook"]
+
+LogStream = Literal["stdout", "stderr"]
+_REDACTED = "<redacted>"
+
+
+# --- shared by both hooks ---------------------------------------------------------------------
+
+
+def _error_chain(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it wraps (causes, contexts, urllib3 reasons, args)."""
+    seen: list[BaseException] = []
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        for nxt in (
+            current.__cause__,
+            current.__context__,
+            getattr(current, "reason", None),
+            *getattr(current, "args", ()),
+        ):
+            if isinstance(nxt, BaseException):
+                todo.append(nxt)
+    return seen
+
+
+def _class_names(chain: list[BaseException]) -> set[str]:
+    return {type(e).__name__ for e in chain}
+
+
+def transport_error(
+    exc: BaseException, settings: ClientSettings, request: ApiRequest, read_timeout: float
+) -> NomadConnectionError:
+    """Turn a requests/urllib3/httpx transport failure into a typed, token-free error.
+
+    :param exc: the low-level error.
+    :param settings: the client settings (for the address).
+    :param request: the request that failed.
+    :param read_timeout: the read timeout it ran with, to name it.
+    """
+    address, what = settings.base_url, request.description
+    chain = _error_chain(exc)
+    names = _class_names(chain)
+    cert_error = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
+    if cert_error is not None:
+        reason = cert_error.verify_message or str(cert_error)
+        return NomadTlsError(
+            f"TLS: the certificate of Nomad at {address} is not trusted ({reason}) during "
+            f"{what}. If the cluster uses a private CA, set the connection's ca_cert extra to "
+            "that CA (file path or PEM text); if the certificate names another host (Nomad "
+            "servers use server.<region>.nomad), set tls_server_name to that name"
+        )
+    tls_error = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
+    if tls_error is not None:
+        reason = getattr(tls_error, "reason", None) or str(tls_error)
+        hint = (
+            " Is the scheme right? The agent may not speak TLS (use http://)."
+            if "WRONG_VERSION_NUMBER" in str(reason).upper()
+            else " If the agent requires mutual TLS, set client_cert and client_key."
+        )
+        return NomadTlsError(
+            f"TLS handshake with Nomad at {address} failed ({reason}) during {what}.{hint}"
+        )
+    if names & {"ConnectTimeout", "ConnectTimeoutError", "PoolTimeout"}:
+        return NomadUnreachableError(
+            f"Cannot reach Nomad at {address}: no connection within {settings.timeout:g} s "
+            f"({what}). Check the connection's host and port, and the network path to it",
+            request_sent=False,
+        )
+    if names & {"ReadTimeout", "ReadTimeoutError", "TimeoutError", "WriteTimeout", "timeout"}:
+        return NomadUnreachableError(
+            f"Nomad at {address} did not answer {what} within {read_timeout:g} s",
+            request_sent=True,
+        )
+    gai = next((e for e in chain if isinstance(e, socket.gaierror)), None)
+    if gai is not None:
+        return NomadUnreachableError(
+            f"Cannot reach Nomad at {address}: the host name does not resolve "
+            f"({gai.strerror or gai}) ({what}). Check the connection's host",
+            request_sent=False,
+        )
+    refused = next((e for e in chain if isinstance(e, ConnectionRefusedError)), None)
+    if refused is not None or names & {"NewConnectionError", "ConnectError"}:
+        reason = (refused.strerror if refused else None) or "connection failed"
+        return NomadUnreachableError(
+            f"Cannot reach Nomad at {address}: {reason.lower()} ({what}). Check the "
+            "connection's host, port and scheme, and that the Nomad agent is running",
+            request_sent=False,
+        )
+    return NomadUnreachableError(
+        f"Connection to Nomad at {address} dropped during {what} "
+        f"({type(_innermost(chain)).__name__})",
+        request_sent=True,
+    )
+
+
+def _innermost(chain: list[BaseException]) -> BaseException:
+    return chain[-1] if chain else Exception()
+
+
+class _NomadHookMixin:
+    """What the sync and the async hook share: identity, arguments, errors, request scoping."""
+
+    conn_name_attr = "nomad_conn_id"
+    default_conn_name = "nomad_default"
+    conn_type = "nomad"
+    hook_name = "Nomad"
+
+    def _init_args(
+        self,
+        nomad_conn_id: str,
+        namespace: str | None,
+        region: str | None,
+        timeout: float | None,
+        retry_policy: RetryPolicy | None,
+    ) -> None:
+        self.nomad_conn_id = nomad_conn_id
+        self.namespace = namespace
+        self.region = region
+        self.timeout = timeout
+        self.retry_policy = retry_policy or DEFAULT_RETRY_POLICY
+
+    def _settings_from(self, conn: Any) -> ClientSettings:
+        return nomad_settings_from_connection(
+            conn, namespace=self.namespace, region=self.region, timeout=self.timeout
+        )
+
+    @staticmethod
+    def _scoped(
+        settings: ClientSettings, build: Callable[..., ApiRequest], *args: Any, **kwargs: Any
+    ) -> ApiRequest:
+        return build(*args, namespace=settings.namespace, region=settings.region, **kwargs)
+
+    @staticmethod
+    def _api_error(
+        settings: ClientSettings, status: int, text: str, request: ApiRequest
+    ) -> NomadApiError:
+        if settings.token and settings.token in text:
+            text = text.replace(settings.token, _REDACTED)
+        return error_for_response(
+            status, text, request.method, request.path, namespace=settings.namespace
+        )
+
+    @staticmethod
+    def _read_timeout(settings: ClientSettings, request: ApiRequest) -> float:
+        if request.wait:
+            return api.blocking_read_timeout(request.wait, settings.timeout)
+        return settings.timeout
+
+    @staticmethod
+    def _decode_json(settings: ClientSettings, status: int, text: str, request: ApiRequest) -> Any:
+        try:
+            return json.loads(text)
+        except ValueError:
+            snippet = text[:200] if text else "(empty body)"
+            raise NomadApiError(
+                status,
+                f"expected JSON from Nomad at {settings.base_url}, got: {snippet}",
+                request.method,
+                request.path,
+            ) from None
+
+
+def _index_of(headers: Any) -> int:
+    try:
+        return int(headers.get("X-Nomad-Index") or 0)
+    except ValueError:
+        return 0
+
+
+# --- sync -------------------------------------------------------------------------------------
+
+
+class _ServerNameAdapter(HTTPAdapter):
+    """requests adapter checking the certificate against (and sending as SNI) a fixed name."""
+
+    def __init__(self, server_name: str, **kwargs: Any) -> None:
+        self._server_name = server_name
+        super().__init__(**kwargs)
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["server_hostname"] = self._server_name
+        kwargs["assert_hostname"] = self._server_name
+        super().init_poolmanager(*args, **kwargs)
+
+
+def _pin_settings(client: nomad.Nomad, settings: ClientSettings) -> None:
+    """Make every python-nomad requester use exactly ``settings``.
+
+    python-nomad falls back to ``NOMAD_TOKEN``, ``NOMAD_REGION``, ``NOMAD_NAMESPACE`` and
+    ``NOMAD_CLIENT_CERT``/``KEY`` whenever an argument is empty; the connection must be the
+    only source of settings, so the values are overwritten after construction.
+    """
+    values = {
+        "address": settings.base_url,
+        "token": settings.token,
+        "namespace": settings.namespace,
+        "region": settings.region,
+        "verify": settings.verify,
+        "cert": settings.cert or (),
+        "timeout": settings.timeout,
+    }
+    for requester in vars(client).values():
+        if isinstance(requester, Requester):
+            for name, value in values.items():
+                setattr(requester, name, value)
+    client.address, client.token, client.region = (
+        settings.base_url,
+        settings.token,
+        settings.region,
+    )
+    client.verify, client.cert = settings.verify, settings.cert or ()
+    client._Nomad__namespace = settings.namespace  # type: ignore[attr-defined]
+    client.requester_settings.update(values)
+
+
+class NomadHook(_NomadHookMixin, BaseHook):
+    """Talk to Nomad from a worker, through python-nomad.
+
+    :param nomad_conn_id: Airflow connection of type ``nomad``.
+    :param namespace: Nomad namespace; overrides the connection's ``namespace`` extra.
+    :param region: Nomad region; overrides the connection's ``region`` extra.
+    :param timeout: connect/read timeout in seconds of calls (default 30).
+    :param retry_policy: bounds of retries of transient failures.
+    """
+
+    def __init__(
+        self,
+        nomad_conn_id: str = _NomadHookMixin.default_conn_name,
+        namespace: str | None = None,
+        region: str | None = None,
+        timeout: float | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__()
+        self._init_args(nomad_conn_id, namespace, region, timeout, retry_policy)
+        self._client: nomad.Nomad | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(nomad_conn_id={self.nomad_conn_id!r})"
+
+    @cached_property
+    def settings(self) -> ClientSettings:
+        """The connection's settings, with this hook's overrides applied."""
+        return self._settings_from(self.get_connection(self.nomad_conn_id))
+
+    def get_conn(self) -> nomad.Nomad:
+        """A ``nomad.Nomad`` client set up from the connection alone (TLS verified by default)."""
+        if self._client is None:
+            settings = self.settings
+            session = requests.Session()
+            session.headers["User-Agent"] = USER_AGENT
+            if settings.tls_server_name and settings.is_tls:
+                session.mount("https://", _ServerNameAdapter(settings.tls_server_name))
+            client = nomad.Nomad(
+                address=settings.base_url,
+                token=settings.token,
+                namespace=settings.namespace,
+                region=settings.region,
+                timeout=settings.timeout,
+                verify=settings.verify,
+                cert=settings.cert or (),
+                session=session,
+            )
+            _pin_settings(client, settings)
+            self._client = client
+        return self._client
+
+    def close(self) -> None:
+        """Close the HTTP session (pooled connections)."""
+        if self._client is not None:
+            self._client.jobs.session.close()
+            self._client = None
+
+    # -- transport --
+
+    def _send_once(self, request: ApiRequest) -> requests.Response:
+        settings = self.settings
+        # Every python-nomad requester shares the session and settings; `_request` is its raw
+        # machinery, taking our params (namespace on every endpoint), timeouts and stream flag.
+        requester = self.get_conn().jobs
+        read_timeout = self._read_timeout(settings, request)
+        try:
+            return requester._request(
+                method=request.method,
+                endpoint=request.path.lstrip("/"),
+                params=dict(request.params),
+                json=request.json,
+                headers={},
+                allow_redirects=False,
+                timeout=(settings.timeout, read_timeout),
+                stream=request.stream,
+            )
+        except nomad_exceptions.BaseNomadException as exc:
+            response = exc.nomad_resp
+            if isinstance(response, requests.Response):
+                raise self._api_error(
+                    settings, response.status_code, response.text, request
+                ) from None
+            raise transport_error(response, settings, request, read_timeout) from None
+        except requests.RequestException as exc:  # incl. python-nomad's TimeoutNomadException
+            raise transport_error(exc, settings, request, read_timeout) from None
+
+    def _send(self, request: ApiRequest) -> requests.Response:
+        for attempt in self.retry_policy.sync(
+            request.description,
+            idempotent=request.idempotent,
+            log=self.log,
+            extra_delay=request.wait or 0.0,
+        ):
+            with attempt:
+                return self._send_once(request)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    def _json(self, request: ApiRequest) -> Any:
+        response = self._send(request)
+        return self._decode_json(self.settings, response.status_code, response.text, request)
+
+    def _build(self, build: Callable[..., ApiRequest], *args: Any, **kwargs: Any) -> ApiRequest:
+        return self._scoped(self.settings, build, *args, **kwargs)
+
+    # -- API --
+
+    def get_job(self, job_id: str) -> dict:
+        """The job (``GET /v1/job/:id``); :class:`NomadNotFoundError` if it does not exist."""
+        return self._json(self._build(api.get_job, job_id))
+
+    def list_jobs(self, prefix: str) -> list[dict]:
+        """Job stubs whose ID starts with ``prefix`` (``GET /v1/jobs?prefix=``)."""
+        return self._json(self._build(api.list_jobs, prefix))
+
+    def parse_jobspec(self, hcl: str) -> dict:
+        """HCL jobspec to the job's JSON, canonicalized, by the cluster (``/v1/jobs/parse``)."""
+        return self._json(self._build(api.parse_jobspec, hcl))
+
+    def register_job(self, job: dict) -> dict:
+        """Register (run) a job given as JSON: ``{"EvalID", "JobModifyIndex", "Warnings", ...}``."""
+        return self._json(self._build(api.register_job, job))
+
+    def dispatch_job(
+        self,
+        job_id: str,
+        *,
+        meta: dict[str, str],
+        payload: bytes | None,
+        id_prefix_template: str | None,
+        idempotency_token: str | None,
+    ) -> dict:
+        """Dispatch a parameterized job: ``{"DispatchedJobID", "EvalID", ...}``.
+
+        With an ``idempotency_token`` the request is retried after a dropped connection and
+        Nomad answers with the existing child (``EvalID`` empty) instead of a second one.
+
+        :param job_id: the parameterized parent job.
+        :param meta: dispatch meta (strings).
+        :param payload: payload bytes, or ``None``.
+        :param id_prefix_template: inserted in the child ID after ``dispatch-``.
+        :param idempotency_token: deduplicates the dispatch among the parent's children.
+        """
+        return self._json(
+            self._build(
+                api.dispatch_job,
+                job_id,
+                meta=meta,
+                payload=payload,
+                id_prefix_template=id_prefix_template,
+                idempotency_token=idempotency_token,
+            )
+        )
+
+    def stop_job(self, job_id: str, *, purge: bool = False) -> dict:
+        """Stop (deregister) a job: ``{"EvalID", "JobModifyIndex", ...}``."""
+        return self._json(self._build(api.stop_job, job_id, purge=purge))
+
+    def get_evaluation(self, eval_id: str) -> dict:
+        """The evaluation (``GET /v1/evaluation/:id``)."""
+        return self._json(self._build(api.get_evaluation, eval_id))
+
+    def get_allocation(self, alloc_id: str) -> dict:
+        """The full allocation (``GET /v1/allocation/:id``)."""
+        return self._json(self._build(api.get_allocation, alloc_id))
+
+    def get_job_allocations(self, job_id: str) -> list[dict]:
+        """Allocation stubs of a job (``[]`` for an unknown job)."""
+        return self._json(self._build(api.get_job_allocations, job_id))
+
+    def get_job_evaluations(self, job_id: str) -> list[dict]:
+        """Evaluations of a job."""
+        return self._json(self._build(api.get_job_evaluations, job_id))
+
+    def read_alloc_file(self, alloc_id: str, path: str) -> bytes:
+        """A file of the allocation directory (``/v1/client/fs/cat``), e.g. a result file.
+
+        :param alloc_id: the allocation.
+        :param path: relative to the allocation directory, e.g. ``alloc/data/result.json``.
+        """
+        return self._send(self._build(api.read_alloc_file, alloc_id, path)).content
+
+    def job_ui_url(self, job_id: str) -> str:
+        """Link to the job in the Nomad web UI."""
+        return api.job_ui_url(self.settings.base_url, job_id, self.settings.namespace)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check address, TLS, token and namespace by listing jobs (needs ``list-jobs``)."""
+        try:
+            settings = self.settings
+            self._json(self._build(api.list_jobs, "airflow-connection-test-"))
+        except NomadProviderError as exc:
+            return False, str(exc)
+        return True, (
+            f"Connected to Nomad at {settings.base_url}; the token may list jobs in namespace "
+            f"{settings.namespace!r}"
+        )
+
+
+# --- async ------------------------------------------------------------------------------------
+
+
+class NomadAsyncHook(_NomadHookMixin, BaseHook):
+    """Talk to Nomad from the triggerer's event loop (httpx), never blocking it.
+
+    Use as ``async with NomadAsyncHook(...) as hook:`` or call :meth:`aclose`: one
+    ``httpx.AsyncClient`` per hook keeps connections alive between calls.
+
+    :param nomad_conn_id: Airflow connection of type ``nomad``.
+    :param namespace: Nomad namespace; overrides the connection's ``namespace`` extra.
+    :param region: Nomad region; overrides the connection's ``region`` extra.
+    :param timeout: connect/read timeout in seconds of calls that are not blocking queries.
+    :param retry_policy: bounds of retries of transient failures.
+    """
+
+    def __init__(
+        self,
+        nomad_conn_id: str = _NomadHookMixin.default_conn_name,
+        namespace: str | None = None,
+        region: str | None = None,
+        timeout: float | None = None,
+        retry_policy: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__()
+        self._init_args(nomad_conn_id, namespace, region, timeout, retry_policy)
+        self._settings: ClientSettings | None = None
+        self._client: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(nomad_conn_id={self.nomad_conn_id!r})"
+
+    async def __aenter__(self) -> NomadAsyncHook:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client; the hook opens a new one if used again."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def get_settings(self) -> ClientSettings:
+        """The connection's settings, read without blocking the event loop."""
+        if self._settings is None:
+            if hasattr(BaseHook, "aget_connection"):
+                conn = await self.aget_connection(self.nomad_conn_id)
+            else:  # Airflow releases before the async connection API
+                conn = await asyncio.to_thread(self.get_connection, self.nomad_conn_id)
+            self._settings = self._settings_from(conn)
+        return self._settings
+
+    async def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            settings = await self.get_settings()
+            # Loading CA bundles and key files is file I/O: keep it off the event loop.
+            kwargs = await asyncio.to_thread(httpx_client_kwargs, settings)
+            if self._client is None:  # another coroutine may have won the race meanwhile
+                self._client = httpx.AsyncClient(**kwargs)
+        return self._client
+
+    # -- transport --
+
+    def _timeout(self, settings: ClientSettings, request: ApiRequest) -> httpx.Timeout:
+        return httpx.Timeout(settings.timeout, read=self._read_timeout(settings, request))
+
+    async def _send_once(self, request: ApiRequest, *, stream: bool = False) -> httpx.Response:
+        settings = await self.get_settings()
+        client = await self._get_client()
+        built = client.build_request(
+            request.method,
+            request.path,
+            params=request.params,
+            json=request.json,
+            timeout=self._timeout(settings, request),
+        )
+        try:
+            response = await client.send(built, stream=stream)
+        # anyio lets some TLS alerts (e.g. "certificate required" under mutual TLS) escape
+        # as a bare ssl.SSLError, outside httpx's exception mapping.
+        except (httpx.TransportError, OSError) as exc:
+            raise transport_error(
+                exc, settings, request, self._read_timeout(settings, request)
+            ) from None
+        if response.status_code >= 400:
+            try:
+                text = (await response.aread()).decode("utf-8", "replace")
+            except (httpx.TransportError, OSError):
+                text = ""
+            finally:
+                await response.aclose()
+            raise self._api_error(settings, response.status_code, text, request)
+        return response
+
+    async def _send(self, request: ApiRequest, *, stream: bool = False) -> httpx.Response:
+        async for attempt in self.retry_policy.asynchronous(
+            request.description,
+            idempotent=request.idempotent,
+            log=self.log,
+            extra_delay=request.wait or 0.0,
+        ):
+            with attempt:
+                return await self._send_once(request, stream=stream)
+        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+
+    async def _build(
+        self, build: Callable[..., ApiRequest], *args: Any, **kwargs: Any
+    ) -> ApiRequest:
+        return self._scoped(await self.get_settings(), build, *args, **kwargs)
+
+    async def _json(self, request: ApiRequest) -> tuple[Any, int]:
+        response = await self._send(request)
+        settings = await self.get_settings()
+        body = self._decode_json(settings, response.status_code, response.text, request)
+        return body, _index_of(response.headers)
+
+    # -- API --
+
+    async def get_job(self, job_id: str) -> dict:
+        """The job (``GET /v1/job/:id``)."""
+        body, _ = await self._json(await self._build(api.get_job, job_id))
+        return body
+
+    async def get_evaluation(
+        self, eval_id: str, *, index: int | None = None, wait: float | None = None
+    ) -> tuple[dict, int]:
+        """The evaluation and ``X-Nomad-Index``; blocks until the index passes ``index``.
+
+        :param eval_id: the evaluation.
+        :param index: return once the evaluation's index exceeds this (blocking query).
+        :param wait: longest wait in seconds (Nomad caps it at 300).
+        """
+        request = await self._build(api.get_evaluation, eval_id, index=index, wait=wait)
+        return await self._json(request)
+
+    async def get_job_allocations(
+        self, job_id: str, *, index: int | None = None, wait: float | None = None
+    ) -> tuple[list[dict], int]:
+        """Allocation stubs of a job and ``X-Nomad-Index`` (blocking query, see above)."""
+        request = await self._build(api.get_job_allocations, job_id, index=index, wait=wait)
+        return await self._json(request)
+
+    async def get_job_evaluations(
+        self, job_id: str, *, index: int | None = None, wait: float | None = None
+    ) -> tuple[list[dict], int]:
+        """Evaluations of a job and ``X-Nomad-Index`` (blocking query)."""
+        request = await self._build(api.get_job_evaluations, job_id, index=index, wait=wait)
+        return await self._json(request)
+
+    async def get_allocation(
+        self, alloc_id: str, *, index: int | None = None, wait: float | None = None
+    ) -> tuple[dict, int]:
+        """The full allocation and ``X-Nomad-Index`` (blocking query)."""
+        request = await self._build(api.get_allocation, alloc_id, index=index, wait=wait)
+        return await self._json(request)
+
+    async def stop_job(self, job_id: str, *, purge: bool = False) -> dict:
+        """Stop (deregister) a job."""
+        body, _ = await self._json(await self._build(api.stop_job, job_id, purge=purge))
+        return body
+
+    async def read_alloc_file(self, alloc_id: str, path: str) -> bytes:
+        """A file of the allocation directory (``/v1/client/fs/cat``)."""
+        response = await self._send(await self._build(api.read_alloc_file, alloc_id, path))
+        return response.content
+
+    def job_ui_url(self, job_id: str) -> str:
+        """Link to the job in the Nomad web UI (needs the settings: call after a request)."""
+        if self._settings is None:
+            raise NomadConnectionError(
+                "job_ui_url needs the connection: await get_settings() first"
+            )
+        return api.job_ui_url(self._settings.base_url, job_id, self._settings.namespace)
+
+    async def stream_logs(
+        self,
+        alloc_id: str,
+        task: str,
+        stream: LogStream,
+        *,
+        offset: int,
+        follow: bool,
+    ) -> AsyncIterator[LogFrame]:
+        """Frames of a task's stdout or stderr, from byte ``offset`` on.
+
+        Heartbeats are skipped; file-event frames (``file deleted``/``file truncated``) come
+        with empty data. Opening the stream is retried; a drop once frames flow raises
+        :class:`NomadUnreachableError`: count the data bytes received and call again with
+        ``offset=<count>`` to resume without duplicates.
+
+        :param alloc_id: the allocation.
+        :param task: the task's name.
+        :param stream: ``"stdout"`` or ``"stderr"``.
+        :param offset: bytes already received (across rotated files).
+        :param follow: keep streaming while the task runs.
+        """
+        settings = await self.get_settings()
+        request = await self._build(
+            api.stream_logs, alloc_id, task, stream, offset=offset, follow=follow
+        )
+        response = await self._send(request, stream=True)
+        decoder = FrameDecoder()
+        try:
+            async for chunk in response.aiter_bytes():
+                for frame in decoder.feed(chunk):
+                    yield frame
+        except (httpx.TransportError, OSError) as exc:
+            raise transport_error(
+                exc, settings, request, self._read_timeout(settings, request)
+            ) from None
+        finally:
+            await response.aclose()
+        if decoder.pending:
+            raise NomadUnreachableError(
+                f"Log stream from Nomad at {settings.base_url} ended inside a frame "
+                f"({request.description}); resume from the bytes received",
+                request_sent=True,
+            )

@@ -1,0 +1,262 @@
+"""From an Airflow connection to ClientSettings: URI and JSON forms, overrides, errors, TLS."""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import stat
+
+import pytest
+from airflow.sdk import BaseHook
+
+from airflow_provider_nomad.connection import (
+    ClientSettings,
+    consul_settings_from_connection,
+    httpx_client_kwargs,
+    nomad_settings_from_connection,
+    ssl_context,
+)
+from airflow_provider_nomad.exceptions import NomadConnectionError
+
+TOKEN = "3f1c2a9e-5b7d-4c1e-9a2b-7d8e6f5a4b3c"
+
+
+def _conn(monkeypatch: pytest.MonkeyPatch, value: str | dict, conn_id: str = "nomad_default"):
+    if isinstance(value, dict):
+        value = json.dumps(value)
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", value)
+    return BaseHook.get_connection(conn_id)
+
+
+def test_uri_form_with_token_namespace_region(monkeypatch):
+    conn = _conn(monkeypatch, f"nomad://:{TOKEN}@nomad.internal:4646/?namespace=batch&region=eu")
+    settings = nomad_settings_from_connection(conn)
+    assert settings == ClientSettings(
+        base_url="http://nomad.internal:4646",
+        token=TOKEN,
+        namespace="batch",
+        region="eu",
+        verify=True,
+    )
+
+
+def test_uri_form_https_schema_and_skip_verify_string(monkeypatch):
+    conn = _conn(monkeypatch, f"nomad://:{TOKEN}@nomad.internal:4647/https?tls_skip_verify=true")
+    settings = nomad_settings_from_connection(conn)
+    assert settings.base_url == "https://nomad.internal:4647"
+    assert settings.verify is False
+    assert settings.namespace == "default"
+
+
+def test_uri_form_with_scheme_in_host(monkeypatch):
+    conn = _conn(monkeypatch, f"nomad://https://:{TOKEN}@nomad.internal:4646")
+    assert nomad_settings_from_connection(conn).base_url == "https://nomad.internal:4646"
+
+
+def test_json_form(monkeypatch):
+    conn = _conn(
+        monkeypatch,
+        {
+            "conn_type": "nomad",
+            "host": "https://nomad.internal",
+            "password": TOKEN,
+            "extra": {"namespace": "settlement", "tls_server_name": "server.global.nomad"},
+        },
+    )
+    settings = nomad_settings_from_connection(conn)
+    assert settings.base_url == "https://nomad.internal:4646"
+    assert settings.token == TOKEN
+    assert settings.namespace == "settlement"
+    assert settings.region is None
+    assert settings.tls_server_name == "server.global.nomad"
+    assert settings.verify is True
+
+
+def test_defaults_without_host_are_nomads_own(monkeypatch):
+    settings = nomad_settings_from_connection(_conn(monkeypatch, {"conn_type": "nomad"}))
+    assert settings.base_url == "http://127.0.0.1:4646"
+    assert settings.token is None
+    assert settings.namespace == "default"
+    assert settings.timeout == 30.0
+
+
+def test_explicit_arguments_override_extras(monkeypatch):
+    conn = _conn(monkeypatch, "nomad://nomad.internal/?namespace=a&region=r1")
+    settings = nomad_settings_from_connection(conn, namespace="b", region="r2", timeout=5)
+    assert (settings.namespace, settings.region, settings.timeout) == ("b", "r2", 5.0)
+
+
+def test_environment_variables_are_not_read(monkeypatch):
+    monkeypatch.setenv("NOMAD_TOKEN", "env-token-must-not-be-used")
+    monkeypatch.setenv("NOMAD_NAMESPACE", "env-namespace")
+    monkeypatch.setenv("NOMAD_ADDR", "http://env-host:9999")
+    settings = nomad_settings_from_connection(_conn(monkeypatch, "nomad://nomad.internal"))
+    assert settings.token is None
+    assert settings.namespace == "default"
+    assert settings.base_url == "http://nomad.internal:4646"
+
+
+def test_legacy_prefixed_extras_and_blank_values(monkeypatch):
+    conn = _conn(
+        monkeypatch,
+        {
+            "conn_type": "nomad",
+            "host": "nomad.internal",
+            "extra": {"extra__nomad__namespace": "ops", "region": "", "ca_cert": None},
+        },
+    )
+    settings = nomad_settings_from_connection(conn)
+    assert (settings.namespace, settings.region, settings.verify) == ("ops", None, True)
+
+
+def test_ipv6_host(monkeypatch):
+    conn = _conn(monkeypatch, {"conn_type": "nomad", "host": "http://[::1]", "port": 4646})
+    assert nomad_settings_from_connection(conn).base_url == "http://[::1]:4646"
+
+
+def test_token_never_in_repr_or_str(monkeypatch):
+    settings = nomad_settings_from_connection(_conn(monkeypatch, f"nomad://:{TOKEN}@h"))
+    assert settings.token == TOKEN
+    assert TOKEN not in repr(settings)
+    assert TOKEN not in str(settings)
+
+
+@pytest.mark.parametrize(
+    ("conn", "fragment"),
+    [
+        (
+            {"conn_type": "nomad", "host": "h", "extra": {"namespce": "x"}},
+            "unknown extra field(s) ['namespce']; accepted: ['ca_cert', 'client_cert', "
+            "'client_key', 'namespace', 'region', 'tls_server_name', 'tls_skip_verify']. "
+            "Remove them or fix their spelling.",
+        ),
+        (
+            {"conn_type": "nomad", "host": "h", "extra": {"tls_skip_verify": "maybe"}},
+            "extra 'tls_skip_verify' must be true or false, got 'maybe'",
+        ),
+        (
+            {"conn_type": "nomad", "host": "h", "extra": {"tls_skip_verify": 3}},
+            "extra 'tls_skip_verify' must be true or false, got 3",
+        ),
+        (
+            {"conn_type": "nomad", "host": "h", "port": 70000},
+            "port must be between 1 and 65535, got 70000",
+        ),
+        ({"conn_type": "nomad", "host": "h", "schema": "ftp"}, "schema must be 'http' or 'https'"),
+        (
+            {"conn_type": "nomad", "host": "http://h", "schema": "https"},
+            "host says 'http' but schema says 'https'",
+        ),
+        (
+            {"conn_type": "nomad", "host": "http://h:4646", "port": 4647},
+            "host says port 4646 but the port field says 4647: keep one",
+        ),
+        (
+            {"conn_type": "nomad", "host": "h", "extra": {"ca_cert": "/nonexistent/ca.pem"}},
+            "extra 'ca_cert': no file at '/nonexistent/ca.pem'",
+        ),
+        (
+            {"conn_type": "nomad", "host": "h", "extra": {"namespace": 5}},
+            "extra 'namespace' must be a string, got int",
+        ),
+    ],
+)
+def test_bad_settings_name_the_field_and_fix(monkeypatch, conn, fragment):
+    with pytest.raises(NomadConnectionError) as info:
+        nomad_settings_from_connection(_conn(monkeypatch, conn))
+    assert "Airflow connection 'nomad_default' (Nomad): " in str(info.value)
+    assert fragment in str(info.value)
+
+
+def test_client_cert_without_key(monkeypatch, tmp_path):
+    cert = tmp_path / "client.pem"
+    cert.write_text("x")
+    conn = {"conn_type": "nomad", "host": "h", "extra": {"client_cert": str(cert)}}
+    with pytest.raises(NomadConnectionError) as info:
+        nomad_settings_from_connection(_conn(monkeypatch, conn))
+    assert "client_cert is set but client_key is not: mutual TLS needs both" in str(info.value)
+
+
+def test_inline_pem_is_written_to_a_private_file(monkeypatch, tls_material):
+    pem = tls_material.ca_pem
+    conn = {
+        "conn_type": "nomad",
+        "host": "https://h",
+        "extra": {
+            "ca_cert": pem,
+            "client_cert": tls_material.client_cert_pem,
+            "client_key": tls_material.client_key_pem,
+        },
+    }
+    settings = nomad_settings_from_connection(_conn(monkeypatch, conn))
+    assert isinstance(settings.verify, str)
+    with open(settings.verify) as f:
+        assert f.read() == pem
+    assert stat.S_IMODE(os.stat(settings.verify).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(os.path.dirname(settings.verify)).st_mode) == 0o700
+    assert settings.cert is not None
+    with open(settings.cert[1]) as f:
+        assert f.read() == tls_material.client_key_pem
+    # The same PEM text maps to the same file: no file per hook instance.
+    again = nomad_settings_from_connection(_conn(monkeypatch, conn))
+    assert again.verify == settings.verify
+    # Key material is never in the repr.
+    assert "PRIVATE KEY" not in repr(settings)
+
+
+def test_ca_path_is_kept(monkeypatch, tls_material):
+    conn = {"conn_type": "nomad", "host": "https://h", "extra": {"ca_cert": tls_material.ca_path}}
+    assert nomad_settings_from_connection(_conn(monkeypatch, conn)).verify == tls_material.ca_path
+
+
+def test_skip_verify_wins_over_ca(monkeypatch, tls_material):
+    conn = {
+        "conn_type": "nomad",
+        "host": "https://h",
+        "extra": {"ca_cert": tls_material.ca_path, "tls_skip_verify": True},
+    }
+    assert nomad_settings_from_connection(_conn(monkeypatch, conn)).verify is False
+
+
+def test_consul_settings(monkeypatch):
+    conn = _conn(
+        monkeypatch,
+        {
+            "conn_type": "consul",
+            "host": "consul.internal",
+            "password": TOKEN,
+            "extra": {"datacenter": "dc2"},
+        },
+        conn_id="consul_default",
+    )
+    settings = consul_settings_from_connection(conn)
+    assert settings.base_url == "http://consul.internal:8500"
+    assert (settings.datacenter, settings.namespace, settings.token) == ("dc2", None, TOKEN)
+    with pytest.raises(NomadConnectionError, match=r"unknown extra field\(s\) \['namespace'\]"):
+        consul_settings_from_connection(
+            _conn(monkeypatch, {"conn_type": "consul", "extra": {"namespace": "x"}}, "c2")
+        )
+
+
+def test_ssl_context_modes(tls_material):
+    verified = ssl_context(ClientSettings("https://h:4646", verify=tls_material.ca_path))
+    assert verified.verify_mode == ssl.CERT_REQUIRED and verified.check_hostname
+    skipped = ssl_context(ClientSettings("https://h:4646", verify=False))
+    assert skipped.verify_mode == ssl.CERT_NONE and not skipped.check_hostname
+    pinned = ssl_context(
+        ClientSettings("https://h:4646", verify=True, tls_server_name="server.global.nomad")
+    )
+    assert pinned.pinned_server_name == "server.global.nomad"
+
+
+def test_httpx_client_kwargs(tls_material):
+    settings = ClientSettings("https://h:4646", token=TOKEN, verify=tls_material.ca_path)
+    kwargs = httpx_client_kwargs(settings)
+    assert kwargs["base_url"] == "https://h:4646"
+    assert kwargs["headers"]["X-Nomad-Token"] == TOKEN
+    assert isinstance(kwargs["verify"], ssl.SSLContext)
+    consul = httpx_client_kwargs(settings, token_header="X-Consul-Token")
+    assert consul["headers"]["X-Consul-Token"] == TOKEN
+    assert "X-Nomad-Token" not in consul["headers"]
+    assert "X-Nomad-Token" not in httpx_client_kwargs(ClientSettings("http://h:1"))["headers"]
