@@ -21,6 +21,7 @@ from typing import Any
 from airflow_provider_nomad.exceptions import (
     NomadApiError,
     NomadConnectionError,
+    NomadLogStreamError,
     NomadNotFoundError,
     NomadTransientError,
 )
@@ -351,7 +352,8 @@ class JobFollower:
                 exc.message,
             )
             return _Read.GONE
-        except (NomadTransientError, NomadConnectionError, OSError) as exc:
+        except (NomadTransientError, NomadConnectionError, NomadLogStreamError, OSError) as exc:
+            # A corrupt frame is what a connection cut mid-frame looks like: read again.
             self.log.warning(
                 "[%s] log stream interrupted (%s); resuming at byte %d",
                 key.label,
