@@ -32,3 +32,12 @@ format: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# Drives Airflow's own UI in headless Chromium (Debian's package, never a downloaded browser):
+# signs in, triggers nightly_settlement from its form, opens the nomad connection form, and
+# saves screenshots under docs/. Not part of `make test`.
+.PHONY: ui-check
+ui-check: $(STAMP)
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium chromium-driver)
+	@$(BIN)/python -c "import playwright" 2>/dev/null || PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 $(BIN)/python -m pip install --quiet playwright
+	$(BIN)/python scripts/ui_check.py

@@ -258,9 +258,10 @@ class JobFollower:
         predecessor.update(
             {a["ID"]: a["PreviousAllocation"] for a in self._allocs if a.get("PreviousAllocation")}
         )
-        for alloc in self._allocs:
-            # A replacement allocation's lines come after those of the one it replaced, so a
-            # rescheduled batch reads in the order it ran.
+        # Oldest first, so a replacement allocation finds its predecessor's streams: its lines
+        # come after those of the allocation it replaced, and a rescheduled batch reads in the
+        # order it ran.
+        for alloc in sorted(self._allocs, key=lambda a: a.get("CreateIndex", 0)):
             earlier = [
                 t for k, t in self._streams.items() if k.alloc_id == predecessor.get(alloc["ID"])
             ]
