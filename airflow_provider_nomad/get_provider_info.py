@@ -11,7 +11,7 @@ _BOOLEAN_OFF = {"type": ["boolean", "null"], "default": False}
 _PEM = {"type": ["string", "null"], "format": "multiline"}
 
 
-def _tls_fields(product: str) -> dict:
+def _tls_fields(product: str, server_name_example: str) -> dict:
     return {
         "ca_cert": {
             "label": "CA certificate",
@@ -33,7 +33,7 @@ def _tls_fields(product: str) -> dict:
             "label": "TLS server name",
             "schema": _STRING,
             "description": "Name to verify the server certificate against, when it differs "
-            "from the host (e.g. server.global.nomad).",
+            f"from the host (e.g. {server_name_example}).",
         },
         "tls_skip_verify": {
             "label": "Skip TLS verification",
@@ -108,7 +108,7 @@ def get_provider_info() -> dict:
                         "schema": _STRING,
                         "description": "Nomad region (default: the agent's region).",
                     },
-                    **_tls_fields("Nomad"),
+                    **_tls_fields("Nomad", "server.global.nomad"),
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["login", "extra"],
@@ -135,7 +135,7 @@ def get_provider_info() -> dict:
                         "schema": _STRING,
                         "description": "Consul datacenter (default: the agent's).",
                     },
-                    **_tls_fields("Consul"),
+                    **_tls_fields("Consul", "server.dc1.consul"),
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["login", "extra"],

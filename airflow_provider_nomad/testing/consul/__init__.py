@@ -1,0 +1,33 @@
+"""Consul side of the emulator: a starlette app serving the part of Consul's HTTP API the
+provider uses (health, agent service/check registration, catalog, status), with Consul's fields,
+headers, texts, ACL tokens and blocking queries.
+
+``create_app(acl_token=...)`` builds the app; ``app.state.backend`` (a :class:`ConsulBackend`)
+holds the state, has ``reset()``, and offers control hooks for tests (``set_serf_health``,
+``set_check_status``, ``add_datacenter``, ``create_token``, ``wait_for_blocked_queries``),
+also served over HTTP under ``/_emulator/consul/`` (client: :class:`ConsulControl`).
+The emulator server mounts the app on its Consul port.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+
+from airflow_provider_nomad.testing.consul.control import ConsulControl
+from airflow_provider_nomad.testing.consul.models import ConsulBackend
+from airflow_provider_nomad.testing.consul.routes import build_routes
+
+
+def create_app(*, acl_token: str | None = None, datacenter: str = "dc1") -> Starlette:
+    """Build the Consul emulator app.
+
+    :param acl_token: management token; when set, ACLs are enforced with a default-deny policy
+        and requests need a token (``X-Consul-Token`` header or ``?token=``).
+    :param datacenter: the agent's datacenter.
+    """
+    app = Starlette(routes=build_routes())
+    app.state.backend = ConsulBackend(acl_token=acl_token, datacenter=datacenter)
+    return app
+
+
+__all__ = ["ConsulBackend", "ConsulControl", "create_app"]

@@ -1,0 +1,215 @@
+"""Test support of the Consul tests: where to send requests, and the emulator's controls.
+
+``consul_target`` is a real Consul agent when ``CONSUL_HTTP_ADDR`` is set (with
+``CONSUL_HTTP_TOKEN`` if it enforces ACLs), else the Consul side of the emulator (the
+``nomad_emulator`` fixture of the emulator's pytest plugin). Tests that need the emulator's
+controls (flip ``serfHealth``, set a check, faults, request counters, another datacenter,
+limited tokens) take ``consul_emulator`` and only ever run against the emulator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import consul
+import pytest
+
+from airflow_provider_nomad.testing import Emulator
+from airflow_provider_nomad.testing.consul import ConsulControl
+
+REAL_CONSUL_ADDR = os.environ.get("CONSUL_HTTP_ADDR")
+REAL_CONSUL_TOKEN = os.environ.get("CONSUL_HTTP_TOKEN")
+
+
+@dataclass
+class ConsulEmulator:
+    """The emulator's Consul API and its controls.
+
+    :param emulator: the running emulator (its ``control`` counts requests and injects faults).
+    :param consul: the Consul side's own controls (``/_emulator/consul/``).
+    """
+
+    emulator: Emulator
+    consul: ConsulControl
+
+    @property
+    def addr(self) -> str:
+        return self.emulator.consul_addr
+
+    @property
+    def token(self) -> str | None:
+        return self.emulator.token
+
+    def request_count(self, route: str) -> int:
+        """Requests served on a route template, e.g. ``GET /v1/health/service/:service``."""
+        return self.emulator.control.request_counts(service="consul").get(route, 0)
+
+    def inject_fault(
+        self,
+        route: str,
+        *,
+        status: int = 500,
+        body: str = "No cluster leader",
+        count: int = 1,
+        drop: bool = False,
+    ) -> None:
+        self.emulator.control.inject_fault(
+            route=route, status=status, body=body, count=count, drop=drop, service="consul"
+        )
+
+
+@dataclass
+class ConsulTarget:
+    """Where the contract tests send requests: a real agent or the emulator."""
+
+    addr: str
+    token: str | None
+    emulator: ConsulEmulator | None
+
+    def client(self, token: str | None = "<target>") -> consul.Consul:
+        """Unmodified py-consul pointed at the target (used to set up and inspect state)."""
+        parts = urlsplit(self.addr)
+        value = self.token if token == "<target>" else token
+        client = consul.Consul(host=parts.hostname, port=parts.port, scheme=parts.scheme)
+        client.token = value  # never the developer's CONSUL_HTTP_TOKEN by accident
+        return client
+
+
+def cleanup_real(target: ConsulTarget) -> None:
+    """Deregister what the tests registered on a shared real agent (IDs start with ``t-``)."""
+    client = target.client()
+    for service_id in list(client.agent.services()):
+        if service_id.startswith("t-"):
+            client.agent.service.deregister(service_id)
+
+
+def unique(prefix: str = "svc") -> str:
+    """A service name/ID no other test uses (a real agent is shared across tests)."""
+    return f"t-{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def connection_env(monkeypatch: pytest.MonkeyPatch, conn_id: str, addr: str, **fields: Any) -> None:
+    """Define an Airflow connection of type ``consul`` through ``AIRFLOW_CONN_<ID>``."""
+    parts = urlsplit(addr)
+    payload: dict[str, Any] = {
+        "conn_type": "consul",
+        "host": f"{parts.scheme}://{parts.hostname}",
+        "port": parts.port,
+    }
+    extra = fields.pop("extra", None)
+    payload.update({k: v for k, v in fields.items() if v is not None})
+    if extra:
+        payload["extra"] = extra
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(payload))
+
+
+def logged(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture) -> str:
+    """Everything logged so far: stdlib records and Airflow's structlog output."""
+    captured = capsys.readouterr()
+    return "\n".join([caplog.text, captured.out, captured.err])
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    """A private CA and certificates it signed, as PEM files."""
+
+    ca: str
+    #: server certificate for 127.0.0.1 and localhost
+    server_cert: str
+    server_key: str
+    #: server certificate only for server.dc1.consul (Consul's own naming)
+    named_cert: str
+    named_key: str
+    client_cert: str
+    client_key: str
+    client_key_pem: str
+
+
+def make_tls_files(directory) -> TlsFiles:
+    """Generate a CA, two server certificates and a client certificate under ``directory``."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def key_pem(key) -> str:
+        return key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+
+    def write(name: str, text: str) -> str:
+        path = directory / name
+        path.write_text(text)
+        return str(path)
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Consul Test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    def leaf(common_name: str, sans: list, usage) -> tuple[str, str]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+            .issuer_name(ca.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+            )
+            .sign(ca_key, hashes.SHA256())
+        )
+        return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem(key)
+
+    server = leaf(
+        "127.0.0.1",
+        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
+        ExtendedKeyUsageOID.SERVER_AUTH,
+    )
+    named = leaf(
+        "server.dc1.consul",
+        [x509.DNSName("server.dc1.consul")],
+        ExtendedKeyUsageOID.SERVER_AUTH,
+    )
+    client = leaf("airflow", [x509.DNSName("airflow")], ExtendedKeyUsageOID.CLIENT_AUTH)
+    return TlsFiles(
+        ca=write("ca.pem", ca.public_bytes(serialization.Encoding.PEM).decode()),
+        server_cert=write("server.pem", server[0]),
+        server_key=write("server-key.pem", server[1]),
+        named_cert=write("named.pem", named[0]),
+        named_key=write("named-key.pem", named[1]),
+        client_cert=write("client.pem", client[0]),
+        client_key=write("client-key.pem", client[1]),
+        client_key_pem=client[1],
+    )
