@@ -1,0 +1,64 @@
+"""``python -m airflow_provider_nomad.testing serve``: run the emulator until SIGTERM/SIGINT.
+
+Prints one line once both ports answer, e.g.
+``nomad=http://127.0.0.1:4646 consul=http://127.0.0.1:8500 token=<secret>`` (token only with
+``--acl``), then serves until signalled; on exit every task process it started is killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from .server import Emulator
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m airflow_provider_nomad.testing")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve the Nomad and Consul emulators")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--nomad-port", type=int, default=4646, help="0 picks a free port")
+    serve.add_argument("--consul-port", type=int, default=8500, help="0 picks a free port")
+    serve.add_argument("--acl", action="store_true", help="enforce ACL tokens")
+    serve.add_argument("--state-dir", default=None, help="where allocation directories go")
+    serve.add_argument("--tls-cert", default=None)
+    serve.add_argument("--tls-key", default=None)
+    serve.add_argument("--tls-ca", default=None, help="require client certificates (mTLS)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("--tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    emulator = Emulator(
+        host=args.host,
+        nomad_port=args.nomad_port,
+        consul_port=args.consul_port,
+        acl=args.acl,
+        state_dir=args.state_dir,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_ca=args.tls_ca,
+    )
+    emulator.start()
+    try:
+        line = f"nomad={emulator.nomad_addr} consul={emulator.consul_addr}"
+        if emulator.token:
+            line += f" token={emulator.token}"
+        print(line, flush=True)
+        stop.wait()
+    finally:
+        emulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
