@@ -95,6 +95,7 @@ class EmulatorControl:
         probability: float | None = None,
         seed: int | None = None,
         service: str = "nomad",
+        after_processing: bool = False,
     ) -> str:
         """Make matching requests fail.
 
@@ -103,6 +104,8 @@ class EmulatorControl:
         :param status: status to answer; None (or 0) passes the request on after ``delay``.
         :param count: how many requests it applies to; None for all.
         :param drop: close the connection without answering.
+        :param after_processing: with ``drop``, let the service handle the request first and
+            lose only its answer (a response dropped on the way back: the change happened).
         :param delay: seconds to wait before answering (or passing on).
         :param probability: apply to this fraction of matching requests.
         :param seed: seed for ``probability``'s random draws.
@@ -118,6 +121,7 @@ class EmulatorControl:
             "probability": probability,
             "seed": seed,
             "service": service,
+            "after_processing": after_processing,
         }
         return self._call("POST", "faults", json=spec)["ID"]
 

@@ -92,6 +92,7 @@ class ControlApi:
             body=str(spec.get("body") or ""),
             count=spec.get("count", 1),
             drop=bool(spec.get("drop", False)),
+            after_processing=bool(spec.get("after_processing", False)),
             delay=float(spec.get("delay") or 0.0),
             probability=spec.get("probability"),
             seed=spec.get("seed"),

@@ -49,6 +49,7 @@ class Fault:
     body: str = ""
     count: int | None = 1
     drop: bool = False
+    after_processing: bool = False
     delay: float = 0.0
     probability: float | None = None
     rng: random.Random = field(default_factory=random.Random)
@@ -68,6 +69,7 @@ class Fault:
             "Status": self.status,
             "Count": self.count,
             "Drop": self.drop,
+            "AfterProcessing": self.after_processing,
             "Delay": self.delay,
             "Probability": self.probability,
         }
@@ -158,6 +160,10 @@ class CommonMiddleware:
             return
         if fault.delay:
             await asyncio.sleep(fault.delay)  # injected latency, by request
+        if fault.drop and fault.after_processing:
+            await self.app(scope, receive, _discard)
+            await _drop(scope)
+            return
         if fault.drop:
             await _drop(scope)
             return
@@ -176,6 +182,10 @@ class CommonMiddleware:
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+async def _discard(message) -> None:
+    """An ASGI ``send`` that loses the answer, as a connection cut on the way back would."""
 
 
 async def _drop(scope) -> None:
