@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from airflow.sdk import BaseOperatorLink
-from airflow.sdk.bases.xcom import BaseXCom as XCom
+from airflow.sdk.execution_time.xcom import XCom
 
 if TYPE_CHECKING:
     from airflow.models.taskinstancekey import TaskInstanceKey
@@ -18,8 +18,10 @@ JOB_URL_XCOM_KEY = "nomad_job_url"
 class NomadJobLink(BaseOperatorLink):
     """Link to the dispatched child job in the Nomad UI.
 
-    Built from XCom alone (no call to Nomad), so it works while the job runs and after the
-    cluster has forgotten it.
+    Built from XCom alone (no call to Nomad), so it works after the cluster has forgotten the
+    job. Airflow's UI reads a link from the XCom ``xcom_key`` that the worker fills when the
+    task ends; the operator also fills it as soon as the job is dispatched, so the link works
+    while the batch runs.
     """
 
     name = "Nomad job"

@@ -133,6 +133,7 @@ class NomadDispatchJobOperator(BaseOperator):
         url = self.hook.job_ui_url(child)
         ti.xcom_push(key=JOB_ID_XCOM_KEY, value=child)
         ti.xcom_push(key=JOB_URL_XCOM_KEY, value=url)
+        ti.xcom_push(key=NomadJobLink().xcom_key, value=url)
         self.log.info("Nomad job %s: %s", child, url)
 
         if not self.wait_for_completion:

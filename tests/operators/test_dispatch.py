@@ -33,6 +33,16 @@ def dispatch_dag(dag_id: str, **operator_kwargs) -> DAG:
     return dag
 
 
+def xcom_now(dag_id: str, key: str):
+    """An XCom of the (only) run of ``dag_id``, read from the metadata DB right now."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = session.query(XComModel).filter_by(dag_id=dag_id, key=key).one_or_none()
+        return None if row is None else XComModel.deserialize_value(row)
+
+
 def labelled(output: str, stream: str) -> list[str]:
     """The batch lines of one stream, in the order the task log shows them."""
     return re.findall(rf"\[main [0-9a-f]{{8}} {stream}\] (.*?)\s+\[", output)
@@ -86,6 +96,7 @@ def test_log_lines_reach_the_task_log_while_the_batch_runs(
     nomad_client.jobs.register_job({"Job": batch_job("gated", script)})
     seen = threading.Event()
     output: list[str] = []
+    link_while_running: list[str | None] = []
 
     def release_when_seen() -> None:
         # The batch only ends once its first line is in the task log: if the operator
@@ -95,6 +106,7 @@ def test_log_lines_reach_the_task_log_while_the_batch_runs(
             chunk = capfd.readouterr().out
             output.append(chunk)
             if "waiting for release" in "".join(output):
+                link_while_running.append(xcom_now("dispatch_live", "_link_NomadJobLink"))
                 seen.set()
                 release.touch()
             else:
@@ -108,6 +120,9 @@ def test_log_lines_reach_the_task_log_while_the_batch_runs(
     assert seen.is_set()
     assert result.state == "success"
     assert labelled("".join(output), "stdout") == ["waiting for release", "released"]
+    # The UI's "Nomad job" link already worked while the batch was running.
+    [link] = link_while_running
+    assert link is not None and "/ui/jobs/gated%2Fdispatch-af-" in link
 
 
 def test_failure_reports_exit_code_and_stderr_tail(nomad_conn, nomad_client, dag_runner, capfd):

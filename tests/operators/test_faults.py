@@ -60,3 +60,17 @@ def test_execution_timeout_stops_the_child(nomad_conn, nomad_client, dag_runner,
     assert "Stopping Nomad job" in output and "execution_timeout" in output
     [child] = children_of(nomad_client, "endless")
     assert nomad_client.job.get_job(child["ID"])["Stop"] is True
+
+
+def test_on_kill_stops_the_child_not_its_parent(nomad_conn, nomad_client):
+    from nomad_testlib import dispatch
+
+    nomad_client.jobs.register_job(
+        {"Job": batch_job("killable", "import time\nprint('up', flush=True)\ntime.sleep(600)")}
+    )
+    child = dispatch(nomad_client, "killable")["DispatchedJobID"]
+    operator = NomadDispatchJobOperator(task_id="settle", job_id="killable")
+    operator._child_job_id = child  # what execute() records once it dispatched
+    operator.on_kill()
+    assert nomad_client.job.get_job(child)["Stop"] is True
+    assert nomad_client.job.get_job("killable")["Stop"] is False
