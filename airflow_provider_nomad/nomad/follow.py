@@ -132,7 +132,9 @@ class JobFollower:
         """Follow the job to its end (or the deadline) and return its outcome."""
         try:
             outcome = await self._wait_for_end()
-            await self._drain_logs()
+            if outcome.result is not JobResult.TIMED_OUT:
+                # Past the deadline the tasks still run: their streams would never drain.
+                await self._drain_logs()
             outcome.stderr_tail = self._stderr_tail(outcome)
             return outcome
         finally:
