@@ -224,3 +224,19 @@ def test_signal_is_reported(nomad_conn, nomad_client, dag_runner, capfd):
     output = capfd.readouterr().out
     assert result.state == "failed"
     assert "(signal 9)" in output
+
+
+def test_oom_is_reported(nomad_conn, nomad_client, dag_runner, capfd):
+    script = """
+        import time
+        print("loading the whole ledger", flush=True)
+        ballast = bytearray(256 * 1024 * 1024)
+        for i in range(0, len(ballast), 4096):
+            ballast[i] = 1
+        time.sleep(60)
+    """
+    nomad_client.jobs.register_job({"Job": batch_job("greedy", script, memory_mb=64)})
+    result = dag_runner(dispatch_dag("dispatch_oom", job_id="greedy"))
+    output = capfd.readouterr().out
+    assert result.state == "failed"
+    assert "was killed for running out of memory (OOM)" in output
