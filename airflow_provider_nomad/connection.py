@@ -150,7 +150,7 @@ def consul_settings_from_connection(
     :param timeout: overrides :data:`DEFAULT_TIMEOUT`.
     :param error_cls: error class for bad settings (a Consul-specific subclass, if any).
     """
-    spec = ConnectionSpec("Consul", "consul", 8500, CONSUL_EXTRAS, error_cls)
+    spec = replace(CONSUL_SPEC, error_cls=error_cls)
     return settings_from_connection(
         conn, spec, overrides={"datacenter": datacenter}, timeout=timeout
     )

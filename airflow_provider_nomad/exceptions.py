@@ -1,19 +1,32 @@
-"""Typed errors of the provider, and the one mapping from an HTTP answer to an error class.
+"""Typed errors of the provider, and the mappings from an HTTP answer to an error class.
 
 Every error raised by the hooks is a :class:`NomadProviderError` (an ``AirflowException``), so a
 DAG author can catch the whole family or one precise case. API errors carry the HTTP status,
-Nomad's own message, the method and the path (never the query string, never the ACL token),
-and survive pickling, so they cross process boundaries (triggerer, executor) intact.
+the server's own message, the method and the path (never the query string, never the ACL
+token), and survive pickling, so they cross process boundaries (triggerer, executor) intact.
+Nomad's answers map through :func:`error_for_response`, Consul's through
+:func:`consul_error_for_response`.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 from airflow.sdk.exceptions import AirflowException
 
 __all__ = [
+    "ConsulApiError",
+    "ConsulConnectionError",
+    "ConsulDatacenterError",
+    "ConsulInvalidRequestError",
+    "ConsulNotFoundError",
+    "ConsulPermissionError",
+    "ConsulServiceNotFoundError",
+    "ConsulTlsError",
+    "ConsulTransientError",
+    "ConsulUnexpectedResponseError",
+    "ConsulUnreachableError",
     "NomadApiError",
     "NomadConnectionError",
     "NomadDispatchValidationError",
@@ -28,6 +41,7 @@ __all__ = [
     "NomadTlsError",
     "NomadTransientError",
     "NomadUnreachableError",
+    "consul_error_for_response",
     "error_for_response",
 ]
 
@@ -78,15 +92,16 @@ class NomadTlsError(NomadConnectionError):
     """The TLS handshake failed (untrusted certificate, wrong name, mTLS refused). Not retried."""
 
 
-class NomadApiError(NomadProviderError):
-    """Nomad answered with an HTTP error.
+class _ServiceApiError(NomadProviderError):
+    """An HTTP error answer of Nomad or Consul: what both families carry and how they read.
 
-    :param status: HTTP status code.
-    :param message: Nomad's response body text (trimmed).
-    :param method: HTTP method of the request.
-    :param path: request path, without the query string.
-    :param hint: how to fix it, when known.
+    Private, and a sibling base rather than :class:`NomadApiError` itself: catching
+    ``NomadApiError`` must not catch a Consul 404, so :class:`ConsulApiError` derives from
+    this class. (Only :class:`ConsulTransientError` is also a Nomad one, for the retry policy.)
     """
+
+    #: the service named at the start of the message
+    service_name: ClassVar[str]
 
     def __init__(
         self, status: int, message: str, method: str, path: str, hint: str | None = None
@@ -99,8 +114,24 @@ class NomadApiError(NomadProviderError):
         self.hint = hint
 
     def __str__(self) -> str:
-        text = f"Nomad {self.method} {self.path} failed with HTTP {self.status}: {self.message}"
+        text = (
+            f"{self.service_name} {self.method} {self.path} failed with HTTP {self.status}: "
+            f"{self.message}"
+        )
         return f"{text}. {self.hint}" if self.hint else text
+
+
+class NomadApiError(_ServiceApiError):
+    """Nomad answered with an HTTP error.
+
+    :param status: HTTP status code.
+    :param message: Nomad's response body text (trimmed).
+    :param method: HTTP method of the request.
+    :param path: request path, without the query string.
+    :param hint: how to fix it, when known.
+    """
+
+    service_name = "Nomad"
 
 
 class NomadNotFoundError(NomadApiError):
@@ -259,6 +290,13 @@ def _trim(text: str) -> str:
     return text or "(empty response body)"
 
 
+def _is_transient(status: int, message: str, patterns: tuple[re.Pattern[str], ...]) -> bool:
+    """A status that says "try later", or a server error whose text is a known passing one."""
+    return status in TRANSIENT_STATUSES or (
+        status >= 500 and any(p.search(message) for p in patterns)
+    )
+
+
 def error_for_response(
     status: int, text: str, method: str, path: str, *, namespace: str | None = None
 ) -> NomadApiError:
@@ -286,9 +324,7 @@ def error_for_response(
     if status >= 500 and any(p.search(message) for p in DISPATCH_VALIDATION_PATTERNS):
         hint = "Fix the dispatch meta or payload; Nomad will reject it again, so it is not retried"
         return NomadDispatchValidationError(status, message, method, path, hint)
-    if status in TRANSIENT_STATUSES or (
-        status >= 500 and any(p.search(message) for p in TRANSIENT_PATTERNS)
-    ):
+    if _is_transient(status, message, TRANSIENT_PATTERNS):
         return NomadTransientError(status, message, method, path)
     return NomadApiError(status, message, method, path)
 
@@ -328,7 +364,7 @@ class ConsulTlsError(NomadTlsError, ConsulConnectionError):
     """The TLS handshake with the Consul agent failed. Not retried."""
 
 
-class ConsulApiError(NomadProviderError):
+class ConsulApiError(_ServiceApiError):
     """Consul answered with an HTTP error.
 
     :param status: HTTP status code.
@@ -338,19 +374,7 @@ class ConsulApiError(NomadProviderError):
     :param hint: how to fix it, when known.
     """
 
-    def __init__(
-        self, status: int, message: str, method: str, path: str, hint: str | None = None
-    ) -> None:
-        super().__init__(status, message, method, path, hint)
-        self.status = status
-        self.message = message
-        self.method = method
-        self.path = path
-        self.hint = hint
-
-    def __str__(self) -> str:
-        text = f"Consul {self.method} {self.path} failed with HTTP {self.status}: {self.message}"
-        return f"{text}. {self.hint}" if self.hint else text
+    service_name = "Consul"
 
 
 class ConsulNotFoundError(ConsulApiError):
@@ -438,9 +462,7 @@ def consul_error_for_response(
         )
     if status == 400 or CONSUL_FILTER_ERROR.lower() in lowered:
         return ConsulInvalidRequestError(status, message, method, path)
-    if status in TRANSIENT_STATUSES or (
-        status >= 500 and any(p.search(message) for p in CONSUL_TRANSIENT_PATTERNS)
-    ):
+    if _is_transient(status, message, CONSUL_TRANSIENT_PATTERNS):
         return ConsulTransientError(status, message, method, path)
     return ConsulApiError(status, message, method, path)
 

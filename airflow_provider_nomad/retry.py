@@ -1,14 +1,15 @@
-"""The retry policy shared by the sync and the async Nomad hook (tenacity).
+"""The retry policy shared by the sync and the async hooks of Nomad and Consul (tenacity).
 
 What is retried: an agent that cannot be reached, a dropped connection or a timeout (a blocking
 query's read timeout is its wait plus a margin, so the wait itself never counts as one), and
 :class:`~airflow_provider_nomad.exceptions.NomadTransientError` (no cluster leader, 502/503/504,
-rate limiting). Never retried: 4xx answers, permission errors (even when relayed as a 500),
-Nomad's dispatch validation errors, TLS failures and bad connection settings.
+rate limiting); the Consul errors of the same kinds subclass these. Never retried: 4xx answers,
+permission errors (even when relayed as a 500), Nomad's dispatch validation errors, TLS
+failures and bad connection settings.
 
 Retries are bounded in attempts and in time, back off exponentially with jitter (so many
 workers hitting a recovering cluster do not retry in lockstep), and log one warning per retry
-naming the method, the path and the reason (never the token).
+naming the service, the method, the path and the reason (never the token).
 
 Retrying a request that changes state is safe only when repeating it cannot do the work twice.
 A dispatch after a dropped connection may already have created its child job: it is safe to
@@ -75,7 +76,12 @@ class RetryPolicy:
     max_wait: float = 10.0
 
     def _kwargs(
-        self, what: str, idempotent: bool, log: logging.Logger | None, extra_delay: float
+        self,
+        what: str,
+        service: str,
+        idempotent: bool,
+        log: logging.Logger | None,
+        extra_delay: float,
     ) -> dict[str, Any]:
         logger = log or _log
         attempts = self.max_attempts
@@ -84,7 +90,8 @@ class RetryPolicy:
             exc = state.outcome.exception() if state.outcome else None
             wait = state.next_action.sleep if state.next_action else 0.0
             logger.warning(
-                "Nomad %s failed (%s); retrying in %.1f s (attempt %d of %d)",
+                "%s %s failed (%s); retrying in %.1f s (attempt %d of %d)",
+                service,
                 what,
                 exc,
                 wait,
@@ -94,8 +101,9 @@ class RetryPolicy:
 
         return {
             "stop": stop_after_attempt(attempts) | stop_after_delay(self.max_delay + extra_delay),
+            # multiplier * 2**(attempt - 1): initial_wait before the second attempt, doubling.
             "wait": wait_exponential_jitter(
-                initial=self.initial_wait, max=self.max_wait, jitter=self.initial_wait
+                multiplier=self.initial_wait, max=self.max_wait, jitter=self.initial_wait
             ),
             "retry": retry_if_exception(lambda e: is_retryable(e, idempotent=idempotent)),
             "before_sleep": log_retry,
@@ -106,6 +114,7 @@ class RetryPolicy:
         self,
         what: str,
         *,
+        service: str = "Nomad",
         idempotent: bool = True,
         log: logging.Logger | None = None,
         extra_delay: float = 0.0,
@@ -113,22 +122,25 @@ class RetryPolicy:
         """A tenacity ``Retrying`` for one request.
 
         :param what: ``"<METHOD> <path>"`` for the log line.
-        :param idempotent: whether the request may be repeated after it reached Nomad.
+        :param service: the service the request goes to (``"Nomad"``, ``"Consul"``), for the
+            log line.
+        :param idempotent: whether the request may be repeated after it reached the service.
         :param log: logger for the retry warnings.
         :param extra_delay: seconds added to ``max_delay`` (a blocking query's wait).
         """
-        return Retrying(**self._kwargs(what, idempotent, log, extra_delay))
+        return Retrying(**self._kwargs(what, service, idempotent, log, extra_delay))
 
     def asynchronous(
         self,
         what: str,
         *,
+        service: str = "Nomad",
         idempotent: bool = True,
         log: logging.Logger | None = None,
         extra_delay: float = 0.0,
     ) -> AsyncRetrying:
         """A tenacity ``AsyncRetrying`` for one request; same arguments as :meth:`sync`."""
-        return AsyncRetrying(**self._kwargs(what, idempotent, log, extra_delay))
+        return AsyncRetrying(**self._kwargs(what, service, idempotent, log, extra_delay))
 
 
 DEFAULT_RETRY_POLICY = RetryPolicy()

@@ -46,6 +46,12 @@ class ConsulRequest:
         """``METHOD path`` for messages and logs (never the query string)."""
         return f"{self.method} {self.path}"
 
+    @property
+    def idempotent(self) -> bool:
+        """Whether sending it again after it reached Consul is harmless: the provider only
+        reads from Consul, so always."""
+        return True
+
 
 def _segment(value: str) -> str:
     if not value:

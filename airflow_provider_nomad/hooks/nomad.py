@@ -2,7 +2,8 @@
 
 Both build their requests with :mod:`airflow_provider_nomad.nomad.requests`, retry with
 :mod:`airflow_provider_nomad.retry` and map errors with
-:func:`~airflow_provider_nomad.exceptions.error_for_response`; only the I/O differs. The sync
+:func:`~airflow_provider_nomad.exceptions.error_for_response` and
+:func:`~airflow_provider_nomad.transport.transport_error`; only the I/O differs. The sync
 hook sends through python-nomad's raw request machinery (its HTTP session, TLS settings and
 exceptions), the async hook through one ``httpx.AsyncClient`` so a trigger never blocks the
 triggerer's event loop. The ACL token travels in a header only and never appears in messages.
@@ -10,10 +11,7 @@ triggerer's event loop. The ACL token travels in a header only and never appears
 
 from __future__ import annotations
 
-import asyncio
 import json
-import socket
-import ssl
 from collections.abc import AsyncIterator, Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
@@ -24,25 +22,29 @@ import nomad.api.exceptions as nomad_exceptions
 import requests
 from airflow.sdk import BaseHook
 from nomad.api.base import Requester
-from requests.adapters import HTTPAdapter
 
 from airflow_provider_nomad.connection import (
     USER_AGENT,
     ClientSettings,
-    httpx_client_kwargs,
     nomad_settings_from_connection,
 )
 from airflow_provider_nomad.exceptions import (
     NomadApiError,
     NomadConnectionError,
     NomadProviderError,
-    NomadTlsError,
     NomadUnreachableError,
     error_for_response,
 )
+from airflow_provider_nomad.hooks.base import AsyncHttpClientMixin, ServiceHookMixin
 from airflow_provider_nomad.nomad import requests as api
 from airflow_provider_nomad.nomad.logs import FrameDecoder, LogFrame
 from airflow_provider_nomad.retry import DEFAULT_RETRY_POLICY, RetryPolicy
+from airflow_provider_nomad.transport import (
+    NOMAD,
+    ServerNameAdapter,
+    index_header,
+    redact,
+)
 
 if TYPE_CHECKING:
     from airflow_provider_nomad.nomad.requests import ApiRequest
@@ -50,122 +52,29 @@ if TYPE_CHECKING:
 __all__ = ["NomadAsyncHook", "NomadHook"]
 
 LogStream = Literal["stdout", "stderr"]
-_REDACTED = "<redacted>"
 
 
 # --- shared by both hooks ---------------------------------------------------------------------
 
 
-def _error_chain(exc: BaseException) -> list[BaseException]:
-    """The exception and everything it wraps (causes, contexts, urllib3 reasons, args)."""
-    seen: list[BaseException] = []
-    todo: list[BaseException] = [exc]
-    while todo:
-        current = todo.pop(0)
-        if any(current is s for s in seen):
-            continue
-        seen.append(current)
-        for nxt in (
-            current.__cause__,
-            current.__context__,
-            getattr(current, "reason", None),
-            *getattr(current, "args", ()),
-        ):
-            if isinstance(nxt, BaseException):
-                todo.append(nxt)
-    return seen
-
-
-def _class_names(chain: list[BaseException]) -> set[str]:
-    return {type(e).__name__ for e in chain}
-
-
-def transport_error(
-    exc: BaseException, settings: ClientSettings, request: ApiRequest, read_timeout: float
-) -> NomadConnectionError:
-    """Turn a requests/urllib3/httpx transport failure into a typed, token-free error.
-
-    :param exc: the low-level error.
-    :param settings: the client settings (for the address).
-    :param request: the request that failed.
-    :param read_timeout: the read timeout it ran with, to name it.
-    """
-    address, what = settings.base_url, request.description
-    chain = _error_chain(exc)
-    names = _class_names(chain)
-    cert_error = next((e for e in chain if isinstance(e, ssl.SSLCertVerificationError)), None)
-    if cert_error is not None:
-        reason = cert_error.verify_message or str(cert_error)
-        return NomadTlsError(
-            f"TLS: the certificate of Nomad at {address} is not trusted ({reason}) during "
-            f"{what}. If the cluster uses a private CA, set the connection's ca_cert extra to "
-            "that CA (file path or PEM text); if the certificate names another host (Nomad "
-            "servers use server.<region>.nomad), set tls_server_name to that name"
-        )
-    tls_error = next((e for e in chain if isinstance(e, ssl.SSLError)), None)
-    if tls_error is not None:
-        reason = getattr(tls_error, "reason", None) or str(tls_error)
-        hint = (
-            " Is the scheme right? The agent may not speak TLS (use http://)."
-            if "WRONG_VERSION_NUMBER" in str(reason).upper()
-            else " If the agent requires mutual TLS, set client_cert and client_key."
-        )
-        return NomadTlsError(
-            f"TLS handshake with Nomad at {address} failed ({reason}) during {what}.{hint}"
-        )
-    if names & {"ConnectTimeout", "ConnectTimeoutError", "PoolTimeout"}:
-        return NomadUnreachableError(
-            f"Cannot reach Nomad at {address}: no connection within {settings.timeout:g} s "
-            f"({what}). Check the connection's host and port, and the network path to it",
-            request_sent=False,
-        )
-    if names & {"ReadTimeout", "ReadTimeoutError", "TimeoutError", "WriteTimeout", "timeout"}:
-        return NomadUnreachableError(
-            f"Nomad at {address} did not answer {what} within {read_timeout:g} s",
-            request_sent=True,
-        )
-    gai = next((e for e in chain if isinstance(e, socket.gaierror)), None)
-    if gai is not None:
-        return NomadUnreachableError(
-            f"Cannot reach Nomad at {address}: the host name does not resolve "
-            f"({gai.strerror or gai}) ({what}). Check the connection's host",
-            request_sent=False,
-        )
-    refused = next((e for e in chain if isinstance(e, ConnectionRefusedError)), None)
-    if refused is not None or names & {"NewConnectionError", "ConnectError"}:
-        reason = (refused.strerror if refused else None) or "connection failed"
-        return NomadUnreachableError(
-            f"Cannot reach Nomad at {address}: {reason.lower()} ({what}). Check the "
-            "connection's host, port and scheme, and that the Nomad agent is running",
-            request_sent=False,
-        )
-    return NomadUnreachableError(
-        f"Connection to Nomad at {address} dropped during {what} "
-        f"({type(_innermost(chain)).__name__})",
-        request_sent=True,
-    )
-
-
-def _innermost(chain: list[BaseException]) -> BaseException:
-    return chain[-1] if chain else Exception()
-
-
-class _NomadHookMixin:
+class _NomadHookMixin(ServiceHookMixin):
     """What the sync and the async hook share: identity, arguments, errors, request scoping."""
 
     conn_name_attr = "nomad_conn_id"
     default_conn_name = "nomad_default"
     conn_type = "nomad"
     hook_name = "Nomad"
+    service = NOMAD
 
-    def _init_args(
+    def __init__(
         self,
-        nomad_conn_id: str,
-        namespace: str | None,
-        region: str | None,
-        timeout: float | None,
-        retry_policy: RetryPolicy | None,
+        nomad_conn_id: str = default_conn_name,
+        namespace: str | None = None,
+        region: str | None = None,
+        timeout: float | None = None,
+        retry_policy: RetryPolicy | None = None,
     ) -> None:
+        super().__init__()
         self.nomad_conn_id = nomad_conn_id
         self.namespace = namespace
         self.region = region
@@ -187,10 +96,12 @@ class _NomadHookMixin:
     def _api_error(
         settings: ClientSettings, status: int, text: str, request: ApiRequest
     ) -> NomadApiError:
-        if settings.token and settings.token in text:
-            text = text.replace(settings.token, _REDACTED)
         return error_for_response(
-            status, text, request.method, request.path, namespace=settings.namespace
+            status,
+            redact(text, settings.token),
+            request.method,
+            request.path,
+            namespace=settings.namespace,
         )
 
     @staticmethod
@@ -213,27 +124,7 @@ class _NomadHookMixin:
             ) from None
 
 
-def _index_of(headers: Any) -> int:
-    try:
-        return int(headers.get("X-Nomad-Index") or 0)
-    except ValueError:
-        return 0
-
-
 # --- sync -------------------------------------------------------------------------------------
-
-
-class _ServerNameAdapter(HTTPAdapter):
-    """requests adapter checking the certificate against (and sending as SNI) a fixed name."""
-
-    def __init__(self, server_name: str, **kwargs: Any) -> None:
-        self._server_name = server_name
-        super().__init__(**kwargs)
-
-    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-        kwargs["server_hostname"] = self._server_name
-        kwargs["assert_hostname"] = self._server_name
-        super().init_poolmanager(*args, **kwargs)
 
 
 def _pin_settings(client: nomad.Nomad, settings: ClientSettings) -> None:
@@ -276,20 +167,7 @@ class NomadHook(_NomadHookMixin, BaseHook):
     :param retry_policy: bounds of retries of transient failures.
     """
 
-    def __init__(
-        self,
-        nomad_conn_id: str = _NomadHookMixin.default_conn_name,
-        namespace: str | None = None,
-        region: str | None = None,
-        timeout: float | None = None,
-        retry_policy: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__()
-        self._init_args(nomad_conn_id, namespace, region, timeout, retry_policy)
-        self._client: nomad.Nomad | None = None
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(nomad_conn_id={self.nomad_conn_id!r})"
+    _client: nomad.Nomad | None = None
 
     @cached_property
     def settings(self) -> ClientSettings:
@@ -303,7 +181,7 @@ class NomadHook(_NomadHookMixin, BaseHook):
             session = requests.Session()
             session.headers["User-Agent"] = USER_AGENT
             if settings.tls_server_name and settings.is_tls:
-                session.mount("https://", _ServerNameAdapter(settings.tls_server_name))
+                session.mount("https://", ServerNameAdapter(settings.tls_server_name))
             client = nomad.Nomad(
                 address=settings.base_url,
                 token=settings.token,
@@ -331,7 +209,6 @@ class NomadHook(_NomadHookMixin, BaseHook):
         # Every python-nomad requester shares the session and settings; `_request` is its raw
         # machinery, taking our params (namespace on every endpoint), timeouts and stream flag.
         requester = self.get_conn().jobs
-        read_timeout = self._read_timeout(settings, request)
         try:
             return requester._request(
                 method=request.method,
@@ -340,7 +217,7 @@ class NomadHook(_NomadHookMixin, BaseHook):
                 json=request.json,
                 headers={},
                 allow_redirects=False,
-                timeout=(settings.timeout, read_timeout),
+                timeout=(settings.timeout, self._read_timeout(settings, request)),
                 stream=request.stream,
             )
         except nomad_exceptions.BaseNomadException as exc:
@@ -349,20 +226,13 @@ class NomadHook(_NomadHookMixin, BaseHook):
                 raise self._api_error(
                     settings, response.status_code, response.text, request
                 ) from None
-            raise transport_error(response, settings, request, read_timeout) from None
+            raise self._transport_error(response, settings, request) from None
         except requests.RequestException as exc:  # incl. python-nomad's TimeoutNomadException
-            raise transport_error(exc, settings, request, read_timeout) from None
+            raise self._transport_error(exc, settings, request) from None
 
     def _send(self, request: ApiRequest) -> requests.Response:
-        for attempt in self.retry_policy.sync(
-            request.description,
-            idempotent=request.idempotent,
-            log=self.log,
-            extra_delay=request.wait or 0.0,
-        ):
-            with attempt:
-                return self._send_once(request)
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+        retrying = self.retry_policy.sync(request.description, **self._retry_args(request))
+        return retrying(self._send_once, request)
 
     def _json(self, request: ApiRequest) -> Any:
         response = self._send(request)
@@ -468,7 +338,7 @@ class NomadHook(_NomadHookMixin, BaseHook):
 # --- async ------------------------------------------------------------------------------------
 
 
-class NomadAsyncHook(_NomadHookMixin, BaseHook):
+class NomadAsyncHook(_NomadHookMixin, AsyncHttpClientMixin, BaseHook):
     """Talk to Nomad from the triggerer's event loop (httpx), never blocking it.
 
     Use as ``async with NomadAsyncHook(...) as hook:`` or call :meth:`aclose`: one
@@ -480,53 +350,6 @@ class NomadAsyncHook(_NomadHookMixin, BaseHook):
     :param timeout: connect/read timeout in seconds of calls that are not blocking queries.
     :param retry_policy: bounds of retries of transient failures.
     """
-
-    def __init__(
-        self,
-        nomad_conn_id: str = _NomadHookMixin.default_conn_name,
-        namespace: str | None = None,
-        region: str | None = None,
-        timeout: float | None = None,
-        retry_policy: RetryPolicy | None = None,
-    ) -> None:
-        super().__init__()
-        self._init_args(nomad_conn_id, namespace, region, timeout, retry_policy)
-        self._settings: ClientSettings | None = None
-        self._client: httpx.AsyncClient | None = None
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(nomad_conn_id={self.nomad_conn_id!r})"
-
-    async def __aenter__(self) -> NomadAsyncHook:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the HTTP client; the hook opens a new one if used again."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
-
-    async def get_settings(self) -> ClientSettings:
-        """The connection's settings, read without blocking the event loop."""
-        if self._settings is None:
-            if hasattr(BaseHook, "aget_connection"):
-                conn = await self.aget_connection(self.nomad_conn_id)
-            else:  # Airflow releases before the async connection API
-                conn = await asyncio.to_thread(self.get_connection, self.nomad_conn_id)
-            self._settings = self._settings_from(conn)
-        return self._settings
-
-    async def _get_client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            settings = await self.get_settings()
-            # Loading CA bundles and key files is file I/O: keep it off the event loop.
-            kwargs = await asyncio.to_thread(httpx_client_kwargs, settings)
-            if self._client is None:  # another coroutine may have won the race meanwhile
-                self._client = httpx.AsyncClient(**kwargs)
-        return self._client
 
     # -- transport --
 
@@ -548,9 +371,7 @@ class NomadAsyncHook(_NomadHookMixin, BaseHook):
         # anyio lets some TLS alerts (e.g. "certificate required" under mutual TLS) escape
         # as a bare ssl.SSLError, outside httpx's exception mapping.
         except (httpx.TransportError, OSError) as exc:
-            raise transport_error(
-                exc, settings, request, self._read_timeout(settings, request)
-            ) from None
+            raise self._transport_error(exc, settings, request) from None
         if response.status_code >= 400:
             try:
                 text = (await response.aread()).decode("utf-8", "replace")
@@ -562,15 +383,8 @@ class NomadAsyncHook(_NomadHookMixin, BaseHook):
         return response
 
     async def _send(self, request: ApiRequest, *, stream: bool = False) -> httpx.Response:
-        async for attempt in self.retry_policy.asynchronous(
-            request.description,
-            idempotent=request.idempotent,
-            log=self.log,
-            extra_delay=request.wait or 0.0,
-        ):
-            with attempt:
-                return await self._send_once(request, stream=stream)
-        raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
+        retrying = self.retry_policy.asynchronous(request.description, **self._retry_args(request))
+        return await retrying(self._send_once, request, stream=stream)
 
     async def _build(
         self, build: Callable[..., ApiRequest], *args: Any, **kwargs: Any
@@ -581,7 +395,7 @@ class NomadAsyncHook(_NomadHookMixin, BaseHook):
         response = await self._send(request)
         settings = await self.get_settings()
         body = self._decode_json(settings, response.status_code, response.text, request)
-        return body, _index_of(response.headers)
+        return body, index_header(response.headers, self.service)
 
     # -- API --
 
@@ -674,9 +488,7 @@ class NomadAsyncHook(_NomadHookMixin, BaseHook):
                 for frame in decoder.feed(chunk):
                     yield frame
         except (httpx.TransportError, OSError) as exc:
-            raise transport_error(
-                exc, settings, request, self._read_timeout(settings, request)
-            ) from None
+            raise self._transport_error(exc, settings, request) from None
         finally:
             await response.aclose()
         if decoder.pending:

@@ -299,7 +299,16 @@ class JobFollower:
         while not self._task_finished(key):
             reader = asyncio.create_task(self._read_log(assembler, follow=True))
             finished = asyncio.create_task(self._task_finished_event(key))
-            done, _ = await asyncio.wait({reader, finished}, return_when=asyncio.FIRST_COMPLETED)
+            try:
+                done, _ = await asyncio.wait(
+                    {reader, finished}, return_when=asyncio.FIRST_COMPLETED
+                )
+            except asyncio.CancelledError:
+                # asyncio.wait leaves the tasks it waited on running: a cancelled follower
+                # (a triggerer shutting down) must not keep streaming behind the new one.
+                reader.cancel()
+                finished.cancel()
+                raise
             if finished in done:
                 reader.cancel()
                 await asyncio.gather(reader, return_exceptions=True)

@@ -1,0 +1,130 @@
+"""What the Nomad and the Consul hooks share as Airflow hooks, whichever service they talk to.
+
+:class:`ServiceHookMixin` names a hook, retries its requests and maps their transport failures
+the same way for both services; :class:`AsyncHttpClientMixin` keeps an async hook's settings
+and its one ``httpx.AsyncClient``. The services' own logic stays in ``hooks/nomad.py`` and
+``hooks/consul.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+
+import httpx
+
+from airflow_provider_nomad.connection import ClientSettings, httpx_client_kwargs
+from airflow_provider_nomad.transport import Service, transport_error
+
+if TYPE_CHECKING:
+    from airflow_provider_nomad.exceptions import NomadConnectionError
+    from airflow_provider_nomad.retry import RetryPolicy
+
+__all__ = ["AsyncHttpClientMixin", "ServiceHookMixin"]
+
+
+class _Request(Protocol):
+    """What the shared hook code reads of a request (Nomad's ``ApiRequest``, ``ConsulRequest``)."""
+
+    @property
+    def description(self) -> str: ...
+
+    @property
+    def wait(self) -> float | None: ...
+
+    @property
+    def idempotent(self) -> bool: ...
+
+
+class ServiceHookMixin:
+    """What every hook here does alike around one request: name itself, retry, map failures.
+
+    Mixed into the Nomad and Consul hooks (sync and async), which set ``service`` and
+    ``conn_name_attr`` and read a request's timeout in ``_read_timeout``.
+    """
+
+    service: ClassVar[Service]
+    conn_name_attr: ClassVar[str]
+    retry_policy: RetryPolicy
+    log: logging.Logger
+    _read_timeout: Callable[[ClientSettings, Any], float]
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.conn_name_attr}={getattr(self, self.conn_name_attr)!r})"
+        )
+
+    def _retry_args(self, request: _Request) -> dict[str, Any]:
+        """How the retry policy treats ``request``: its log line, whether it may repeat."""
+        return {
+            "service": self.service.name,
+            "idempotent": request.idempotent,
+            "log": self.log,
+            "extra_delay": request.wait or 0.0,
+        }
+
+    def _transport_error(
+        self, exc: BaseException, settings: ClientSettings, request: _Request
+    ) -> NomadConnectionError:
+        read_timeout = self._read_timeout(settings, request)
+        return transport_error(exc, self.service, settings, request.description, read_timeout)
+
+
+_Hook = TypeVar("_Hook", bound="AsyncHttpClientMixin")
+
+
+class AsyncHttpClientMixin:
+    """An async hook's settings and its one ``httpx.AsyncClient``, made on first use.
+
+    Neither is made in ``__init__``: a trigger builds its hook in the triggerer's event loop,
+    where reading the connection and loading TLS material must not block. One client per hook
+    keeps connections alive between calls; ``async with hook:`` or :meth:`aclose` closes it.
+    Mixed into a hook that also derives from Airflow's ``BaseHook`` and names its connection
+    attribute in ``conn_name_attr``.
+    """
+
+    service: ClassVar[Service]
+    conn_name_attr: ClassVar[str]
+    #: the hook's own reading of a connection (with its explicit overrides)
+    _settings_from: Callable[[Any], ClientSettings]
+    get_connection: Callable[[str], Any]
+
+    _settings: ClientSettings | None = None
+    _client: httpx.AsyncClient | None = None
+
+    async def __aenter__(self: _Hook) -> _Hook:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client; the hook opens a new one if used again."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def get_settings(self) -> ClientSettings:
+        """The connection's settings, read without blocking the event loop."""
+        if self._settings is None:
+            conn_id = getattr(self, self.conn_name_attr)
+            aget_connection = getattr(self, "aget_connection", None)
+            if aget_connection is not None:
+                conn = await aget_connection(conn_id)
+            else:  # Airflow releases before the async connection API
+                conn = await asyncio.to_thread(self.get_connection, conn_id)
+            self._settings = self._settings_from(conn)
+        return self._settings
+
+    async def _get_client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            settings = await self.get_settings()
+            # Loading CA bundles and key files is file I/O: keep it off the event loop.
+            kwargs = await asyncio.to_thread(
+                httpx_client_kwargs, settings, token_header=self.service.token_header
+            )
+            if self._client is None:  # another coroutine may have won the race meanwhile
+                self._client = httpx.AsyncClient(**kwargs)
+        return self._client
