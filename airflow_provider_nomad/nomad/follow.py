@@ -151,7 +151,12 @@ class JobFollower:
             # so a placement failure is noticed instead of waiting on an empty allocation list.
             job_evals, _ = await self.hook.get_job_evaluations(self.job_id)
             evals.update({e["ID"]: e for e in job_evals})
-            if job_evals:
+            if not job_evals:
+                # Nomad lists nothing for a job it does not know (200 []): make sure the job
+                # exists, so a garbage-collected or mistyped job fails now (404) instead of
+                # being waited for forever.
+                await self.hook.get_job(self.job_id)
+            else:
                 first = min(job_evals, key=lambda e: e.get("CreateIndex", 0))
                 self.dispatch_eval_id = first["ID"]
         try:

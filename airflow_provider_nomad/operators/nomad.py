@@ -140,6 +140,7 @@ class NomadDispatchJobOperator(BaseOperator):
             return {"job_id": child, "parent_job_id": self.job_id, "adopted": adopted, "url": url}
         if adopted == "succeeded":
             outcome = self._current_outcome(child)
+            assert outcome is not None  # adopted only after it was seen succeeded
             return self._finish(context, outcome, adopted=adopted)
         if self.deferrable:
             self._defer(child, eval_id, adopted)
@@ -170,6 +171,16 @@ class NomadDispatchJobOperator(BaseOperator):
                 f"({self.execution_timeout}); it was stopped."
             )
         checked = self._current_outcome(job_event.job_id)
+        if checked is None:
+            # Nomad may have garbage-collected the job between the event and now: what the
+            # trigger saw is then the only record of how it ended.
+            self.log.warning(
+                "Nomad no longer reports an end for %s (garbage-collected?); using the outcome "
+                "the trigger saw: %s",
+                job_event.job_id,
+                outcome.result.value,
+            )
+            checked = outcome
         checked.stderr_tail = outcome.stderr_tail
         return self._finish(context, checked, adopted=job_event.adopted)
 
@@ -211,7 +222,8 @@ class NomadDispatchJobOperator(BaseOperator):
             return child["ID"], None, "running"
         if self.adopt_succeeded_child:
             for child in sorted(children, key=lambda c: c.get("CreateIndex", 0), reverse=True):
-                if self._current_outcome(child["ID"]).succeeded:
+                earlier = self._current_outcome(child["ID"])
+                if earlier is not None and earlier.succeeded:
                     self.log.info(
                         "Adopting %s: an earlier try ran it to success and adopt_succeeded_child "
                         "is on, so the batch is not dispatched again",
@@ -262,14 +274,18 @@ class NomadDispatchJobOperator(BaseOperator):
             method_name="execute_complete",
         )
 
-    def _current_outcome(self, job_id: str) -> JobOutcome:
-        """The job's outcome as Nomad reports it now (one read of its allocations)."""
+    def _current_outcome(self, job_id: str) -> JobOutcome | None:
+        """The job's outcome as Nomad reports it now, or None if it has not ended (or Nomad
+        has garbage-collected it and no longer knows)."""
         allocs = self.hook.get_job_allocations(job_id)
-        evals = {e["ID"]: e for e in self.hook.get_job_evaluations(job_id)}
-        assessment = assess(job_id, allocs, evals)
-        if assessment.outcome is None:
-            return JobOutcome(JobResult.FAILED, job_id, "the job has not ended yet")
-        return assessment.outcome
+        job_evals = self.hook.get_job_evaluations(job_id)
+        first_eval = min(job_evals, key=lambda e: e.get("CreateIndex", 0), default=None)
+        return assess(
+            job_id,
+            allocs,
+            {e["ID"]: e for e in job_evals},
+            dispatch_eval_id=first_eval["ID"] if first_eval else None,
+        ).outcome
 
     def _finish(self, context: Context, outcome: JobOutcome, adopted: str | None) -> dict[str, Any]:
         ti = context["ti"]
