@@ -255,7 +255,8 @@ def _base_url(conn: Any, spec: ConnectionSpec, fail: Any) -> str:
     parts = urlsplit(host)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise fail(f"host scheme must be http or https, got {scheme!r} in host {host!r}")
+        # The host is not echoed: a mistyped one may carry credentials (user:token@).
+        raise fail(f"host scheme must be http or https, got {scheme!r}")
     if schema and schema != scheme:
         raise fail(
             f"host says {scheme!r} but schema says {schema!r}: make them agree, or leave "
@@ -344,9 +345,17 @@ def _pem_or_path(value: Any, name: str, fail: Any, *, allow_dir: bool = False) -
     path = os.path.expanduser(value)
     if os.path.isfile(path) or (allow_dir and os.path.isdir(path)):
         return path
+    # A value that is neither PEM nor a file may be key material pasted without its armour
+    # lines: name only its length, never its text.
+    shown = (
+        f"{value!r}"
+        if len(value) <= 120 and "\n" not in value and name != "client_key"
+        else (f"the given value ({len(value)} characters, not shown)")
+    )
     raise fail(
-        f"extra {name!r}: no file at {value!r}; give the path of a readable PEM file on the "
-        "machine running the task, or paste the PEM text itself"
+        f"extra {name!r}: no file at {shown}; give the path of a readable PEM file on the "
+        "machine running the task, or paste the PEM text itself with its -----BEGIN/-----END "
+        "lines"
     )
 
 

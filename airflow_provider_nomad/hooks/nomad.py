@@ -112,16 +112,26 @@ class _NomadHookMixin(ServiceHookMixin):
 
     @staticmethod
     def _decode_json(settings: ClientSettings, status: int, text: str, request: ApiRequest) -> Any:
+        snippet = text[:200] if text else "(empty body)"
         try:
-            return json.loads(text)
+            body = json.loads(text)
         except ValueError:
-            snippet = text[:200] if text else "(empty body)"
             raise NomadApiError(
                 status,
                 f"expected JSON from Nomad at {settings.base_url}, got: {snippet}",
                 request.method,
                 request.path,
             ) from None
+        problem = request.answer_problem(body)
+        if problem:
+            # A proxy's page or a cut-off answer must not be mistaken for Nomad's.
+            raise NomadApiError(
+                status,
+                f"unexpected answer from Nomad at {settings.base_url}: {problem}: {snippet}",
+                request.method,
+                request.path,
+            )
+        return body
 
 
 # --- sync -------------------------------------------------------------------------------------

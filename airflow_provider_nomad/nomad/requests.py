@@ -52,6 +52,8 @@ class ApiRequest:
     :param stream: whether the answer is a stream to read incrementally.
     :param wait: a blocking query's wait in seconds, so the sender extends its read timeout.
     :param idempotent: whether sending it again after it reached Nomad is harmless.
+    :param answer: the JSON answer's expected shape (``dict`` or ``list``), if checked.
+    :param answer_keys: keys a ``dict`` answer must carry for the caller to use it.
     """
 
     method: str
@@ -61,6 +63,19 @@ class ApiRequest:
     stream: bool = False
     wait: float | None = None
     idempotent: bool = True
+    answer: type | None = None
+    answer_keys: tuple[str, ...] = ()
+
+    def answer_problem(self, body: Any) -> str | None:
+        """What is wrong with a decoded answer (a truncated or foreign one), or None."""
+        if self.answer is None:
+            return None
+        if not isinstance(body, self.answer):
+            return f"expected a JSON {self.answer.__name__}, got {type(body).__name__}"
+        missing = [k for k in self.answer_keys if k not in body]
+        if missing:
+            return f"the answer lacks {', '.join(missing)}"
+        return None
 
     @property
     def description(self) -> str:
@@ -117,6 +132,8 @@ def _blocking(
     region: str | None,
     index: int | None,
     wait: float | None,
+    answer: type,
+    answer_keys: tuple[str, ...] = (),
 ) -> ApiRequest:
     if wait is not None and index is None:
         index = 0
@@ -128,19 +145,25 @@ def _blocking(
     if wait is not None:
         params["wait"] = format_wait(wait)
         wait = min(float(wait), MAX_BLOCKING_WAIT)
-    return ApiRequest(method, path, params, wait=wait)
+    return ApiRequest(method, path, params, wait=wait, answer=answer, answer_keys=answer_keys)
 
 
 def get_job(job_id: str, *, namespace: str | None = None, region: str | None = None) -> ApiRequest:
     """``GET /v1/job/:id``."""
-    return ApiRequest("GET", f"/v1/job/{_segment(job_id)}", _scope(namespace, region))
+    return ApiRequest(
+        "GET",
+        f"/v1/job/{_segment(job_id)}",
+        _scope(namespace, region),
+        answer=dict,
+        answer_keys=("ID",),
+    )
 
 
 def list_jobs(
     prefix: str, *, namespace: str | None = None, region: str | None = None
 ) -> ApiRequest:
     """``GET /v1/jobs?prefix=``: job stubs whose ID starts with ``prefix``."""
-    return ApiRequest("GET", "/v1/jobs", _scope(namespace, region, prefix=prefix))
+    return ApiRequest("GET", "/v1/jobs", _scope(namespace, region, prefix=prefix), answer=list)
 
 
 def parse_jobspec(
@@ -190,6 +213,8 @@ def dispatch_job(
         params,
         body,
         idempotent=bool(idempotency_token),
+        answer=dict,
+        answer_keys=("DispatchedJobID",),
     )
 
 
@@ -212,7 +237,7 @@ def get_evaluation(
 ) -> ApiRequest:
     """``GET /v1/evaluation/:id``, blocking when ``index``/``wait`` are given."""
     path = f"/v1/evaluation/{_segment(eval_id)}"
-    return _blocking("GET", path, namespace, region, index, wait)
+    return _blocking("GET", path, namespace, region, index, wait, dict, ("ID", "Status"))
 
 
 def get_allocation(
@@ -225,7 +250,7 @@ def get_allocation(
 ) -> ApiRequest:
     """``GET /v1/allocation/:id``, blocking when ``index``/``wait`` are given."""
     path = f"/v1/allocation/{_segment(alloc_id)}"
-    return _blocking("GET", path, namespace, region, index, wait)
+    return _blocking("GET", path, namespace, region, index, wait, dict, ("ID",))
 
 
 def get_job_allocations(
@@ -238,7 +263,7 @@ def get_job_allocations(
 ) -> ApiRequest:
     """``GET /v1/job/:id/allocations`` (stubs), blocking when ``index``/``wait`` are given."""
     path = f"/v1/job/{_segment(job_id)}/allocations"
-    return _blocking("GET", path, namespace, region, index, wait)
+    return _blocking("GET", path, namespace, region, index, wait, list)
 
 
 def get_job_evaluations(
@@ -251,7 +276,7 @@ def get_job_evaluations(
 ) -> ApiRequest:
     """``GET /v1/job/:id/evaluations``, blocking when ``index``/``wait`` are given."""
     path = f"/v1/job/{_segment(job_id)}/evaluations"
-    return _blocking("GET", path, namespace, region, index, wait)
+    return _blocking("GET", path, namespace, region, index, wait, list)
 
 
 def read_alloc_file(

@@ -293,6 +293,11 @@ class NomadDispatchJobOperator(BaseOperator):
         url = self.hook.job_ui_url(outcome.job_id)
         if not outcome.succeeded:
             Stats.incr("nomad.job.failed")
+            if outcome.result in (JobResult.PLACEMENT_FAILED, JobResult.LOST):
+                # A blocked evaluation (or a lost allocation's replacement) can still be placed
+                # later, when capacity frees up: the batch would then run with nobody watching,
+                # after the task reported it failed, and a retry would run it a second time.
+                self._stop_child(reason=f"reported {outcome.result.value}")
             raise_for_outcome(outcome, ui_url=url)
         result = summary(outcome, parent_job_id=self.job_id, adopted=adopted, url=url)
         if self.result_file:

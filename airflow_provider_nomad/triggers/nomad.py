@@ -118,7 +118,9 @@ class NomadJobTrigger(BaseTrigger):
                 "region": self.region,
                 "dispatch_eval_id": self.dispatch_eval_id,
                 "deadline": self.deadline,
-                "offsets": dict(self.offsets),
+                # Once running, the offsets reached so far: a trigger rebuilt from this
+                # resumes after the last line written.
+                "offsets": self._follower.offsets if self._follower else dict(self.offsets),
                 "stream_logs": self.stream_logs,
                 "adopted": self.adopted,
                 "alloc_id": self.alloc_id,

@@ -30,6 +30,8 @@ def test_dispatch_sends_token_as_query_parameter_and_payload_base64():
             "IdPrefixTemplate": "af-1a2b3c4d",
         },
         idempotent=True,
+        answer=dict,
+        answer_keys=("DispatchedJobID",),
     )
     # Nomad ignores a body key for the token: it must not be relied on.
     assert "IdempotencyToken" not in req.json and "idempotency_token" not in req.json

@@ -349,6 +349,7 @@ class NomadBackend:
     def node_down(self, node_id: str) -> list[str]:
         """Mark a node down: its allocations become lost and are replaced elsewhere."""
         node = self._node(node_id)
+        node_id = node.id  # the caller may have named the node instead
         node.status = "down"
         affected = {
             (a.namespace, a.job_id)
