@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 #: A line longer than this is emitted in pieces, so one endless line cannot grow memory.
 MAX_LINE_BYTES = 64 * 1024
@@ -31,8 +32,9 @@ class LogStreamKey:
         return f"{self.task} {self.alloc_id[:8]} {self.stream}"
 
 
-@dataclass(frozen=True)
-class LogLine:
+class LogLine(NamedTuple):
+    """One line of one log (a tuple: millions are made for a big log)."""
+
     key: LogStreamKey
     text: str
 
@@ -58,14 +60,17 @@ class LineAssembler:
 
     def feed(self, data: bytes) -> Iterator[LogLine]:
         self._partial += data
-        start = 0
-        while True:
-            end = self._partial.find(b"\n", start)
-            if end < 0:
-                break
-            yield self._line(self._partial[start:end], consumed=end + 1 - start)
-            start = end + 1
-        del self._partial[:start]
+        end = self._partial.rfind(b"\n")
+        if end >= 0:
+            # One split and one decode per chunk, not per line: this is the follower's hot path.
+            complete = bytes(self._partial[: end + 1])
+            del self._partial[: end + 1]
+            key = self.key
+            texts = complete.decode("utf-8", errors="replace").split("\n")[:-1]
+            self.emitted_offset += len(complete)
+            self.tail.extend(texts[-self.tail.maxlen :] if self.tail.maxlen else ())
+            for text in texts:
+                yield LogLine(key, text[:-1] if text.endswith("\r") else text)
         while len(self._partial) >= MAX_LINE_BYTES:
             piece = bytes(self._partial[:MAX_LINE_BYTES])
             del self._partial[:MAX_LINE_BYTES]

@@ -11,7 +11,6 @@ one partial frame (a frame carries at most 64 KiB of data), whatever the log's s
 
 from __future__ import annotations
 
-import base64
 import binascii
 import codecs
 import json
@@ -30,7 +29,6 @@ MAX_FRAME_CHARS = 1024 * 1024
 
 # Outside strings only braces and quotes matter; inside, only quotes and backslashes.
 _OUTSIDE_STRING = re.compile(r'[{}"]')
-_INSIDE_STRING = re.compile(r'["\\]')
 _NOT_SPACE = re.compile(r"\S")
 
 
@@ -116,18 +114,21 @@ class FrameDecoder:
                 self._depth = 1
                 continue
             if self._in_string:
-                match = _INSIDE_STRING.search(buf, pos)
-                if match is None:
+                # str.find is a memchr over the (long, base64) string; a regex scan of the same
+                # characters costs several times more and dominated the follower's CPU.
+                quote = buf.find('"', pos)
+                backslash = buf.find("\\", pos, end if quote < 0 else quote)
+                if backslash >= 0:
+                    if backslash + 1 >= end:
+                        pos = backslash  # rescan the backslash when its pair arrives
+                        break
+                    pos = backslash + 2
+                    continue
+                if quote < 0:
                     pos = end
                     break
-                if match.group() == "\\":
-                    if match.end() >= end:
-                        pos = match.start()  # rescan the backslash when its pair arrives
-                        break
-                    pos = match.end() + 1
-                    continue
                 self._in_string = False
-                pos = match.end()
+                pos = quote + 1
                 continue
             match = _OUTSIDE_STRING.search(buf, pos)
             if match is None:
@@ -168,7 +169,7 @@ class FrameDecoder:
             self.heartbeats += 1
             return None
         try:
-            data = base64.b64decode(data_b64, validate=True) if data_b64 else b""
+            data = binascii.a2b_base64(data_b64, strict_mode=True) if data_b64 else b""
         except (binascii.Error, ValueError, TypeError) as exc:
             raise NomadLogStreamError(f"corrupt log frame: Data is not base64 ({exc})") from None
         offset = obj.get("Offset")
