@@ -413,18 +413,28 @@ class JobFollower:
         )
 
     async def _drain_logs(self) -> None:
-        pending = [t for t in self._streams.values() if not t.done()]
-        if not pending:
-            return
-        _, still_running = await asyncio.wait(pending, timeout=self.drain_timeout)
-        if still_running:
-            self.log.warning(
-                "%d log stream(s) of %s did not finish within %.0f s after the job ended; "
-                "the task log may miss their last lines",
-                len(still_running),
-                self.job_id,
-                self.drain_timeout,
-            )
+        """Let the streams deliver the rest of a finished job's logs.
+
+        A stream that still receives bytes is never cut: the wait only gives up on streams
+        that delivered nothing for ``drain_timeout`` seconds (a stuck connection).
+        """
+        pending = {t for t in self._streams.values() if not t.done()}
+        received = self._received_bytes()
+        while pending:
+            _, pending = await asyncio.wait(pending, timeout=self.drain_timeout)
+            progress, received = self._received_bytes() - received, self._received_bytes()
+            if pending and not progress:
+                self.log.warning(
+                    "%d log stream(s) of %s delivered nothing for %.0f s after the job ended; "
+                    "the task log may miss their last lines",
+                    len(pending),
+                    self.job_id,
+                    self.drain_timeout,
+                )
+                return
+
+    def _received_bytes(self) -> int:
+        return sum(a.received_offset for a in self._assemblers.values())
 
     async def _cancel_streams(self) -> None:
         tasks = [t for t in self._streams.values() if not t.done()]

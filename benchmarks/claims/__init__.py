@@ -1,0 +1,1 @@
+"""One module per measured claim; each runs its own emulators and workers and returns a dict."""

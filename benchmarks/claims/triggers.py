@@ -1,0 +1,213 @@
+"""Claim 3: a thousand ``NomadJobTrigger`` s in one event loop.
+
+The emulator runs in its own process (the CLI), so the RSS and CPU measured are the trigger
+process's alone. Children of a ``mock_driver`` parent are dispatched with run times staggered
+evenly between two bounds (each prints a line), then handed to the trigger process at once,
+as a triggerer picks up a burst of deferred tasks. Latency is each batch's ``FinishedAt`` to
+its trigger's event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.emulator import EmulatorProcess
+from benchmarks.jobs import final_allocation, finish_times, mock_batch
+from benchmarks.procs import WorkerProcess, worker_env, write_spec
+from benchmarks.profile import Profile
+from benchmarks.rss import ProcessSampler
+from benchmarks.stats import spread, summarize
+
+PARENT = "bench-swarm"
+SETUP_CONCURRENCY = 32
+#: Room on the emulated node for every batch at once (each takes 10 MHz and 10 MB).
+NODE_CPU_MHZ = 100_000
+NODE_MEMORY_MB = 100_000
+
+
+async def _bounded(calls: list[Any], limit: int) -> list[Any]:
+    """Await coroutines at most ``limit`` at a time.
+
+    Handing httpx thousands of requests at once queues them in its connection pool, which
+    slows down sharply with the queue's length; a semaphore keeps the pool's queue short.
+    """
+    gate = asyncio.Semaphore(limit)
+
+    async def one(call: Any) -> Any:
+        async with gate:
+            return await call
+
+    return await asyncio.gather(*(one(c) for c in calls))
+
+
+async def _get_json(client: httpx.AsyncClient, path: str, attempts: int = 3) -> Any:
+    """GET with a retry when a kept-alive connection was closed under the request."""
+    for attempt in range(attempts):
+        try:
+            reply = await client.get(path)
+            reply.raise_for_status()
+            return reply.json()
+        except (httpx.ReadError, httpx.RemoteProtocolError):
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+async def _dispatch_all(nomad_addr: str, run_fors: list[float]) -> list[list[str]]:
+    limits = httpx.Limits(max_connections=SETUP_CONCURRENCY)
+    async with httpx.AsyncClient(base_url=nomad_addr, timeout=120, limits=limits) as client:
+        response = await client.put(
+            "/v1/jobs", json={"Job": mock_batch(PARENT, parameterized=True)}
+        )
+        response.raise_for_status()
+
+        async def dispatch(run_for: float) -> list[str]:
+            reply = await client.put(
+                f"/v1/job/{PARENT}/dispatch", json={"Meta": {"run_for": f"{run_for:.3f}s"}}
+            )
+            reply.raise_for_status()
+            body = reply.json()
+            return [body["DispatchedJobID"], body["EvalID"]]
+
+        return await _bounded([dispatch(r) for r in run_fors], SETUP_CONCURRENCY)
+
+
+async def _finish_times(nomad_addr: str, job_ids: list[str]) -> dict[str, dict[str, Any]]:
+    limits = httpx.Limits(max_connections=SETUP_CONCURRENCY)
+    async with httpx.AsyncClient(base_url=nomad_addr, timeout=120, limits=limits) as client:
+
+        async def read(job_id: str) -> tuple[str, dict[str, Any]]:
+            allocs = await _get_json(client, f"/v1/job/{job_id}/allocations")
+            if not allocs:
+                return job_id, {"task_finished": None, "alloc_modified": None, "status": None}
+            alloc = final_allocation(allocs)
+            return job_id, {**finish_times(alloc), "status": alloc.get("ClientStatus")}
+
+        return dict(await _bounded([read(j) for j in job_ids], SETUP_CONCURRENCY))
+
+
+def staggered(count: int, first: float, last: float) -> list[float]:
+    """``count`` run times spread evenly from ``first`` to ``last`` seconds."""
+    if count == 1:
+        return [first]
+    return [first + (last - first) * i / (count - 1) for i in range(count)]
+
+
+class TriggerBenchmark:
+    """Runs the swarm ``trigger_repeats`` times, each against a fresh emulator.
+
+    :param profile: sizes.
+    :param workdir: scratch directory.
+    """
+
+    def __init__(self, profile: Profile, workdir: Path) -> None:
+        self.profile = profile
+        self.workdir = workdir
+
+    def run(self) -> dict[str, Any]:
+        runs = [self._run_once(r) for r in range(self.profile.trigger_repeats)]
+        return self._summarize(runs)
+
+    def _run_once(self, repeat: int) -> dict[str, Any]:
+        p = self.profile
+        emulator = EmulatorProcess(self.workdir / "logs" / f"emulator-triggers-{repeat}.log")
+        result_path = self.workdir / f"triggers-{repeat}.json"
+        spec = {"nomad_addr": "", "result_path": str(result_path)}
+        worker: WorkerProcess | None = None
+        try:
+            emulator.start()
+            spec["nomad_addr"] = emulator.nomad_addr
+            worker = WorkerProcess(
+                "benchmarks.workers.trigger_swarm",
+                [str(write_spec(self.workdir / "specs", "triggers", spec))],
+                self.workdir / "logs" / f"worker-triggers-{repeat}.log",
+                worker_env(self.workdir / "airflow-home"),
+            ).start()
+            worker.wait_for("ready", timeout=300)
+            sampler = ProcessSampler(worker.pid, interval=0.05).start()
+            emulator_sampler = ProcessSampler(emulator.pid, interval=0.25).start()
+            for node in emulator.control.nodes():
+                emulator.control.set_node(node["ID"], cpu=NODE_CPU_MHZ, memory=NODE_MEMORY_MB)
+            run_fors = staggered(p.triggers, *p.trigger_run_for)
+            dispatched_at = time.time()
+            jobs = asyncio.run(_dispatch_all(emulator.nomad_addr, run_fors))
+            emulator.control.reset_counts()
+            emulator_cpu_before = emulator_sampler.cpu_seconds or 0.0
+            timeout = p.trigger_run_for[1] + 300
+            worker.send(command="go", jobs=jobs, timeout=timeout)
+            worker.wait_for("done", timeout=timeout + 60)
+            sampler.stop()
+            emulator_sampler.stop()
+            worker.wait(timeout=60)
+            counts = emulator.control.request_counts(service="nomad")
+            result = json.loads(result_path.read_text())
+            finishes = asyncio.run(_finish_times(emulator.nomad_addr, [j for j, _ in jobs]))
+        finally:
+            if worker is not None:
+                worker.stop()
+            emulator.stop()
+        latencies, missing, early = [], 0, 0
+        for job_id, _ in jobs:
+            event = result["events"].get(job_id)
+            finished = finishes[job_id]["task_finished"]
+            if event is None or finished is None or event["result"] != "succeeded":
+                missing += 1  # already counted as an error by the worker, or never fired
+                continue
+            latency = event["at"] - finished / 1e9
+            if latency < 0:
+                early += 1  # an event before the batch ended would be a bug
+                continue
+            latencies.append(latency)
+        peak = max(sampler.peak, result["ru_maxrss"])
+        lags = [lag for _, lag in result["loop_lag"]]
+        swarm_seconds = result["finished"] - result["started"]
+        return {
+            "triggers": p.triggers,
+            "run_for": list(p.trigger_run_for),
+            "dispatch_seconds": result["started"] - dispatched_at,
+            "swarm_seconds": swarm_seconds,
+            "events": len(result["events"]),
+            "errors": result["errors"][:20],
+            # Missing events and failed outcomes are both in the worker's list already.
+            "error_count": max(len(result["errors"]), missing) + early,
+            "ssl_contexts_built": result["ssl_contexts"]["built"],
+            "ssl_context_cpu_s": result["ssl_contexts"]["thread_cpu_s"],
+            "first_batch_end_s": min(
+                (f["task_finished"] / 1e9 for f in finishes.values() if f["task_finished"]),
+                default=result["started"],
+            )
+            - result["started"],
+            "latency_s": summarize(latencies),
+            "latency_samples_s": latencies,
+            "peak_rss": peak,
+            "rss_before": result["rss_before"],
+            "cpu_seconds": result["cpu_seconds"],
+            "emulator_cpu_seconds": (emulator_sampler.cpu_seconds or 0.0) - emulator_cpu_before,
+            "emulator_peak_rss": emulator_sampler.peak,
+            "requests": sum(counts.values()),
+            "requests_by_route": counts,
+            "request_rate_per_s": sum(counts.values()) / swarm_seconds if swarm_seconds else None,
+            "loop_lag_s": {"max": max(lags, default=0.0), "p99": summarize(lags)["p99"]},
+            "loop_lag_timeline": [
+                (round(t - result["started"], 2), round(lag, 4)) for t, lag in result["loop_lag"]
+            ],
+            "rss_timeline": [(round(t, 3), rss) for t, rss in sampler.timeline(800)],
+        }
+
+    @staticmethod
+    def _summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "runs": runs,
+            "peak_rss": spread(r["peak_rss"] for r in runs),
+            "cpu_seconds": spread(r["cpu_seconds"] for r in runs),
+            "latency_p50_s": spread(r["latency_s"]["p50"] for r in runs if r["latency_s"]["n"]),
+            "latency_p99_s": spread(r["latency_s"]["p99"] for r in runs if r["latency_s"]["n"]),
+            "error_count": sum(r["error_count"] for r in runs),
+            "requests_per_trigger": spread(r["requests"] / r["triggers"] for r in runs),
+        }

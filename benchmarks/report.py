@@ -1,0 +1,537 @@
+"""Turning measurements into ``results.json``, ``results.md`` (targets with PASS/FAIL) and plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.claims.wait import KINDS, LABELS, PROVIDER_KINDS, SYNC
+
+MB = 1_000_000
+PASS, FAIL, NOT_RUN = "PASS", "FAIL", "NOT RUN"
+
+
+@dataclass
+class Target:
+    """One claim's target and what was measured against it."""
+
+    claim: str
+    measure: str
+    target: str
+    measured: str
+    result: str
+    value: float | None = None
+    limit: float | None = None
+    timing: bool = True  # a timing target (never asserted by the smoke test)
+
+
+def _fmt(value: float | None, unit: str = "", digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if abs(value) >= 100:
+        text = f"{value:,.0f}"
+    elif abs(value) >= 10:
+        text = f"{value:.1f}"
+    else:
+        text = f"{value:.{digits}g}"
+    return f"{text} {unit}".strip()
+
+
+def _spread(s: dict[str, Any] | None, unit: str = "", scale: float = 1.0) -> str:
+    if not s or s.get("median") is None:
+        return "-"
+    med, lo, hi = (s[k] / scale for k in ("median", "min", "max"))
+    if s.get("n", 1) <= 1 or lo == hi:
+        return _fmt(med, unit)
+    return f"{_fmt(med, unit)} [{_fmt(lo)}-{_fmt(hi)}]"
+
+
+def _check(ok: bool | None) -> str:
+    return NOT_RUN if ok is None else (PASS if ok else FAIL)
+
+
+# -- targets ----------------------------------------------------------------------------------
+
+
+def _wait_targets(wait: dict[str, Any] | None, long_batches: tuple[float, ...]) -> list[Target]:
+    out: list[Target] = []
+    waiters = (wait or {}).get("waiters", {})
+    for kind in PROVIDER_KINDS:
+        entry = waiters.get(kind)
+        label = "sync" if kind == SYNC else "deferrable"
+        lat = entry["latency_s"] if entry else None
+        for pct, limit in (("p50", 0.1), ("p99", 0.5)):
+            value = lat[pct] if lat else None
+            out.append(
+                Target(
+                    "1",
+                    f"{label}: completion latency {pct} (n={lat['n'] if lat else 0})",
+                    f"< {limit * 1000:.0f} ms",
+                    _fmt(value * 1000 if value is not None else None, "ms"),
+                    _check(None if value is None else value < limit),
+                    value,
+                    limit,
+                )
+            )
+        for duration in long_batches:
+            key = f"{duration:g}s"
+            requests = (entry or {}).get("long", {}).get(key, {}).get("requests")
+            worst = requests["max"] if requests and requests["n"] else None
+            out.append(
+                Target(
+                    "1",
+                    f"{label}: requests during the wait, {key} batch (logs included)",
+                    "<= 12",
+                    _spread(requests),
+                    _check(None if worst is None else worst <= 12),
+                    worst,
+                    12,
+                    timing=False,
+                )
+            )
+    return out
+
+
+def _log_targets(logs: dict[str, Any] | None) -> list[Target]:
+    if not logs:
+        return [Target("2", "log streaming", "-", "-", NOT_RUN, timing=False)]
+    follower = logs["follower"]
+    handler = logs["follower_with_handler"]
+    ratio = follower["ratio_to_curl"]
+    growth = follower["rss_growth"]
+    worst_growth = growth["max"]
+    return [
+        Target(
+            "2",
+            "follower throughput / curl throughput (same run)",
+            ">= 0.5",
+            f"{_spread(ratio)} ({_spread(follower['mb_per_s'], 'MB/s')} vs "
+            f"{_spread(logs['curl_plain']['mb_per_s'], 'MB/s')})",
+            _check(ratio["min"] >= 0.5 if ratio["n"] else None),
+            ratio["min"],
+            0.5,
+        ),
+        Target(
+            "2",
+            "follower peak RSS growth",
+            "< 64 MB",
+            _spread(growth, "MB", MB),
+            _check(worst_growth < 64 * MB),
+            worst_growth / MB,
+            64,
+        ),
+        Target(
+            "2",
+            f"bytes received == bytes written ({logs['bytes_written'] / MB:,.0f} MB, sha256)",
+            "equal",
+            "equal" if follower["bytes_equal"] else "DIFFERENT",
+            _check(follower["bytes_equal"]),
+            timing=False,
+        ),
+        Target(
+            "2",
+            "the same, through the follower's default logging path (log.info per line)",
+            "equal",
+            "equal"
+            if handler["bytes_equal"]
+            else f"{handler['bytes']['stdout'] / MB:,.0f} MB of {logs['bytes_written'] / MB:,.0f}",
+            _check(handler["bytes_equal"]),
+            timing=False,
+        ),
+    ]
+
+
+def _trigger_targets(triggers: dict[str, Any] | None, count: int) -> list[Target]:
+    if not triggers:
+        return [Target("3", "trigger swarm", "-", "-", NOT_RUN, timing=False)]
+    rss = triggers["peak_rss"]
+    p99 = triggers["latency_p99_s"]
+    return [
+        Target(
+            "3",
+            f"{count} triggers: peak RSS of the trigger process",
+            "< 300 MB",
+            _spread(rss, "MB", MB),
+            _check(rss["max"] < 300 * MB),
+            rss["max"] / MB,
+            300,
+        ),
+        Target(
+            "3",
+            f"{count} triggers: latency p99 (batch end to event)",
+            "< 1 s",
+            _spread(p99, "s"),
+            _check(p99["max"] < 1.0 if p99["n"] else False),
+            p99["max"],
+            1.0,
+        ),
+        Target(
+            "3",
+            f"{count} triggers: errors",
+            "0",
+            str(triggers["error_count"]),
+            _check(triggers["error_count"] == 0),
+            triggers["error_count"],
+            0,
+            timing=False,
+        ),
+    ]
+
+
+def _headroom_targets(
+    headroom: dict[str, Any] | None, triggers: dict[str, Any] | None
+) -> list[Target]:
+    if not headroom:
+        return [Target("4", "emulator headroom", "-", "-", NOT_RUN, timing=False)]
+    blocking = headroom["blocking_queries"]
+    out = [
+        Target(
+            "4",
+            "blocking queries held at once (all answered after one write)",
+            f"{blocking['requested']}",
+            f"{blocking['held_until_change']} (woken in {_fmt(blocking['wake_all_seconds'], 's')})",
+            _check(blocking["held_until_change"] == blocking["requested"]),
+            blocking["held_until_change"],
+            blocking["requested"],
+            timing=False,
+        )
+    ]
+    if triggers and triggers.get("runs"):
+        runs = triggers["runs"]
+        # Each trigger holds an allocation query and two log streams at once.
+        needed = max(r["triggers"] for r in runs) * 3
+        rate = max((r["request_rate_per_s"] or 0) for r in runs)
+        rps = headroom["status_leader"]["requests_per_s"]
+        out.append(
+            Target(
+                "4",
+                "held queries available vs. what claim 3 holds (triggers x 3)",
+                f">= {needed}",
+                str(blocking["held_until_change"]),
+                _check(blocking["held_until_change"] >= needed),
+                blocking["held_until_change"],
+                needed,
+                timing=False,
+            )
+        )
+        out.append(
+            Target(
+                "4",
+                "cheap reads/s vs. claim 3's mean request rate",
+                f">= 10 x {_fmt(rate, '/s')}",
+                _fmt(rps, "/s"),
+                _check(rps >= 10 * rate),
+                rps,
+                10 * rate,
+            )
+        )
+    return out
+
+
+def targets(results: dict[str, Any]) -> list[Target]:
+    claims = results["claims"]
+    profile = results["meta"]["profile"]
+    long_batches = tuple(float(b) for b in profile["long_batches"])
+    return [
+        *_wait_targets(claims.get("wait"), long_batches),
+        *_log_targets(claims.get("logs")),
+        *_trigger_targets(claims.get("triggers"), profile["triggers"]),
+        *_headroom_targets(claims.get("headroom"), claims.get("triggers")),
+    ]
+
+
+# -- markdown ---------------------------------------------------------------------------------
+
+
+def targets_table(rows: list[Target]) -> str:
+    lines = [
+        "| Claim | Measure | Target | Measured: median [min-max] | Result |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {t.claim} | {t.measure} | {t.target} | {t.measured} | **{t.result}** |" for t in rows
+    ]
+    return "\n".join(lines)
+
+
+def _long_batch_ends(wait: dict[str, Any], t0_wall: float, schedule: list[dict[str, Any]]) -> str:
+    """When the long batches ended, and which other phase was running then."""
+    notes = []
+    for record in wait["records"]:
+        if record["lane"].endswith("-short") or record["task_finished"] is None:
+            continue
+        at = record["task_finished"] - t0_wall
+        during = [
+            p["phase"]
+            for p in schedule
+            if p["start"] <= at <= p["end"] and not p["phase"].startswith("1:")
+        ]
+        suffix = f" (during {', '.join(during)})" if during else ""
+        notes.append(f"{record['lane']} at {at:.0f} s{suffix}")
+    return "; ".join(notes)
+
+
+def _first_waits(wait: dict[str, Any]) -> str:
+    parts = []
+    for kind in PROVIDER_KINDS:
+        first = wait["waiters"].get(kind, {}).get("first_wait_latency_s")
+        if first is not None:
+            parts.append(f"{LABELS[kind]}: {_fmt(first * 1000, 'ms')}")
+    return "its latency: " + "; ".join(parts) if parts else "none measured"
+
+
+def _wait_section(wait: dict[str, Any], long_batches: tuple[float, ...]) -> list[str]:
+    keys = [f"{b:g}s" for b in long_batches]
+    head = "| Waiter | poll | latency p50 | latency p99 | n | " + " | ".join(
+        f"requests, {k} batch" for k in keys
+    )
+    lines = [
+        "## 1. Waiting for a batch to end",
+        "",
+        "Latency: from the batch's end (the task's `FinishedAt` in the emulator) to the waiter "
+        "returning, over short batches waited one after another (the provider) or all at once "
+        "(the peers). Each provider lane first waits once untimed: the first wait of a fresh "
+        "process pays one-time costs while every other waiter process starts too "
+        f"({_first_waits(wait)}). Requests: every HTTP request the waiter sent while waiting, "
+        "counted by the emulator (logs included), median [min-max] over repeats.",
+        "",
+        head + " |",
+        "|---|---|---|---|---|" + "---|" * len(keys),
+    ]
+    for kind in KINDS:
+        entry = wait["waiters"].get(kind)
+        if not entry:
+            continue
+        lat = entry["latency_s"]
+        poll = entry["poll_interval_s"]
+        cells = [
+            LABELS[kind],
+            f"{poll:g} s" if poll else "blocking queries",
+            _fmt(lat["p50"] * 1000 if lat["p50"] is not None else None, "ms"),
+            _fmt(lat["p99"] * 1000 if lat["p99"] is not None else None, "ms"),
+            str(lat["n"]),
+            *(_spread(entry["long"].get(k, {}).get("requests")) for k in keys),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "![latency](wait_latency.png)", "", "Requests by route, first repeat:", ""]
+    for kind in KINDS:
+        entry = wait["waiters"].get(kind)
+        for key in keys:
+            routes = (entry or {}).get("long", {}).get(key, {}).get("requests_by_route")
+            if routes:
+                text = ", ".join(f"`{r}` {n}" for r, n in sorted(routes.items()))
+                lines.append(f"- {LABELS[kind]}, {key}: {text}")
+    return lines
+
+
+def _logs_section(logs: dict[str, Any]) -> list[str]:
+    follower, handler = logs["follower"], logs["follower_with_handler"]
+    lines = [
+        "## 2. Streaming a big log",
+        "",
+        f"{logs['bytes_written'] / MB:,.0f} MB of {logs['line_bytes']}-byte lines written by a "
+        f"`raw_exec` batch into rotated files (LogConfig {logs['log_config']}); "
+        f"{logs['bytes_retained'] / MB:,.0f} MB retained. Read after the batch ended. "
+        "MB = 10^6 bytes.",
+        "",
+        "| Reader | MB/s median [min-max] | bytes equal | peak RSS growth |",
+        "|---|---|---|---|",
+        f"| curl, plain endpoint (ceiling) | {_spread(logs['curl_plain']['mb_per_s'])} | "
+        f"{'yes (size)' if logs['curl_bytes_equal'] else 'NO'} | - |",
+        f"| curl, framed endpoint (what the follower reads) | "
+        f"{_fmt(logs['curl_framed']['mb_per_s'])} | - | - |",
+        f"| JobFollower, counting sink | {_spread(follower['mb_per_s'])} | "
+        f"{'yes (sha256)' if follower['bytes_equal'] else 'NO'} | "
+        f"{_spread(follower['rss_growth'], 'MB', MB)} |",
+        f"| JobFollower, sink + logging handler | {_fmt(handler['mb_per_s'])} | "
+        f"{'yes (sha256)' if handler['bytes_equal'] else 'NO'} | "
+        f"{_fmt(handler['rss_growth'] / MB, 'MB')} |",
+        "",
+        f"The logging handler (one `log.info` per line into a `FileHandler`) adds "
+        f"{_fmt(handler['handler_cost_s_per_gb'], 's')} per GB on top of the line assembler.",
+        "",
+        "![follower RSS](log_rss.png)",
+    ]
+    return lines
+
+
+def _triggers_section(triggers: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 3. Triggers in one event loop",
+        "",
+        "All triggers are handed to the event loop at once, as after a triggerer restart. "
+        "*First end*: when the first batch ended (seconds after the hand-over). *SSL "
+        "contexts*: how many the hooks built, and the CPU seconds that took.",
+        "",
+        "| Run | triggers | peak RSS | CPU s | SSL contexts (CPU s) | first end | latency p50 | "
+        "latency p99 | max loop lag | requests/trigger | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for i, run in enumerate(triggers["runs"], 1):
+        lat = run["latency_s"]
+        lines.append(
+            f"| {i} | {run['triggers']} | {_fmt(run['peak_rss'] / MB, 'MB')} | "
+            f"{_fmt(run['cpu_seconds'])} | {run['ssl_contexts_built']} "
+            f"({_fmt(run['ssl_context_cpu_s'])}) | "
+            f"{_fmt(run.get('first_batch_end_s'), 's')} | {_fmt(lat['p50'], 's')} | "
+            f"{_fmt(lat['p99'], 's')} | {_fmt(run['loop_lag_s']['max'], 's')} | "
+            f"{_fmt(run['requests'] / run['triggers'])} | {run['error_count']} |"
+        )
+    lines += ["", "![trigger swarm](triggers.png)"]
+    return lines
+
+
+def _headroom_section(headroom: dict[str, Any]) -> list[str]:
+    b = headroom["blocking_queries"]
+    return [
+        "## 4. Emulator headroom",
+        "",
+        "| Measure | Value |",
+        "|---|---|",
+        f"| `GET /v1/status/leader`, {headroom['connections']} connections "
+        f"({headroom['status_leader']['tool']}) | "
+        f"{_fmt(headroom['status_leader']['requests_per_s'], 'req/s')} |",
+        f"| `GET /v1/job/:id` | {_fmt(headroom['job_read']['requests_per_s'], 'req/s')} |",
+        f"| blocking queries held, answered after one write | {b['held_until_change']} / "
+        f"{b['requested']} |",
+        f"| read latency p50 while they are held | "
+        f"{_fmt((b['probe_latency_s_while_held']['p50'] or 0) * 1000, 'ms')} |",
+        f"| time to answer all of them after the write | {_fmt(b['wake_all_seconds'], 's')} |",
+    ]
+
+
+def markdown(results: dict[str, Any], rows: list[Target]) -> str:
+    meta = results["meta"]
+    long_batches = tuple(float(b) for b in meta["profile"]["long_batches"])
+    lines = [
+        "# airflow-provider-nomad benchmarks",
+        "",
+        f"Profile `{meta['profile']['name']}`, {meta['started']}, {meta['host']['cpus']} CPUs, "
+        f"Python {meta['host']['python']}, {meta['duration_s']:.0f} s in all. Every figure is "
+        "measured in the same run as its comparison.",
+        "",
+        "## Targets",
+        "",
+        targets_table(rows),
+        "",
+    ]
+    claims = results["claims"]
+    if claims.get("wait"):
+        lines += [*_wait_section(claims["wait"], long_batches), ""]
+        ends = _long_batch_ends(claims["wait"], meta["t0_wall"], meta["schedule"])
+        lines += [f"Long batches ended (seconds into the run): {ends}.", ""]
+    if claims.get("logs"):
+        lines += [*_logs_section(claims["logs"]), ""]
+    if claims.get("triggers"):
+        lines += [*_triggers_section(claims["triggers"]), ""]
+    if claims.get("headroom"):
+        lines += [*_headroom_section(claims["headroom"]), ""]
+    if results.get("errors"):
+        lines += ["## Harness errors", "", *(f"- {e}" for e in results["errors"]), ""]
+    lines += ["## Schedule", "", "| Phase | start s | end s |", "|---|---|---|"]
+    lines += [f"| {p['phase']} | {p['start']:.0f} | {p['end']:.0f} |" for p in meta["schedule"]]
+    return "\n".join(lines) + "\n"
+
+
+# -- plots ------------------------------------------------------------------------------------
+
+
+def plots(results: dict[str, Any], out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written: list[str] = []
+    claims = results["claims"]
+    wait = claims.get("wait")
+    if wait:
+        fig, ax = plt.subplots(figsize=(8, 4.5))
+        data, names = [], []
+        for kind in KINDS:
+            samples = [s for s in wait["waiters"][kind]["latency_samples_s"] if s is not None]
+            if samples:
+                data.append([max(s, 1e-4) for s in samples])
+                names.append(LABELS[kind].replace(", ", "\n"))
+        if data:
+            ax.boxplot(data, whis=(0, 100))
+            ax.set_xticks(range(1, len(names) + 1), names, fontsize=8)
+            for i, samples in enumerate(data, 1):
+                ax.scatter([i] * len(samples), samples, s=8, alpha=0.5)
+            ax.set_yscale("log")
+            ax.axhline(0.1, color="green", linestyle=":", label="p50 target 100 ms")
+            ax.axhline(0.5, color="orange", linestyle=":", label="p99 target 500 ms")
+            ax.set_ylabel("batch end -> waiter returns (s, log scale)")
+            ax.legend(fontsize=8)
+            ax.set_title("Completion latency per waiter")
+            fig.tight_layout()
+            fig.savefig(out / "wait_latency.png", dpi=110)
+            written.append("wait_latency.png")
+        plt.close(fig)
+    logs = claims.get("logs")
+    if logs:
+        fig, ax = plt.subplots(figsize=(8, 4))
+        runs = [("sink", r) for r in logs["follower"]["runs"]]
+        runs.append(("sink + handler", logs["follower_with_handler"]))
+        for i, (label, run) in enumerate(runs):
+            timeline = run.get("rss_timeline") or []
+            if timeline:
+                ax.plot(
+                    [t for t, _ in timeline],
+                    [(rss - run["rss_before"]) / MB for _, rss in timeline],
+                    label=f"{label} #{i + 1}" if label == "sink" else label,
+                )
+        ax.axhline(64, color="red", linestyle=":", label="target 64 MB")
+        ax.set_xlabel("seconds since the follower started")
+        ax.set_ylabel("RSS growth (MB)")
+        ax.set_title("JobFollower RSS while streaming the log")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "log_rss.png", dpi=110)
+        written.append("log_rss.png")
+        plt.close(fig)
+    triggers = claims.get("triggers")
+    if triggers and triggers.get("runs"):
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+        for i, run in enumerate(triggers["runs"], 1):
+            timeline = run["rss_timeline"]
+            ax1.plot([t for t, _ in timeline], [r / MB for _, r in timeline], label=f"run {i}")
+            samples = sorted(run["latency_samples_s"])
+            if samples:
+                ax2.plot(
+                    samples, [(k + 1) / len(samples) for k in range(len(samples))], label=f"run {i}"
+                )
+        ax1.axhline(300, color="red", linestyle=":", label="target 300 MB")
+        ax1.set_xlabel("seconds since the batches were dispatched")
+        ax1.set_ylabel("RSS (MB)")
+        ax1.set_title("Trigger process RSS")
+        ax1.legend(fontsize=8)
+        ax2.axvline(1.0, color="red", linestyle=":", label="p99 target 1 s")
+        ax2.set_xscale("log")
+        ax2.set_xlabel("batch end -> trigger event (s, log scale)")
+        ax2.set_ylabel("fraction of triggers")
+        ax2.set_title("Trigger latency (CDF)")
+        ax2.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out / "triggers.png", dpi=110)
+        written.append("triggers.png")
+        plt.close(fig)
+    return written
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def write(results: dict[str, Any], out: Path) -> tuple[list[Target], str]:
+    """Write results.json, results.md and the plots into ``out``; return targets and markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = targets(results)
+    results["targets"] = [asdict(t) for t in rows]
+    results["plots"] = plots(results, out)
+    text = markdown(results, rows)
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    (out / "results.md").write_text(text)
+    return rows, text

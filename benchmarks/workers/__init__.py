@@ -1,0 +1,1 @@
+"""Worker processes: each measured thing runs in one of these, apart from the harness."""

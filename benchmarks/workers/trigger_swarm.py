@@ -1,0 +1,135 @@
+"""Worker process: many ``NomadJobTrigger`` s at once in one event loop, as a triggerer runs them.
+
+Run as ``python -m benchmarks.workers.trigger_swarm SPEC.json``; the harness sends the jobs to
+follow on stdin once this process has imported everything, and samples its RSS from outside.
+A probe coroutine records how late the event loop wakes it (the triggerer's own health
+measure: Airflow warns when a trigger blocks the loop), sampled every ``PROBE_INTERVAL``.
+
+Building an ``ssl.SSLContext`` (CA bundles loaded) is the costliest step of opening a hook's
+HTTP client, so :func:`count_ssl_contexts` wraps the provider's one factory of them to count
+the contexts built and the thread CPU they took (a few microseconds of overhead per call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import resource
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from benchmarks.procs import emit, receive
+
+CONN_ID = "nomad_bench_triggers"
+PROBE_INTERVAL = 0.1
+
+
+async def _probe_loop_lag(stop: asyncio.Event, lags: list[tuple[float, float]]) -> None:
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        before = loop.time()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), PROBE_INTERVAL)
+        lags.append((time.time(), max(0.0, loop.time() - before - PROBE_INTERVAL)))
+
+
+async def run_swarm(jobs: list[list[str]], timeout: float) -> dict[str, Any]:
+    from benchmarks.waiters.provider import make_trigger, wait_deferrable
+
+    events: dict[str, dict[str, Any]] = {}
+    errors: list[str] = []
+    lags: list[tuple[float, float]] = []
+    stop = asyncio.Event()
+
+    async def one(job_id: str, eval_id: str) -> None:
+        try:
+            event = await wait_deferrable(make_trigger(job_id, eval_id, CONN_ID))
+        except Exception:
+            errors.append(f"{job_id}: {traceback.format_exc(limit=3)}")
+            return
+        result = event.outcome.result.value if event.outcome else f"error: {event.error}"
+        events[job_id] = {"at": time.time(), "result": result}
+        if result != "succeeded":
+            errors.append(f"{job_id}: {result}")
+
+    probe = asyncio.create_task(_probe_loop_lag(stop, lags))
+    started = time.time()
+    tasks = [asyncio.create_task(one(job_id, eval_id)) for job_id, eval_id in jobs]
+    _, pending = await asyncio.wait(tasks, timeout=timeout)
+    for task in pending:
+        task.cancel()
+    if pending:
+        errors.append(f"{len(pending)} trigger(s) fired no event within {timeout:.0f} s")
+    stop.set()
+    await probe
+    return {"started": started, "events": events, "errors": errors, "loop_lag": lags}
+
+
+class SslContextCounter:
+    """Counts calls of ``connection.ssl_context`` and the thread CPU time spent in them."""
+
+    def __init__(self) -> None:
+        self.built = 0
+        self.thread_cpu_s = 0.0
+        self._lock = threading.Lock()
+
+    def wrap(self, factory: Any) -> Any:
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            started = time.thread_time()
+            try:
+                return factory(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.built += 1
+                    self.thread_cpu_s += time.thread_time() - started
+
+        return counted
+
+
+def count_ssl_contexts() -> SslContextCounter:
+    from airflow_provider_nomad import connection
+
+    counter = SslContextCounter()
+    connection.ssl_context = counter.wrap(connection.ssl_context)
+    return counter
+
+
+def main(spec_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
+        {"conn_type": "nomad", "host": spec["nomad_addr"]}
+    )
+    # Import and resolve the connection before "ready": a triggerer has long done both.
+    from benchmarks.waiters.provider import warm_up
+
+    warm_up([CONN_ID])
+
+    ssl_counter = count_ssl_contexts()
+    rss_before = psutil.Process().memory_info().rss
+    emit("ready", rss_before=rss_before)
+    command = receive()
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    result = asyncio.run(run_swarm(command["jobs"], command["timeout"]))
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    result.update(
+        rss_before=rss_before,
+        ru_maxrss=after.ru_maxrss * 1024,  # Linux reports KiB
+        cpu_seconds=(after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime),
+        finished=time.time(),
+        ssl_contexts={"built": ssl_counter.built, "thread_cpu_s": ssl_counter.thread_cpu_s},
+    )
+    Path(spec["result_path"]).write_text(json.dumps(result))
+    emit("done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))

@@ -1,0 +1,137 @@
+"""Smoke run of the benchmarks (``python -m benchmarks --quick``) inside the test suite.
+
+It checks that the harness works end to end and that what must hold regardless of timing
+holds: bytes streamed equal bytes written, no trigger errors, a short wait costs at most 12
+requests, every held blocking query answers. Timing targets are for ``make bench`` only and
+are never asserted here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.claims.wait import KINDS, PROVIDER_KINDS
+from benchmarks.profile import QUICK
+
+REPO = Path(__file__).resolve().parents[2]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any], str]:
+    out = tmp_path_factory.mktemp("bench-results")
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert proc.returncode == 0, f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return out, json.loads((out / "results.json").read_text()), proc.stdout
+
+
+def test_run_is_complete_and_error_free(quick_run):
+    out, results, stdout = quick_run
+    assert results["errors"] == []
+    assert results["meta"]["profile"]["name"] == "quick"
+    assert set(results["claims"]) == {"wait", "logs", "triggers", "headroom"}
+    # The table is printed at the end and written to results.md, every claim evaluated.
+    assert "| Claim | Measure | Target |" in stdout
+    markdown = (out / "results.md").read_text()
+    assert "NOT RUN" not in markdown
+    rows = results["targets"]
+    assert {r["claim"] for r in rows} == {"1", "2", "3", "4"}
+    assert all(r["result"] in ("PASS", "FAIL") for r in rows)
+
+
+def test_every_waiter_waited_for_every_batch(quick_run):
+    _, results, _ = quick_run
+    waiters = results["claims"]["wait"]["waiters"]
+    assert set(waiters) == set(KINDS)
+    records = results["claims"]["wait"]["records"]
+    for kind in KINDS:
+        mine = [r for r in records if r["kind"] == kind]
+        planned = QUICK.latency_runs if kind in PROVIDER_KINDS else QUICK.baseline_latency_runs
+        short = waiters[kind]["short_batches"]
+        assert short["planned"] == planned
+        # A sequential lane stops starting batches once its time budget is spent.
+        assert 1 <= short["waited"] <= planned
+        warmups = 1 if kind in PROVIDER_KINDS else 0
+        assert short["warmups"] == warmups
+        assert len(mine) == short["waited"] + warmups + sum(QUICK.long_repeats.values())
+        for record in mine:
+            assert record["result"] == "succeeded", record
+            assert record["alloc_status"] == "complete"
+            # Causality, not timing: no waiter can return before the batch ended.
+            assert record["latency_s"] >= 0, record
+
+
+def test_a_short_wait_costs_at_most_12_requests(quick_run):
+    _, results, _ = quick_run
+    for kind in PROVIDER_KINDS:
+        entry = results["claims"]["wait"]["waiters"][kind]
+        for duration in QUICK.long_batches:
+            requests = entry["long"][f"{duration:g}s"]["requests"]
+            assert requests["n"] == QUICK.long_repeats[duration]
+            assert 0 < requests["max"] <= 12, (kind, requests)
+        assert 0 < entry["short_batch_requests"]["max"] <= 12
+
+
+def test_peers_count_what_the_emulator_counts(quick_run):
+    _, results, _ = quick_run
+    peers = [
+        r
+        for r in results["claims"]["wait"]["records"]
+        if r["kind"] not in PROVIDER_KINDS and "requests" in r
+    ]
+    assert peers
+    for record in peers:
+        assert record["client_requests"] == record["requests"], record
+
+
+def test_log_bytes_received_equal_bytes_written(quick_run):
+    _, results, _ = quick_run
+    logs = results["claims"]["logs"]
+    assert logs["bytes_written"] == QUICK.log_bytes
+    assert logs["bytes_retained"] == QUICK.log_bytes
+    assert logs["curl_bytes_equal"]
+    assert logs["follower"]["bytes_equal"]
+    assert logs["follower_with_handler"]["bytes_equal"]
+    assert len(logs["follower"]["runs"]) == QUICK.log_repeats
+    for run in logs["follower"]["runs"]:
+        assert run["outcome"] == "succeeded"
+        assert run["lines"]["stdout"] == -(-QUICK.log_bytes // QUICK.log_line_bytes)
+        assert run["peak_rss"] > 0
+
+
+def test_triggers_all_fired_without_errors(quick_run):
+    _, results, _ = quick_run
+    triggers = results["claims"]["triggers"]
+    assert triggers["error_count"] == 0
+    for run in triggers["runs"]:
+        assert run["events"] == QUICK.triggers
+        assert run["latency_s"]["n"] == QUICK.triggers
+        assert run["peak_rss"] > run["rss_before"] > 0
+
+
+def test_emulator_held_every_blocking_query(quick_run):
+    _, results, _ = quick_run
+    blocking = results["claims"]["headroom"]["blocking_queries"]
+    assert blocking["held_until_change"] == blocking["requested"] == QUICK.blocking_queries
+    assert results["claims"]["headroom"]["status_leader"]["requests_per_s"] > 0
+
+
+def test_plots_are_written(quick_run):
+    out, results, _ = quick_run
+    assert set(results["plots"]) == {"wait_latency.png", "log_rss.png", "triggers.png"}
+    for name in results["plots"]:
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC
