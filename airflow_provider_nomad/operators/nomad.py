@@ -43,7 +43,35 @@ JOB_ID_XCOM_KEY = "nomad_job_id"
 ALLOC_IDS_XCOM_KEY = "nomad_alloc_ids"
 
 
-class NomadDispatchJobOperator(BaseOperator):
+class _NomadOperator(BaseOperator):
+    """What every Nomad operator shares: the connection, namespace and region, and the hook.
+
+    :param namespace: Nomad namespace; overrides the connection's. (templated where listed)
+    :param region: Nomad region; overrides the connection's.
+    :param nomad_conn_id: connection of type ``nomad``.
+    """
+
+    ui_color = "#00ca8e"
+
+    def __init__(
+        self,
+        *,
+        namespace: str | None = None,
+        region: str | None = None,
+        nomad_conn_id: str = NomadHook.default_conn_name,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.namespace = namespace
+        self.region = region
+        self.nomad_conn_id = nomad_conn_id
+
+    @cached_property
+    def hook(self) -> NomadHook:
+        return NomadHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
+
+
+class NomadDispatchJobOperator(_NomadOperator):
     """Dispatch a parameterized Nomad batch job, follow it to its end and stream its logs.
 
     The task dispatches at most one child at a time: a later try of the same task instance
@@ -74,7 +102,6 @@ class NomadDispatchJobOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("job_id", "meta", "payload", "namespace")
     template_fields_renderers = {"meta": "json", "payload": "json"}
-    ui_color = "#00ca8e"
     operator_extra_links = (NomadJobLink(),)
 
     def __init__(
@@ -93,23 +120,16 @@ class NomadDispatchJobOperator(BaseOperator):
         result_file: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(namespace=namespace, region=region, nomad_conn_id=nomad_conn_id, **kwargs)
         self.job_id = job_id
         self.meta = meta
         self.payload = payload
-        self.namespace = namespace
-        self.region = region
-        self.nomad_conn_id = nomad_conn_id
         self.wait_for_completion = wait_for_completion
         self.deferrable = deferrable
         self.adopt_succeeded_child = adopt_succeeded_child
         self.stream_logs = stream_logs
         self.result_file = result_file
         self._child_job_id: str | None = None
-
-    @cached_property
-    def hook(self) -> NomadHook:
-        return NomadHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
 
     def _async_hook(self) -> NomadAsyncHook:
         return NomadAsyncHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
@@ -331,7 +351,7 @@ class NomadDispatchJobOperator(BaseOperator):
             self.log.error("Could not stop Nomad job %s: %s", self._child_job_id, exc)
 
 
-class NomadRegisterJobOperator(BaseOperator):
+class NomadRegisterJobOperator(_NomadOperator):
     """Register (create or update) a Nomad job from a dict, HCL text or a jobspec file.
 
     HCL is parsed by the Nomad server (``/v1/jobs/parse``), so the jobspec means exactly what
@@ -345,7 +365,6 @@ class NomadRegisterJobOperator(BaseOperator):
 
     template_fields: Sequence[str] = ("job", "namespace")
     template_fields_renderers = {"job": "json"}
-    ui_color = "#00ca8e"
 
     def __init__(
         self,
@@ -356,15 +375,8 @@ class NomadRegisterJobOperator(BaseOperator):
         nomad_conn_id: str = NomadHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(namespace=namespace, region=region, nomad_conn_id=nomad_conn_id, **kwargs)
         self.job = job
-        self.namespace = namespace
-        self.region = region
-        self.nomad_conn_id = nomad_conn_id
-
-    @cached_property
-    def hook(self) -> NomadHook:
-        return NomadHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
 
     def execute(self, context: Context) -> dict[str, Any]:
         job = self._job_dict()
@@ -406,7 +418,7 @@ class NomadRegisterJobOperator(BaseOperator):
         return dict(data["Job"]) if isinstance(data, dict) and set(data) == {"Job"} else data
 
 
-class NomadStopJobOperator(BaseOperator):
+class NomadStopJobOperator(_NomadOperator):
     """Stop a Nomad job (for a dispatched child, only that child; its parent keeps running).
 
     :param job_id: ID of the job to stop. (templated)
@@ -417,7 +429,6 @@ class NomadStopJobOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = ("job_id", "namespace")
-    ui_color = "#00ca8e"
 
     def __init__(
         self,
@@ -429,16 +440,9 @@ class NomadStopJobOperator(BaseOperator):
         nomad_conn_id: str = NomadHook.default_conn_name,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(namespace=namespace, region=region, nomad_conn_id=nomad_conn_id, **kwargs)
         self.job_id = job_id
         self.purge = purge
-        self.namespace = namespace
-        self.region = region
-        self.nomad_conn_id = nomad_conn_id
-
-    @cached_property
-    def hook(self) -> NomadHook:
-        return NomadHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
 
     def execute(self, context: Context) -> dict[str, Any]:
         response = self.hook.stop_job(self.job_id, purge=self.purge)
