@@ -473,6 +473,7 @@ class NomadAsyncHook(_NomadHookMixin, AsyncHttpClientMixin, BaseHook):
         *,
         offset: int,
         follow: bool,
+        plain: bool = False,
     ) -> AsyncIterator[LogFrame]:
         """Frames of a task's stdout or stderr, from byte ``offset`` on.
 
@@ -486,15 +487,21 @@ class NomadAsyncHook(_NomadHookMixin, AsyncHttpClientMixin, BaseHook):
         :param stream: ``"stdout"`` or ``"stderr"``.
         :param offset: bytes already received (across rotated files).
         :param follow: keep streaming while the task runs.
+        :param plain: read the plain endpoint: each chunk comes as a frame carrying only data.
+            Several times faster than decoding base64 inside JSON, for when file events
+            (a rotation outrunning the reader) need not be reported.
         """
         settings = await self.get_settings()
         request = await self._build(
-            api.stream_logs, alloc_id, task, stream, offset=offset, follow=follow
+            api.stream_logs, alloc_id, task, stream, offset=offset, follow=follow, plain=plain
         )
         response = await self._send(request, stream=True)
         decoder = FrameDecoder()
         try:
             async for chunk in response.aiter_bytes():
+                if plain:
+                    yield LogFrame(data=chunk)
+                    continue
                 for frame in decoder.feed(chunk):
                     yield frame
         except (httpx.TransportError, OSError) as exc:

@@ -303,14 +303,16 @@ def stream_logs(
     *,
     offset: int = 0,
     follow: bool = False,
+    plain: bool = False,
     namespace: str | None = None,
     region: str | None = None,
 ) -> ApiRequest:
-    """``GET /v1/client/fs/logs/:alloc_id``, framed, ``origin=start``.
+    """``GET /v1/client/fs/logs/:alloc_id``, framed (or ``plain``), ``origin=start``.
 
     :param offset: bytes to skip, counted across the rotated files from the oldest kept one:
         the number of bytes already received, to resume after a drop.
     :param follow: keep the stream open while the task runs (heartbeats every second).
+    :param plain: the raw bytes instead of JSON frames (no heartbeats, no file events).
     """
     if stream not in ("stdout", "stderr"):
         raise ValueError(f"log stream must be 'stdout' or 'stderr', got {stream!r}")
@@ -326,7 +328,7 @@ def stream_logs(
         origin="start",
         offset=int(offset),
         follow=follow,
-        plain=False,
+        plain=plain,
     )
     return ApiRequest("GET", f"/v1/client/fs/logs/{_segment(alloc_id)}", params, stream=True)
 
