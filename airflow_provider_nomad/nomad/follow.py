@@ -346,9 +346,6 @@ class JobFollower:
                 key.stream,
                 offset=assembler.received_offset,
                 follow=follow,
-                # Raw bytes: decoding base64 inside JSON frames capped the follower at a tenth
-                # of what the endpoint serves. The byte count resumes a stream either way.
-                plain=True,
             ):
                 if frame.file_event:
                     self.log.warning(
