@@ -297,20 +297,7 @@ class ConsulBackend:
             if any(check.is_script for check in spec.checks):
                 raise errors.ConsulHTTPError(500, errors.SCRIPTS_DISABLED)
             index = self._write()
-            service = ServiceInstance(
-                id=spec.id,
-                name=spec.name,
-                tags=list(spec.tags),
-                address=spec.address,
-                port=spec.port,
-                meta=dict(spec.meta),
-                weights=dict(spec.weights),
-                enable_tag_override=spec.enable_tag_override,
-                tagged_addresses=dict(spec.tagged_addresses),
-                kind=spec.kind,
-                create_index=existing.create_index if existing else index,
-                modify_index=index,
-            )
+            service = _instance(spec, existing, index)
             node.services[spec.id] = service
             registered: set[str] = set()
             for position, check_spec in enumerate(spec.checks, start=1):
@@ -453,20 +440,7 @@ class ConsulBackend:
             spec = registration.service
             if spec is not None:
                 previous = node.services.get(spec.id)
-                node.services[spec.id] = ServiceInstance(
-                    id=spec.id,
-                    name=spec.name,
-                    tags=list(spec.tags),
-                    address=spec.address,
-                    port=spec.port,
-                    meta=dict(spec.meta),
-                    weights=dict(spec.weights),
-                    enable_tag_override=spec.enable_tag_override,
-                    tagged_addresses=dict(spec.tagged_addresses),
-                    kind=spec.kind,
-                    create_index=previous.create_index if previous else index,
-                    modify_index=index,
-                )
+                node.services[spec.id] = _instance(spec, previous, index)
                 names.add(spec.name)
             for raw in registration.checks:
                 service_id = str(raw.get("serviceid") or "")
@@ -703,3 +677,21 @@ class ConsulBackend:
             else:
                 raise KeyError(f"unknown check {check_id!r} in datacenter {dc.name!r}")
         self.feed.notify()
+
+
+def _instance(spec: Any, previous: ServiceInstance | None, index: int) -> ServiceInstance:
+    """The registered instance for a service definition, keeping its creation index."""
+    return ServiceInstance(
+        id=spec.id,
+        name=spec.name,
+        tags=list(spec.tags),
+        address=spec.address,
+        port=spec.port,
+        meta=dict(spec.meta),
+        weights=dict(spec.weights),
+        enable_tag_override=spec.enable_tag_override,
+        tagged_addresses=dict(spec.tagged_addresses),
+        kind=spec.kind,
+        create_index=previous.create_index if previous else index,
+        modify_index=index,
+    )
