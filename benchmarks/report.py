@@ -125,7 +125,7 @@ def _log_targets(logs: dict[str, Any] | None) -> list[Target]:
         ),
         Target(
             "2",
-            f"bytes received == bytes written ({logs['bytes_written'] / MB:,.0f} MB, sha256)",
+            f"bytes received == bytes written ({logs['bytes_written'] / MB:,.0f} MB, CRC-32)",
             "equal",
             "equal" if follower["bytes_equal"] else "DIFFERENT",
             _check(follower["bytes_equal"]),
@@ -344,10 +344,10 @@ def _logs_section(logs: dict[str, Any]) -> list[str]:
         f"| curl, framed endpoint (what the follower reads) | "
         f"{_fmt(logs['curl_framed']['mb_per_s'])} | - | - |",
         f"| JobFollower, counting sink | {_spread(follower['mb_per_s'])} | "
-        f"{'yes (sha256)' if follower['bytes_equal'] else 'NO'} | "
+        f"{'yes (CRC-32)' if follower['bytes_equal'] else 'NO'} | "
         f"{_spread(follower['rss_growth'], 'MB', MB)} |",
         f"| JobFollower, sink + logging handler | {_fmt(handler['mb_per_s'])} | "
-        f"{'yes (sha256)' if handler['bytes_equal'] else 'NO'} | "
+        f"{'yes (CRC-32)' if handler['bytes_equal'] else 'NO'} | "
         f"{_fmt(handler['rss_growth'] / MB, 'MB')} |",
         "",
         f"The logging handler (one `log.info` per line into a `FileHandler`) adds "

@@ -488,8 +488,8 @@ class NomadAsyncHook(_NomadHookMixin, AsyncHttpClientMixin, BaseHook):
         :param offset: bytes already received (across rotated files).
         :param follow: keep streaming while the task runs.
         :param plain: read the plain endpoint: each chunk comes as a frame carrying only data.
-            Several times faster than decoding base64 inside JSON, for when file events
-            (a rotation outrunning the reader) need not be reported.
+            Several times faster than decoding base64 inside JSON, but with no heartbeats and
+            no file events: meant for reads that end by themselves (``follow=False``).
         """
         settings = await self.get_settings()
         request = await self._build(

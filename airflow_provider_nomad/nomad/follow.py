@@ -25,7 +25,7 @@ from airflow_provider_nomad.exceptions import (
     NomadNotFoundError,
     NomadTransientError,
 )
-from airflow_provider_nomad.nomad.log_lines import LineAssembler, LogLine, LogStreamKey
+from airflow_provider_nomad.nomad.log_lines import LineAssembler, LogChunk, LogLine, LogStreamKey
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult, assess
 from airflow_provider_nomad.nomad.states import AllocClientStatus, TaskStateName
 
@@ -56,6 +56,14 @@ def _log_line_to(logger: logging.Logger) -> Callable[[LogLine], None]:
     return write
 
 
+def _line_by_line(on_line: Callable[[LogLine], None]) -> Callable[[LogChunk], None]:
+    def write(chunk: LogChunk) -> None:
+        for line in chunk.lines():
+            on_line(line)
+
+    return write
+
+
 class JobFollower:
     """Waits for a dispatched job to end, streaming its stdout/stderr as lines arrive.
 
@@ -65,6 +73,8 @@ class JobFollower:
         never placed is noticed through its allocation list staying empty.
     :param offsets: byte offsets already emitted, by ``str(LogStreamKey)``, to resume from.
     :param on_line: where each complete log line goes (default: ``log.info``).
+    :param on_chunk: where each block of complete lines goes, as bytes; given, it replaces
+        ``on_line`` (for consumers that copy bytes, which a line at a time would slow down).
     :param follow_logs: stream logs (default) or only wait.
     :param deadline: wall-clock time (``time.time()``) after which the follower gives up and
         returns a ``TIMED_OUT`` outcome; stopping the job is the caller's decision.
@@ -82,6 +92,7 @@ class JobFollower:
         dispatch_eval_id: str | None = None,
         offsets: Mapping[str, int] | None = None,
         on_line: Callable[[LogLine], None] | None = None,
+        on_chunk: Callable[[LogChunk], None] | None = None,
         log: logging.Logger | None = None,
         follow_logs: bool = True,
         deadline: float | None = None,
@@ -95,7 +106,7 @@ class JobFollower:
         self.job_id = job_id
         self.dispatch_eval_id = dispatch_eval_id or None
         self.log = log or logging.getLogger(__name__)
-        self.on_line = on_line or _log_line_to(self.log)
+        self.on_chunk = on_chunk or _line_by_line(on_line or _log_line_to(self.log))
         self.follow_logs = follow_logs
         self.deadline = deadline
         self.blocking_wait = min(blocking_wait, MAX_BLOCKING_WAIT)
@@ -332,8 +343,8 @@ class JobFollower:
                 await self._pause_before_reconnect(key, failures)
                 continue
             break
-        for line in assembler.flush():
-            self.on_line(line)
+        for chunk in assembler.flush():
+            self.on_chunk(chunk)
 
     async def _read_log(self, assembler: LineAssembler, *, follow: bool) -> _Read:
         """One log request from the byte already received; how it ended."""
@@ -346,6 +357,11 @@ class JobFollower:
                 key.stream,
                 offset=assembler.received_offset,
                 follow=follow,
+                # A followed stream stays framed: its heartbeats keep an idle connection
+                # alive and its file events say when rotation outran the reader. A read of a
+                # finished task ends by itself and rotation is over, so it takes the raw
+                # bytes, several times faster than base64 inside JSON.
+                plain=not follow,
             ):
                 if frame.file_event:
                     self.log.warning(
@@ -356,8 +372,8 @@ class JobFollower:
                     )
                 if frame.data:
                     got_data = True
-                    for line in assembler.feed(frame.data):
-                        self.on_line(line)
+                    for chunk in assembler.feed(frame.data):
+                        self.on_chunk(chunk)
         except NomadNotFoundError as exc:
             if self._task_state(key) == TaskStateName.PENDING:
                 return _Read.NOTHING

@@ -22,7 +22,7 @@ import httpx
 
 from benchmarks.emulator import EmulatorProcess
 from benchmarks.jobs import TASK, NomadApi, final_allocation, log_writer_batch
-from benchmarks.logdata import sha256_of
+from benchmarks.logdata import crc32_of
 from benchmarks.procs import WorkerProcess, worker_env, write_spec
 from benchmarks.profile import Profile
 from benchmarks.rss import ProcessSampler
@@ -78,7 +78,7 @@ class LogBenchmark:
         self.emulator.start()
         expected: dict[str, str] = {}
         hasher = threading.Thread(
-            target=lambda: expected.update(sha=sha256_of(p.log_bytes, p.log_line_bytes)),
+            target=lambda: expected.update(crc32=crc32_of(p.log_bytes, p.log_line_bytes)),
             daemon=True,
         )
         hasher.start()
@@ -122,7 +122,7 @@ class LogBenchmark:
         framed["mb_per_s"] = p.log_bytes / framed["seconds"] / MB
         handler_run = self._follow("handler", 0, timeout)
         return self._summarize(
-            expected_sha=expected.get("sha", ""),
+            expected_crc32=expected.get("crc32", ""),
             write_seconds=write_seconds,
             retained=retained,
             curl_runs=curl_runs,
@@ -175,7 +175,7 @@ class LogBenchmark:
     def _summarize(
         self,
         *,
-        expected_sha: str,
+        expected_crc32: str,
         write_seconds: float,
         retained: int,
         curl_runs: list[dict[str, Any]],
@@ -193,7 +193,7 @@ class LogBenchmark:
             "line_bytes": p.log_line_bytes,
             "log_config": {"MaxFiles": p.log_max_files, "MaxFileSizeMB": p.log_file_mb},
             "bytes_retained": retained,
-            "expected_sha256": expected_sha,
+            "expected_crc32": expected_crc32,
             "write_seconds": write_seconds,
             "curl_plain": {"runs": curl_runs, "mb_per_s": spread(c["mb_per_s"] for c in curl_runs)},
             "curl_framed": framed,
@@ -204,7 +204,7 @@ class LogBenchmark:
                 "rss_growth": spread(r["rss_growth"] for r in follower_runs),
                 "bytes_equal": all(
                     r["bytes"]["stdout"] == p.log_bytes
-                    and r["stdout_sha256"] == expected_sha
+                    and r["stdout_crc32"] == expected_crc32
                     and r["outcome"] == "succeeded"
                     for r in follower_runs
                 ),
@@ -212,7 +212,7 @@ class LogBenchmark:
             "follower_with_handler": {
                 **handler_run,
                 "bytes_equal": handler_run["bytes"]["stdout"] == p.log_bytes
-                and handler_run["stdout_sha256"] == expected_sha,
+                and handler_run["stdout_crc32"] == expected_crc32,
                 "handler_cost_s_per_gb": _handler_cost(handler_run, follower_runs),
             },
             "curl_bytes_equal": all(c["bytes"] == p.log_bytes for c in curl_runs),

@@ -3,23 +3,23 @@
 Run as ``python -m benchmarks.workers.log_follower SPEC.json``. The harness samples this
 process's RSS from outside while it runs. Two modes:
 
-- ``sink``: every line goes to a sink that counts and hashes it (stdout lines are re-joined
-  with ``\\n``), which prices the decode-and-assemble path alone;
-- ``handler``: the same sink, then the follower's own default ``on_line`` (one ``log.info`` per
-  line) into a ``logging.FileHandler`` with Airflow's classic task-log format, which prices
-  the logging handler on top (the difference between the two modes).
+- ``sink``: every chunk of whole lines goes to a sink that counts its bytes and lines and
+  checksums stdout (``on_chunk``), which prices reading and assembling alone;
+- ``handler``: the same sink, then the follower's default per-line output (one ``log.info``
+  per line) into a ``logging.FileHandler`` with Airflow's classic task-log format, which
+  prices the logging handler on top (the difference between the two modes).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import os
 import resource
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +32,20 @@ TASK_LOG_FORMAT = "[%(asctime)s] {%(filename)s:%(lineno)d} %(levelname)s - %(mes
 
 
 class CountingSink:
-    """Counts lines and bytes per stream; hashes stdout as the bytes the batch wrote."""
+    """Counts lines and bytes per stream; checksums stdout as the bytes the batch wrote."""
 
     def __init__(self) -> None:
-        self.stdout_digest = hashlib.sha256()
+        self.stdout_crc32 = 0
         self.bytes: dict[str, int] = {"stdout": 0, "stderr": 0}
         self.lines: dict[str, int] = {"stdout": 0, "stderr": 0}
 
-    def __call__(self, line: Any) -> None:
-        data = line.text.encode() + b"\n"
-        stream = line.key.stream
+    def __call__(self, chunk: Any) -> None:
+        data = chunk.data
+        stream = chunk.key.stream
         self.bytes[stream] += len(data)
-        self.lines[stream] += 1
+        self.lines[stream] += data.count(b"\n")
         if stream == "stdout":
-            self.stdout_digest.update(data)
+            self.stdout_crc32 = zlib.crc32(data, self.stdout_crc32)
 
 
 def _task_logger(path: str) -> logging.Logger:
@@ -65,17 +65,17 @@ async def follow(job_id: str, mode: str, sink: CountingSink, handler_path: str |
 
     if mode == "handler":
         logger = _task_logger(handler_path or os.devnull)
-        write_line = follow_module._log_line_to(logger)
+        write_lines = follow_module._line_by_line(follow_module._log_line_to(logger))
 
-        def on_line(line: Any) -> None:
-            sink(line)
-            write_line(line)
+        def on_chunk(chunk: Any) -> None:
+            sink(chunk)
+            write_lines(chunk)
 
     else:
         logger = logging.getLogger("bench.follower")
-        on_line = sink
+        on_chunk = sink
     async with NomadAsyncHook(CONN_ID) as hook:
-        follower = JobFollower(hook, job_id, on_line=on_line, log=logger)
+        follower = JobFollower(hook, job_id, on_chunk=on_chunk, log=logger)
         return await follower.run()
 
 
@@ -104,7 +104,7 @@ def main(spec_path: str) -> int:
         "seconds": seconds,
         "bytes": sink.bytes,
         "lines": sink.lines,
-        "stdout_sha256": sink.stdout_digest.hexdigest(),
+        "stdout_crc32": f"{sink.stdout_crc32:08x}",
         "outcome": outcome.result.value,
         "rss_before": rss_before,
         "ru_maxrss": after.ru_maxrss * 1024,  # Linux reports KiB
