@@ -334,14 +334,15 @@ def _logs_section(logs: dict[str, Any]) -> list[str]:
         "",
         f"{logs['bytes_written'] / MB:,.0f} MB of {logs['line_bytes']}-byte lines written by a "
         f"`raw_exec` batch into rotated files (LogConfig {logs['log_config']}); "
-        f"{logs['bytes_retained'] / MB:,.0f} MB retained. Read after the batch ended. "
-        "MB = 10^6 bytes.",
+        f"{logs['bytes_retained'] / MB:,.0f} MB retained. Read after the batch ended, from the "
+        "plain endpoint: the follower reads the first 8 MiB on its event loop, then the rest "
+        "in its reader thread. MB = 10^6 bytes.",
         "",
         "| Reader | MB/s median [min-max] | bytes equal | peak RSS growth |",
         "|---|---|---|---|",
         f"| curl, plain endpoint (ceiling) | {_spread(logs['curl_plain']['mb_per_s'])} | "
         f"{'yes (size)' if logs['curl_bytes_equal'] else 'NO'} | - |",
-        f"| curl, framed endpoint (what the follower reads) | "
+        f"| curl, framed endpoint (what the follower reads while a task runs) | "
         f"{_fmt(logs['curl_framed']['mb_per_s'])} | - | - |",
         f"| JobFollower, counting sink | {_spread(follower['mb_per_s'])} | "
         f"{'yes (CRC-32)' if follower['bytes_equal'] else 'NO'} | "

@@ -12,7 +12,7 @@ triggerer's event loop. The ACL token travels in a header only and never appears
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -52,6 +52,8 @@ if TYPE_CHECKING:
 __all__ = ["NomadAsyncHook", "NomadHook"]
 
 LogStream = Literal["stdout", "stderr"]
+#: Bytes per read of a finished log: large reads keep the per-read overhead of a big log low.
+LOG_READ_CHUNK_BYTES = 256 * 1024
 
 
 # --- shared by both hooks ---------------------------------------------------------------------
@@ -328,6 +330,39 @@ class NomadHook(_NomadHookMixin, BaseHook):
         """
         return self._send(self._build(api.read_alloc_file, alloc_id, path)).content
 
+    def read_log(
+        self,
+        alloc_id: str,
+        task: str,
+        stream: LogStream,
+        *,
+        offset: int = 0,
+        chunk_size: int = LOG_READ_CHUNK_BYTES,
+    ) -> Iterator[bytes]:
+        """The bytes of a task's stdout or stderr from ``offset`` to its current end.
+
+        Reads the plain endpoint without following, so the stream ends by itself: meant for a
+        task that has ended. Opening the stream is retried; a drop once bytes flow raises
+        :class:`NomadUnreachableError`: count the bytes received and call again with
+        ``offset=<count>`` to resume without duplicates.
+
+        :param alloc_id: the allocation.
+        :param task: the task's name.
+        :param stream: ``"stdout"`` or ``"stderr"``.
+        :param offset: bytes to skip (across rotated files).
+        :param chunk_size: most bytes per item yielded.
+        """
+        request = self._build(
+            api.stream_logs, alloc_id, task, stream, offset=offset, follow=False, plain=True
+        )
+        response = self._send(request)
+        try:
+            yield from response.iter_content(chunk_size)
+        except (requests.RequestException, OSError) as exc:
+            raise self._transport_error(exc, self.settings, request) from None
+        finally:
+            response.close()
+
     def job_ui_url(self, job_id: str) -> str:
         """Link to the job in the Nomad web UI."""
         return api.job_ui_url(self.settings.base_url, job_id, self.settings.namespace)
@@ -360,6 +395,8 @@ class NomadAsyncHook(_NomadHookMixin, AsyncHttpClientMixin, BaseHook):
     :param timeout: connect/read timeout in seconds of calls that are not blocking queries.
     :param retry_policy: bounds of retries of transient failures.
     """
+
+    _sync_hook: NomadHook | None = None
 
     # -- transport --
 
@@ -456,6 +493,32 @@ class NomadAsyncHook(_NomadHookMixin, AsyncHttpClientMixin, BaseHook):
         """A file of the allocation directory (``/v1/client/fs/cat``)."""
         response = await self._send(await self._build(api.read_alloc_file, alloc_id, path))
         return response.content
+
+    def sync_hook(self) -> NomadHook:
+        """A :class:`NomadHook` on the same connection and overrides, for blocking work.
+
+        Call it after a request (it reuses the settings already read) and use the hook in a
+        worker thread only; :meth:`aclose` closes it.
+        """
+        if self._settings is None:
+            raise NomadConnectionError("sync_hook needs the connection: await get_settings() first")
+        if self._sync_hook is None:
+            hook = NomadHook(
+                self.nomad_conn_id,
+                namespace=self.namespace,
+                region=self.region,
+                timeout=self.timeout,
+                retry_policy=self.retry_policy,
+            )
+            hook.settings = self._settings  # read once, by this hook, off the event loop
+            self._sync_hook = hook
+        return self._sync_hook
+
+    async def aclose(self) -> None:
+        sync_hook, self._sync_hook = self._sync_hook, None
+        if sync_hook is not None:
+            sync_hook.close()
+        await super().aclose()
 
     def job_ui_url(self, job_id: str) -> str:
         """Link to the job in the Nomad web UI (needs the settings: call after a request)."""

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import enum
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -26,6 +27,7 @@ from airflow_provider_nomad.exceptions import (
     NomadTransientError,
 )
 from airflow_provider_nomad.nomad.log_lines import LineAssembler, LogChunk, LogLine, LogStreamKey
+from airflow_provider_nomad.nomad.log_reader_thread import BULK_READ_THRESHOLD, read_rest_in_thread
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult, assess
 from airflow_provider_nomad.nomad.states import AllocClientStatus, TaskStateName
 
@@ -75,6 +77,9 @@ class JobFollower:
     :param on_line: where each complete log line goes (default: ``log.info``).
     :param on_chunk: where each block of complete lines goes, as bytes; given, it replaces
         ``on_line`` (for consumers that copy bytes, which a line at a time would slow down).
+        Either callback is called in order for each log and never twice at once, but the rest
+        of a big finished log is handed out from a worker thread: a callback that touches the
+        event loop must go through ``loop.call_soon_threadsafe``.
     :param follow_logs: stream logs (default) or only wait.
     :param deadline: wall-clock time (``time.time()``) after which the follower gives up and
         returns a ``TIMED_OUT`` outcome; stopping the job is the caller's decision.
@@ -82,6 +87,8 @@ class JobFollower:
         uses it for an allocation ID or a task group filter).
     :param allocs_index: the ``X-Nomad-Index`` of an earlier read, so a follower that picks up
         where another stopped (a sensor's next poke) blocks until something new happens.
+    :param bulk_read_threshold: bytes after which the rest of a finished log is read in a
+        worker thread (see :mod:`~airflow_provider_nomad.nomad.log_reader_thread`).
     """
 
     def __init__(
@@ -101,6 +108,7 @@ class JobFollower:
         unreachable_limit: float = DEFAULT_UNREACHABLE_LIMIT,
         alloc_selector: Callable[[list[Mapping[str, Any]]], list[Mapping[str, Any]]] | None = None,
         allocs_index: int = 0,
+        bulk_read_threshold: int = BULK_READ_THRESHOLD,
     ) -> None:
         self.hook = hook
         self.job_id = job_id
@@ -113,9 +121,11 @@ class JobFollower:
         self.drain_timeout = drain_timeout
         self.unreachable_limit = unreachable_limit
         self.alloc_selector = alloc_selector
+        self.bulk_read_threshold = bulk_read_threshold
         self._start_offsets = dict(offsets or {})
         self._assemblers: dict[LogStreamKey, LineAssembler] = {}
         self._streams: dict[LogStreamKey, asyncio.Task] = {}
+        self._delivery = threading.Lock()
         self._allocs: list[Mapping[str, Any]] = []
         self._allocs_changed = asyncio.Event()
         self._allocs_index = allocs_index
@@ -343,37 +353,45 @@ class JobFollower:
                 await self._pause_before_reconnect(key, failures)
                 continue
             break
-        for chunk in assembler.flush():
-            self.on_chunk(chunk)
+        self._deliver_now(assembler.flush())
 
     async def _read_log(self, assembler: LineAssembler, *, follow: bool) -> _Read:
         """One log request from the byte already received; how it ended."""
         key = assembler.key
         got_data = False
+        received = 0
+        frames = self.hook.stream_logs(
+            key.alloc_id,
+            key.task,
+            key.stream,
+            offset=assembler.received_offset,
+            follow=follow,
+            # A followed stream stays framed: its heartbeats keep an idle connection alive and
+            # its file events say when rotation outran the reader. A read of a finished task
+            # ends by itself and rotation is over, so it takes the raw bytes, several times
+            # faster than base64 inside JSON.
+            plain=not follow,
+        )
         try:
-            async for frame in self.hook.stream_logs(
-                key.alloc_id,
-                key.task,
-                key.stream,
-                offset=assembler.received_offset,
-                follow=follow,
-                # A followed stream stays framed: its heartbeats keep an idle connection
-                # alive and its file events say when rotation outran the reader. A read of a
-                # finished task ends by itself and rotation is over, so it takes the raw
-                # bytes, several times faster than base64 inside JSON.
-                plain=not follow,
-            ):
-                if frame.file_event:
-                    self.log.warning(
-                        "[%s] Nomad reported %r for %s: lines may be missing here",
-                        key.label,
-                        frame.file_event,
-                        frame.file or "the log file",
-                    )
-                if frame.data:
-                    got_data = True
-                    for chunk in assembler.feed(frame.data):
-                        self.on_chunk(chunk)
+            async with contextlib.aclosing(frames):
+                async for frame in frames:
+                    if frame.file_event:
+                        self.log.warning(
+                            "[%s] Nomad reported %r for %s: lines may be missing here",
+                            key.label,
+                            frame.file_event,
+                            frame.file or "the log file",
+                        )
+                    if frame.data:
+                        got_data = True
+                        received += len(frame.data)
+                        self._deliver_now(assembler.feed(frame.data))
+                        if not follow and received >= self.bulk_read_threshold:
+                            break
+            if not follow and received >= self.bulk_read_threshold:
+                await read_rest_in_thread(
+                    self.hook.sync_hook(), assembler, self._deliver, self._delivery
+                )
         except NomadNotFoundError as exc:
             if self._task_state(key) == TaskStateName.PENDING:
                 return _Read.NOTHING
@@ -398,6 +416,16 @@ class JobFollower:
             self.log.warning("[%s] cannot read logs: %s", key.label, exc)
             return _Read.GONE
         return _Read.DATA if got_data else _Read.NOTHING
+
+    def _deliver(self, chunks: list[LogChunk]) -> None:
+        for chunk in chunks:
+            self.on_chunk(chunk)
+
+    def _deliver_now(self, chunks: list[LogChunk]) -> None:
+        """Hand chunks out from the event loop (a bulk read's thread may be delivering too)."""
+        if chunks:
+            with self._delivery:
+                self._deliver(chunks)
 
     async def _task_finished_event(self, key: LogStreamKey) -> None:
         while not self._task_finished(key):

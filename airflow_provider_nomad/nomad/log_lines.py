@@ -72,14 +72,23 @@ class LineAssembler:
 
     :param key: the log the bytes belong to.
     :param start_offset: bytes of this log already handed out before.
-    :param tail_lines: how many of the last lines to keep in :attr:`tail`.
+    :param tail_lines: how many of the last lines :attr:`tail` gives.
     """
 
     def __init__(self, key: LogStreamKey, start_offset: int = 0, tail_lines: int = 20) -> None:
         self.key = key
         self.emitted_offset = start_offset
+        self.tail_lines = tail_lines
         self._partial = bytearray()
-        self.tail: deque[str] = deque(maxlen=tail_lines)
+        # The last chunks, enough of them to hold ``tail_lines`` lines: the tail is decoded
+        # only when asked for (a failed task's message), never on the hot path.
+        self._recent: deque[LogChunk] = deque()
+
+    @property
+    def tail(self) -> list[str]:
+        """The last ``tail_lines`` lines handed out."""
+        texts = [line.text for chunk in self._recent for line in chunk.lines()]
+        return texts[-self.tail_lines :] if self.tail_lines else []
 
     @property
     def received_offset(self) -> int:
@@ -123,16 +132,29 @@ class LineAssembler:
     def _emit(self, data: bytes) -> LogChunk:
         self.emitted_offset += len(data)
         chunk = LogChunk(self.key, data)
-        self._remember_tail(chunk)
+        if self.tail_lines:
+            self._remember(chunk)
         return chunk
 
-    def _remember_tail(self, chunk: LogChunk) -> None:
-        keep = self.tail.maxlen
-        if not keep:
-            return
-        # Only the last lines of a big chunk are decoded: rsplit scans from the end.
-        pieces = chunk.data.rsplit(_NEWLINE, keep + 1)
-        if chunk.data.endswith(_NEWLINE):
-            pieces.pop()
-        last = LogChunk(chunk.key, b"\n".join(pieces[-keep:]) + _NEWLINE)
-        self.tail.extend(line.text for line in last.lines())
+    def _remember(self, chunk: LogChunk) -> None:
+        if _holds_lines(chunk.data, self.tail_lines):
+            self._recent.clear()
+        self._recent.append(chunk)
+        # Every chunk holds at least one line, so this many chunks always hold enough.
+        while len(self._recent) > self.tail_lines:
+            self._recent.popleft()
+
+
+def _holds_lines(data: bytes, count: int) -> bool:
+    """Whether ``data`` (a chunk) holds at least ``count`` lines, looking only at its end.
+
+    Counting every newline of a big chunk cost as much as reading it; this looks back
+    ``count`` lines at most.
+    """
+    newlines = count if data.endswith(_NEWLINE) else count - 1
+    end = len(data)
+    for _ in range(newlines):
+        end = data.rfind(_NEWLINE, 0, end)
+        if end < 0:
+            return False
+    return True

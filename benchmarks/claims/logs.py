@@ -4,8 +4,8 @@ A ``raw_exec`` batch prints known lines (:mod:`benchmarks.logdata`) into rotated
 has ended, the same log is read, alternately, by ``curl`` from the plain endpoint and by the
 provider's ``JobFollower`` in a worker process (sink mode), each ``log_repeats`` times; then
 once more by the follower writing every line through a logging handler, and once by ``curl``
-from the framed endpoint the follower uses (to tell the emulator's framing cost from the
-follower's). The follower's RSS is sampled from outside.
+from the framed endpoint (what the follower streams while a task runs, to tell the emulator's
+framing cost from the follower's). The follower's RSS is sampled from outside.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Run as ``python -m benchmarks.workers.log_follower SPEC.json``. The harness samples this
 process's RSS from outside while it runs. Two modes:
 
-- ``sink``: every chunk of whole lines goes to a sink that counts its bytes and lines and
-  checksums stdout (``on_chunk``), which prices reading and assembling alone;
+- ``sink``: every chunk of whole lines goes to a sink that counts its bytes and checksums
+  stdout (``on_chunk``), which prices reading and assembling alone;
 - ``handler``: the same sink, then the follower's default per-line output (one ``log.info``
   per line) into a ``logging.FileHandler`` with Airflow's classic task-log format, which
   prices the logging handler on top (the difference between the two modes).
@@ -32,18 +32,16 @@ TASK_LOG_FORMAT = "[%(asctime)s] {%(filename)s:%(lineno)d} %(levelname)s - %(mes
 
 
 class CountingSink:
-    """Counts lines and bytes per stream; checksums stdout as the bytes the batch wrote."""
+    """Counts bytes per stream; checksums stdout as the bytes the batch wrote."""
 
     def __init__(self) -> None:
         self.stdout_crc32 = 0
         self.bytes: dict[str, int] = {"stdout": 0, "stderr": 0}
-        self.lines: dict[str, int] = {"stdout": 0, "stderr": 0}
 
     def __call__(self, chunk: Any) -> None:
         data = chunk.data
         stream = chunk.key.stream
         self.bytes[stream] += len(data)
-        self.lines[stream] += data.count(b"\n")
         if stream == "stdout":
             self.stdout_crc32 = zlib.crc32(data, self.stdout_crc32)
 
@@ -103,7 +101,6 @@ def main(spec_path: str) -> int:
         "mode": spec["mode"],
         "seconds": seconds,
         "bytes": sink.bytes,
-        "lines": sink.lines,
         "stdout_crc32": f"{sink.stdout_crc32:08x}",
         "outcome": outcome.result.value,
         "rss_before": rss_before,

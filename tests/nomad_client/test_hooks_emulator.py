@@ -14,6 +14,7 @@ import pytest
 
 from airflow_provider_nomad.exceptions import (
     NomadApiError,
+    NomadConnectionError,
     NomadDispatchValidationError,
     NomadNotFoundError,
     NomadPermissionError,
@@ -471,3 +472,43 @@ async def test_stream_logs_unknown_task(ahook, hook):
     with pytest.raises(NomadApiError, match='unknown task name "nope"') as info:
         [f async for f in ahook.stream_logs(alloc["ID"], "nope", "stdout", offset=0, follow=False)]
     assert info.value.status == 400
+
+
+# -- sync hook: logs of a finished task --
+
+
+async def test_read_log_returns_the_plain_bytes_from_an_offset(ahook, hook):
+    hook.register_job(parameterized_job())
+    [alloc] = await wait_until_dead(ahook, dispatch(hook)["DispatchedJobID"])
+    assert b"".join(hook.read_log(alloc["ID"], "batch", "stdout")) == STDOUT.encode()
+    assert b"".join(hook.read_log(alloc["ID"], "batch", "stdout", offset=10)) == (
+        STDOUT.encode()[10:]
+    )
+    assert b"".join(hook.read_log(alloc["ID"], "batch", "stderr")) == b""
+
+
+async def test_read_log_retries_opening_and_types_errors(ahook, hook, nomad_emulator):
+    hook.register_job(parameterized_job())
+    [alloc] = await wait_until_dead(ahook, dispatch(hook)["DispatchedJobID"])
+    nomad_emulator.control.inject_fault("GET /v1/client/fs/logs/:alloc_id", count=1)
+    assert b"".join(hook.read_log(alloc["ID"], "batch", "stdout")) == STDOUT.encode()
+    with pytest.raises(NomadNotFoundError, match="Unknown allocation"):
+        list(hook.read_log("00000000-0000-0000-0000-000000000000", "batch", "stdout"))
+
+
+async def test_sync_hook_shares_the_async_hooks_settings_and_closes_with_it(ahook, hook):
+    with pytest.raises(NomadConnectionError, match="await get_settings"):
+        ahook.sync_hook()
+    settings = await ahook.get_settings()
+    twin = ahook.sync_hook()
+    assert twin is ahook.sync_hook()
+    assert twin.settings is settings
+    assert (twin.nomad_conn_id, twin.namespace, twin.region) == (
+        ahook.nomad_conn_id,
+        ahook.namespace,
+        ahook.region,
+    )
+    twin.get_conn()
+    await ahook.aclose()
+    assert twin._client is None
+    assert ahook.sync_hook() is not twin
