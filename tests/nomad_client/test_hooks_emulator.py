@@ -481,8 +481,8 @@ async def test_read_log_returns_the_plain_bytes_from_an_offset(ahook, hook):
     hook.register_job(parameterized_job())
     [alloc] = await wait_until_dead(ahook, dispatch(hook)["DispatchedJobID"])
     assert b"".join(hook.read_log(alloc["ID"], "batch", "stdout")) == STDOUT.encode()
-    assert b"".join(hook.read_log(alloc["ID"], "batch", "stdout", offset=10)) == (
-        STDOUT.encode()[10:]
+    assert (
+        b"".join(hook.read_log(alloc["ID"], "batch", "stdout", offset=10)) == (STDOUT.encode()[10:])
     )
     assert b"".join(hook.read_log(alloc["ID"], "batch", "stderr")) == b""
 
