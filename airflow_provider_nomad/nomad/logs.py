@@ -7,12 +7,16 @@ optional; ``{}`` is a heartbeat, sent every second while following; ``FileEvent`
 stream anywhere, inside a frame, a string or a UTF-8 sequence, so the decoder tracks brace depth
 and string state across chunks and parses a frame only once it is complete. It holds at most
 one partial frame (a frame carries at most 64 KiB of data), whatever the log's size.
+
+The decoder works on bytes: braces, quotes and backslashes are ASCII and never occur inside a
+multi-byte UTF-8 sequence, so the stream need not be decoded to find frames. A frame's base64
+``Data`` (nearly all of its bytes) is decoded straight from the buffer; only the rest of the
+frame goes through the JSON parser.
 """
 
 from __future__ import annotations
 
 import binascii
-import codecs
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -28,8 +32,10 @@ FILE_TRUNCATED = "file truncated"
 MAX_FRAME_CHARS = 1024 * 1024
 
 # Outside strings only braces and quotes matter; inside, only quotes and backslashes.
-_OUTSIDE_STRING = re.compile(r'[{}"]')
-_NOT_SPACE = re.compile(r"\S")
+_OUTSIDE_STRING = re.compile(rb'[{}"]')
+_NOT_SPACE = re.compile(rb"\S")
+# How Nomad (Go's encoding/json) writes the data member; other spellings take the slow path.
+_DATA_MEMBER = b'"Data":"'
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,7 @@ class FrameDecoder:
         self.max_frame_chars = max_frame_chars
         self.heartbeats = 0
         self.frames = 0
-        self._utf8 = codecs.getincrementaldecoder("utf-8")()
-        self._buf = ""  # the current partial frame, from its opening brace
+        self._buf = b""  # the current partial frame, from its opening brace
         self._pos = 0  # where scanning resumes inside _buf
         self._depth = 0
         self._in_string = False
@@ -69,21 +74,13 @@ class FrameDecoder:
 
         :param chunk: bytes as received, cut anywhere.
         """
-        try:
-            text = self._utf8.decode(chunk)
-        except UnicodeDecodeError as exc:
-            raise NomadLogStreamError(f"log stream is not UTF-8 JSON: {exc}") from None
-        if not text:
+        if not chunk:
             return []
-        self._buf += text
+        self._buf = self._buf + chunk if self._buf else bytes(chunk)
         return self._scan()
 
     def close(self) -> None:
         """Declare the end of the stream; raise if it stopped inside a frame."""
-        try:
-            self._utf8.decode(b"", final=True)
-        except UnicodeDecodeError as exc:
-            raise NomadLogStreamError(f"log stream ended inside a UTF-8 sequence: {exc}") from None
         if self.pending:
             raise NomadLogStreamError(
                 f"log stream ended inside a frame ({len(self._buf)} characters pending)"
@@ -104,11 +101,8 @@ class FrameDecoder:
                 if match is None:
                     pos = start = end
                     break
-                if buf[match.start()] != "{":
-                    snippet = buf[match.start() : match.start() + 40]
-                    raise NomadLogStreamError(
-                        f"log stream is not framed JSON: unexpected {snippet!r} between frames"
-                    )
+                if buf[match.start()] != 0x7B:  # "{"
+                    raise _junk_between_frames(buf[match.start() : match.start() + 40])
                 start = match.start()
                 pos = match.end()
                 self._depth = 1
@@ -116,8 +110,8 @@ class FrameDecoder:
             if self._in_string:
                 # str.find is a memchr over the (long, base64) string; a regex scan of the same
                 # characters costs several times more and dominated the follower's CPU.
-                quote = buf.find('"', pos)
-                backslash = buf.find("\\", pos, end if quote < 0 else quote)
+                quote = buf.find(b'"', pos)
+                backslash = buf.find(b"\\", pos, end if quote < 0 else quote)
                 if backslash >= 0:
                     if backslash + 1 >= end:
                         pos = backslash  # rescan the backslash when its pair arrives
@@ -136,9 +130,9 @@ class FrameDecoder:
                 break
             pos = match.end()
             char = match.group()
-            if char == '"':
+            if char == b'"':
                 self._in_string = True
-            elif char == "{":
+            elif char == b"{":
                 self._depth += 1
             else:
                 self._depth -= 1
@@ -155,14 +149,19 @@ class FrameDecoder:
             )
         return frames
 
-    def _parse(self, text: str) -> LogFrame | None:
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise NomadLogStreamError(f"corrupt log frame: {exc}") from None
-        if not isinstance(obj, dict):
-            raise NomadLogStreamError("corrupt log frame: not a JSON object")
-        data_b64 = obj.get("Data") or ""
+    def _parse(self, text: bytes) -> LogFrame | None:
+        data_b64: bytes | str | memoryview = b""
+        start = text.find(_DATA_MEMBER)
+        if start >= 0:
+            # The data string ends at the next quote unless it holds an escape, which base64
+            # never needs: then, and for any other spelling, the whole frame is parsed as JSON.
+            begin = start + len(_DATA_MEMBER)
+            stop = text.find(b'"', begin)
+            if stop >= 0 and text.find(b"\\", begin, stop) < 0:
+                data_b64 = memoryview(text)[begin:stop]
+                text = text[:begin] + text[stop:]
+        obj = _json_object(text)
+        data_b64 = data_b64 or obj.get("Data") or ""
         file = obj.get("File") or None
         file_event = obj.get("FileEvent") or None
         if not data_b64 and not file and not file_event:
@@ -180,6 +179,26 @@ class FrameDecoder:
             offset=int(offset) if offset is not None else (0 if file else None),
             file_event=file_event,
         )
+
+
+def _json_object(text: bytes) -> dict:
+    try:
+        obj = json.loads(text)
+    except UnicodeDecodeError as exc:
+        raise NomadLogStreamError(f"log stream is not UTF-8 JSON: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise NomadLogStreamError(f"corrupt log frame: {exc}") from None
+    if not isinstance(obj, dict):
+        raise NomadLogStreamError("corrupt log frame: not a JSON object")
+    return obj
+
+
+def _junk_between_frames(snippet: bytes) -> NomadLogStreamError:
+    try:
+        text = snippet.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return NomadLogStreamError(f"log stream is not UTF-8 JSON: {exc}")
+    return NomadLogStreamError(f"log stream is not framed JSON: unexpected {text!r} between frames")
 
 
 def decode_frames(chunks: Iterable[bytes]) -> Iterator[LogFrame]:

@@ -138,3 +138,21 @@ def test_buffer_holds_only_the_partial_frame():
     decoder.feed(whole[:100])
     assert len(decoder._buf) == 100
     assert decoder.frames == 50
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b'{"Offset":3,"Data":"aGk/","File":"f"}',  # as Nomad writes it: the fast path
+        b'{"Offset": 3, "Data": "aGk/", "File": "f"}',  # other spacing: parsed as JSON
+        b'{"Offset":3,"Data":"aGk\\/","File":"f"}',  # an escaped solidus: parsed as JSON
+        b'{"File":"f","Offset":3,"Data":"aGk/"}',  # another member order
+    ],
+)
+def test_every_spelling_of_a_frame_decodes_alike(text):
+    assert FrameDecoder().feed(text) == [LogFrame(b"hi?", "f", 3, None)]
+
+
+def test_a_file_name_that_spells_a_data_member_is_not_mistaken_for_it():
+    text = b'{"File":"x\\"Data\\":\\"e30=","Data":"aGk/"}'
+    assert FrameDecoder().feed(text) == [LogFrame(b"hi?", 'x"Data":"e30=', 0, None)]
