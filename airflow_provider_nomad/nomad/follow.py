@@ -360,6 +360,7 @@ class JobFollower:
         key = assembler.key
         got_data = False
         received = 0
+        big = False  # a finished log past the threshold: the rest goes to a reader thread
         frames = self.hook.stream_logs(
             key.alloc_id,
             key.task,
@@ -386,9 +387,10 @@ class JobFollower:
                         got_data = True
                         received += len(frame.data)
                         self._deliver_now(assembler.feed(frame.data))
-                        if not follow and received >= self.bulk_read_threshold:
+                        big = not follow and received >= self.bulk_read_threshold
+                        if big:
                             break
-            if not follow and received >= self.bulk_read_threshold:
+            if big:
                 await read_rest_in_thread(
                     self.hook.sync_hook(), assembler, self._deliver, self._delivery
                 )
