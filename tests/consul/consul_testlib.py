@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 
 import consul
 import pytest
+from cryptography import x509
+from pki_testlib import CLIENT_AUTH, LOOPBACK, SERVER_AUTH, CertificateAuthority, write_pem
 
 from airflow_provider_nomad.testing import Emulator
 from airflow_provider_nomad.testing.consul import ConsulControl
@@ -132,84 +134,17 @@ class TlsFiles:
 
 def make_tls_files(directory) -> TlsFiles:
     """Generate a CA, two server certificates and a client certificate under ``directory``."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-
-    def key_pem(key) -> str:
-        return key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-
-    def write(name: str, text: str) -> str:
-        path = directory / name
-        path.write_text(text)
-        return str(path)
-
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Consul Test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
-
-    def leaf(common_name: str, sans: list, usage) -> tuple[str, str]:
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
-            .issuer_name(ca.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-            )
-            .sign(ca_key, hashes.SHA256())
-        )
-        return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem(key)
-
-    server = leaf(
-        "127.0.0.1",
-        [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")],
-        ExtendedKeyUsageOID.SERVER_AUTH,
-    )
-    named = leaf(
-        "server.dc1.consul",
-        [x509.DNSName("server.dc1.consul")],
-        ExtendedKeyUsageOID.SERVER_AUTH,
-    )
-    client = leaf("airflow", [x509.DNSName("airflow")], ExtendedKeyUsageOID.CLIENT_AUTH)
+    ca = CertificateAuthority("Consul Test CA")
+    server = ca.issue("127.0.0.1", SERVER_AUTH, LOOPBACK)
+    named = ca.issue("server.dc1.consul", SERVER_AUTH, [x509.DNSName("server.dc1.consul")])
+    client = ca.issue("airflow", CLIENT_AUTH, [x509.DNSName("airflow")])
     return TlsFiles(
-        ca=write("ca.pem", ca.public_bytes(serialization.Encoding.PEM).decode()),
-        server_cert=write("server.pem", server[0]),
-        server_key=write("server-key.pem", server[1]),
-        named_cert=write("named.pem", named[0]),
-        named_key=write("named-key.pem", named[1]),
-        client_cert=write("client.pem", client[0]),
-        client_key=write("client-key.pem", client[1]),
+        ca=write_pem(directory, "ca.pem", ca.cert_pem),
+        server_cert=write_pem(directory, "server.pem", server[0]),
+        server_key=write_pem(directory, "server-key.pem", server[1]),
+        named_cert=write_pem(directory, "named.pem", named[0]),
+        named_key=write_pem(directory, "named-key.pem", named[1]),
+        client_cert=write_pem(directory, "client.pem", client[0]),
+        client_key=write_pem(directory, "client-key.pem", client[1]),
         client_key_pem=client[1],
     )

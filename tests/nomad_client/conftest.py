@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import json
 import ssl
 import threading
@@ -14,9 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from pki_testlib import CLIENT_AUTH, LOOPBACK, SERVER_AUTH, CertificateAuthority, write_pem
 
 
 @dataclass(frozen=True)
@@ -37,120 +33,26 @@ class TlsMaterial:
     other_ca_path: str
 
 
-def _key() -> ec.EllipticCurvePrivateKey:
-    return ec.generate_private_key(ec.SECP256R1())
-
-
-def _pem_key(key: ec.EllipticCurvePrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-
-
-def _ca(name: str) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-    key = _key()
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return cert, key
-
-
-def _leaf(
-    ca: x509.Certificate,
-    ca_key: ec.EllipticCurvePrivateKey,
-    name: str,
-    sans: list[x509.GeneralName],
-    usage: x509.ObjectIdentifier,
-) -> tuple[str, str]:
-    key = _key()
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=30))
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.PEM).decode(), _pem_key(key)
-
-
 @pytest.fixture(scope="session")
 def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
     directory = tmp_path_factory.mktemp("tls")
-    ca, ca_key = _ca("Test Nomad CA")
-    other_ca, _ = _ca("Some Other CA")
-    ca_pem = ca.public_bytes(serialization.Encoding.PEM).decode()
-    loopback = [
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        x509.DNSName("localhost"),
-    ]
-    server = _leaf(ca, ca_key, "localhost", loopback, ExtendedKeyUsageOID.SERVER_AUTH)
-    nomad_name = _leaf(
-        ca,
-        ca_key,
-        "server.global.nomad",
-        [x509.DNSName("server.global.nomad")],
-        ExtendedKeyUsageOID.SERVER_AUTH,
-    )
-    client = _leaf(
-        ca, ca_key, "airflow", [x509.DNSName("airflow")], ExtendedKeyUsageOID.CLIENT_AUTH
-    )
-
-    def write(name: str, text: str) -> str:
-        path = directory / name
-        path.write_text(text)
-        return str(path)
-
+    ca = CertificateAuthority("Test Nomad CA")
+    other_ca = CertificateAuthority("Some Other CA")
+    server = ca.issue("localhost", SERVER_AUTH, LOOPBACK)
+    nomad_name = ca.issue("server.global.nomad", SERVER_AUTH, [x509.DNSName("server.global.nomad")])
+    client = ca.issue("airflow", CLIENT_AUTH, [x509.DNSName("airflow")])
     return TlsMaterial(
-        ca_path=write("ca.pem", ca_pem),
-        ca_pem=ca_pem,
-        server_cert=write("server.pem", server[0]),
-        server_key=write("server-key.pem", server[1]),
-        nomad_name_cert=write("nomad-name.pem", nomad_name[0]),
-        nomad_name_key=write("nomad-name-key.pem", nomad_name[1]),
-        client_cert=write("client.pem", client[0]),
-        client_key=write("client-key.pem", client[1]),
+        ca_path=write_pem(directory, "ca.pem", ca.cert_pem),
+        ca_pem=ca.cert_pem,
+        server_cert=write_pem(directory, "server.pem", server[0]),
+        server_key=write_pem(directory, "server-key.pem", server[1]),
+        nomad_name_cert=write_pem(directory, "nomad-name.pem", nomad_name[0]),
+        nomad_name_key=write_pem(directory, "nomad-name-key.pem", nomad_name[1]),
+        client_cert=write_pem(directory, "client.pem", client[0]),
+        client_key=write_pem(directory, "client-key.pem", client[1]),
         client_cert_pem=client[0],
         client_key_pem=client[1],
-        other_ca_path=write(
-            "other-ca.pem", other_ca.public_bytes(serialization.Encoding.PEM).decode()
-        ),
+        other_ca_path=write_pem(directory, "other-ca.pem", other_ca.cert_pem),
     )
 
 

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import nomad
+from cryptography import x509
+from pki_testlib import CLIENT_AUTH, LOOPBACK, SERVER_AUTH, CertificateAuthority, write_pem
 
 from airflow_provider_nomad.nomad.identity import TaskIdentity
 from airflow_provider_nomad.retry import RetryPolicy
@@ -395,85 +397,25 @@ class Pki:
 
 
 def make_pki(directory) -> Pki:
-    """Generate the material with ``cryptography`` (EC P-256 keys, valid for a day)."""
-    import datetime
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-
-    def name(common_name: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-    def key_pem(key) -> str:
-        return key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ).decode()
-
-    def cert_pem(cert) -> str:
-        return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-    def ca(common_name: str):
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name(common_name))
-            .issuer_name(name(common_name))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256())
-        )
-        return cert, key
-
-    def leaf(ca_cert, ca_key, common_name: str, sans, usage):
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name(common_name))
-            .issuer_name(ca_cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-            .sign(ca_key, hashes.SHA256())
-        )
-        return cert_pem(cert), key_pem(key)
-
-    ca_cert, ca_key = ca("settlement test CA")
-    other_ca, _ = ca("some other CA")
-    loopback = [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
-    server = leaf(ca_cert, ca_key, "localhost", loopback, ExtendedKeyUsageOID.SERVER_AUTH)
-    client = leaf(
-        ca_cert, ca_key, "airflow", [x509.DNSName("airflow")], ExtendedKeyUsageOID.CLIENT_AUTH
-    )
+    """Generate the material (see :mod:`pki_testlib`); key files are private to the owner."""
+    ca = CertificateAuthority("settlement test CA")
+    other_ca = CertificateAuthority("some other CA")
+    server = ca.issue("localhost", SERVER_AUTH, LOOPBACK)
+    client = ca.issue("airflow", CLIENT_AUTH, [x509.DNSName("airflow")])
 
     def write(file_name: str, text: str) -> str:
-        path = directory / file_name
-        path.write_text(text)
-        path.chmod(0o600)
-        return str(path)
+        return write_pem(directory, file_name, text, mode=0o600)
 
     return Pki(
-        ca_path=write("ca.pem", cert_pem(ca_cert)),
-        ca_pem=cert_pem(ca_cert),
+        ca_path=write("ca.pem", ca.cert_pem),
+        ca_pem=ca.cert_pem,
         server_cert_path=write("server.pem", server[0]),
         server_key_path=write("server-key.pem", server[1]),
         client_cert_path=write("client.pem", client[0]),
         client_key_path=write("client-key.pem", client[1]),
         client_cert_pem=client[0],
         client_key_pem=client[1],
-        other_ca_pem=cert_pem(other_ca),
+        other_ca_pem=other_ca.cert_pem,
     )
 
 
