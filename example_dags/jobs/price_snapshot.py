@@ -16,10 +16,18 @@ Run by hand::
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-import batch_runtime as rt
-import trading_day as td
+try:  # run as a program, as Nomad does: this file's directory is on sys.path
+    import batch_runtime as rt
+    import trading_day as td
+except ModuleNotFoundError:
+    # Imported by file path instead, e.g. by Airflow's DAG processor reading a copy of
+    # example_dags/ without its .airflowignore. Appended, the directory shadows nothing.
+    sys.path.append(os.path.dirname(os.path.abspath(__file__)))
+    import batch_runtime as rt
+    import trading_day as td
 
 RESULT_FILE = "prices.json"
 

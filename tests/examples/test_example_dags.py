@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import re
+import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pendulum
@@ -41,6 +44,32 @@ def test_dag_files_import_without_errors(dagbag: DagBag) -> None:
     assert set(dagbag.dag_ids) == {"nightly_settlement", "desk_pnl"}
     # The batch programs are not DAG files: .airflowignore keeps the parser out of jobs/.
     assert all("/jobs/" not in path for path in dagbag.file_last_changed)
+
+
+@pytest.fixture
+def program_imports(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Forget what importing the batch programs into this process added (sys.path, modules)."""
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    yield
+    for name in ("batch_runtime", "trading_day"):
+        sys.modules.pop(name, None)
+
+
+@pytest.mark.parametrize("safe_mode", [True, False], ids=["safe-mode", "every-py-file"])
+def test_a_copy_without_airflowignore_parses_the_same(
+    tmp_path: Path, program_imports: None, safe_mode: bool
+) -> None:
+    """The DAG processor may read jobs/ (a copy that lost .airflowignore): nothing breaks."""
+    copy = tmp_path / "dags"
+    shutil.copytree(EXAMPLES, copy, ignore=shutil.ignore_patterns(".airflowignore", "__pycache__"))
+    bag = DagBag(dag_folder=str(copy), safe_mode=safe_mode)
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"nightly_settlement", "desk_pnl"}
+    # The batch programs were imported: the test exercised them, not an ignore rule.
+    parsed = {Path(path).name for path in bag.file_last_changed if "/jobs/" in path}
+    assert "desk_pnl.py" in parsed  # its docstring names Airflow and the DAG: safe mode reads it
+    if not safe_mode:
+        assert parsed == {path.name for path in JOBS.glob("*.py")}
 
 
 @pytest.mark.parametrize("dag_id", ["nightly_settlement", "desk_pnl"])
