@@ -32,11 +32,16 @@ the health endpoints.
 
 Control API
 -----------
-Under ``/_emulator/`` on the Nomad port (never under ``/v1/``), without a token, never counted:
+Under ``/_emulator/`` on the Nomad port (never under ``/v1/``), never counted; with ACLs on,
+every request needs the management token (:attr:`Emulator.token`, as ``X-Nomad-Token`` or
+``Authorization: Bearer``), else 403 ``Permission denied``:
 ``POST reset``; ``GET|DELETE requests?service=``; ``GET|POST|DELETE faults`` (status/body,
 dropped connection, latency, probability); ``GET|POST nodes``, ``POST nodes/{id}``,
 ``POST nodes/{id}/down``; ``POST tokens`` (namespaces x capabilities); ``POST namespaces``;
-``POST gc``; ``GET processes``. :class:`EmulatorControl` is its Python client.
+``POST gc``; ``GET processes``. :class:`EmulatorControl` is its Python client
+(``Emulator.control`` sends the token). The Consul side has its own under
+``/_emulator/consul/`` on the Consul port (``X-Consul-Token``; client
+:class:`~airflow_provider_nomad.testing.consul.ConsulControl`).
 
 Nomad behaviours reproduced that clients must expect
 ----------------------------------------------------

@@ -3,6 +3,8 @@
 Prints one line once both ports answer, e.g.
 ``nomad=http://127.0.0.1:4646 consul=http://127.0.0.1:8500 token=<secret>`` (token only with
 ``--acl``), then serves until signalled; on exit every task process it started is killed.
+With ``--acl`` the token is a management token, and the control API (``/_emulator/``) takes
+nothing else: ``EmulatorControl(nomad_addr, token=token)``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--nomad-port", type=int, default=4646, help="0 picks a free port")
     serve.add_argument("--consul-port", type=int, default=8500, help="0 picks a free port")
-    serve.add_argument("--acl", action="store_true", help="enforce ACL tokens")
+    serve.add_argument(
+        "--acl",
+        action="store_true",
+        help="enforce ACL tokens; the control API then needs the printed management token",
+    )
     serve.add_argument("--state-dir", default=None, help="where allocation directories go")
     serve.add_argument("--tls-cert", default=None)
     serve.add_argument("--tls-key", default=None)

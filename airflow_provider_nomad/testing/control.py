@@ -13,6 +13,9 @@ from typing import Any
 
 import httpx
 
+#: Why a control call is refused, said where the refusal is reported.
+ACL_HINT = " (the emulator enforces ACLs: pass its management token, Emulator.token)"
+
 
 def _tls_context(verify: bool | str, cert: tuple[str, str] | None) -> bool | ssl.SSLContext:
     if isinstance(verify, bool) and cert is None:
@@ -30,7 +33,8 @@ class EmulatorControl:
     """Drive an emulator from tests and benchmarks.
 
     :param base_url: the emulator's Nomad address (``http://127.0.0.1:PORT``).
-    :param token: token used by the ``wait_*`` methods when ACLs are on.
+    :param token: the emulator's management token (``Emulator.token``), sent with every request;
+        needed when it enforces ACLs, for the control API and the ``wait_*`` methods alike.
     :param verify: TLS verification (CA bundle path or bool) for an HTTPS emulator.
     :param cert: client certificate ``(cert, key)`` for an emulator requiring mTLS.
     """
@@ -43,9 +47,11 @@ class EmulatorControl:
         cert: tuple[str, str] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._token = token
         self._client = httpx.Client(
-            base_url=self.base_url, verify=_tls_context(verify, cert), timeout=60
+            base_url=self.base_url,
+            headers={"X-Nomad-Token": token} if token else None,
+            verify=_tls_context(verify, cert),
+            timeout=60,
         )
 
     def __repr__(self) -> str:
@@ -59,6 +65,7 @@ class EmulatorControl:
         if response.status_code >= 400:
             raise RuntimeError(
                 f"control API {method} {path}: {response.status_code} {response.text}"
+                + (ACL_HINT if response.status_code == 403 else "")
             )
         return response.json()
 
@@ -198,9 +205,6 @@ class EmulatorControl:
 
     # -- waiting (blocking queries) -----------------------------------------------------------
 
-    def _headers(self) -> dict[str, str]:
-        return {"X-Nomad-Token": self._token} if self._token else {}
-
     def _wait_for(self, path: str, params: dict[str, str], done, timeout: float) -> Any:
         deadline = time.monotonic() + timeout
         index = 0
@@ -209,7 +213,7 @@ class EmulatorControl:
             if remaining <= 0:
                 raise TimeoutError(f"{path}: condition not met within {timeout}s")
             query = dict(params, index=str(index), wait=f"{max(int(remaining * 1000), 1)}ms")
-            response = self._client.get(path, params=query, headers=self._headers())
+            response = self._client.get(path, params=query)
             if response.status_code == 200:
                 body = response.json()
                 if done(body):

@@ -1,8 +1,10 @@
 """The ``/_emulator/`` control API: resets, counters, faults, nodes, tokens, namespaces, GC.
 
-It lives beside the Nomad API on the Nomad port, outside ``/v1/``, needs no token and is never
-counted or faulted. :class:`~airflow_provider_nomad.testing.control.EmulatorControl` is its
-client.
+It lives beside the Nomad API on the Nomad port, outside ``/v1/``, and is never counted or
+faulted. With ACLs on, every request must carry the management token (``X-Nomad-Token`` or
+``Authorization: Bearer``), else 403 ``Permission denied``: the API mints tokens, and tasks run
+commands. Without ACLs it is open, like the Nomad API.
+:class:`~airflow_provider_nomad.testing.control.EmulatorControl` is its client.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, Router
 
 from .middleware import Observatory
 from .nomad.backend import NomadBackend
-from .nomad.errors import NomadError
+from .nomad.errors import PERMISSION_DENIED, NomadError
+from .nomad.httputil import token_of
 
 SERVICES = ("nomad", "consul")
 
@@ -53,12 +57,21 @@ class ControlApi:
         )
 
     async def __call__(self, scope, receive, send) -> None:
+        if not self._authorized(scope):
+            response: Response = PlainTextResponse(PERMISSION_DENIED, status_code=403)
+            await response(scope, receive, send)
+            return
         try:
             await self.router(scope, receive, send)
         except (ValueError, KeyError, TypeError, NomadError) as exc:
             status = exc.status if isinstance(exc, NomadError) else 400
             response = JSONResponse({"error": str(exc)}, status_code=status)
             await response(scope, receive, send)
+
+    def _authorized(self, scope) -> bool:
+        """Without ACLs anyone may drive the emulator; with them, the management token only."""
+        acl = self.nomad.acl
+        return not acl.enabled or acl.is_management_secret(token_of(Headers(scope=scope)))
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"ok": True, "index": self.nomad.state.index})

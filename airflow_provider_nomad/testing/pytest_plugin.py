@@ -2,7 +2,8 @@
 
 * ``nomad_emulator``: an :class:`~airflow_provider_nomad.testing.Emulator` (ACLs off) with fresh
   state for each test (one server per test run, reset between tests).
-* ``nomad_emulator_acl``: the same with ACLs on (``emulator.token`` is a management token).
+* ``nomad_emulator_acl``: the same with ACLs on (``emulator.token`` is a management token,
+  which ``emulator.control`` sends, as the control API then requires).
 * ``nomad_target``: where contract tests point: a real Nomad when ``NOMAD_ADDR`` is set (with
   ``NOMAD_TOKEN``), else the emulator. ``target.control`` skips the test on a real Nomad.
 """

@@ -19,7 +19,7 @@ from airflow_provider_nomad.testing.consul import ConsulControl
 
 
 def _consul_side(emulator: Emulator) -> Iterator[ConsulEmulator]:
-    control = ConsulControl(emulator.consul_addr)
+    control = ConsulControl(emulator.consul_addr, token=emulator.token)
     try:
         yield ConsulEmulator(emulator=emulator, consul=control)
     finally:

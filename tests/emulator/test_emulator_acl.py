@@ -4,14 +4,21 @@ Nomad's server RPCs authenticate first and answer any failure, an unknown token 
 with 403 ``Permission denied`` (``nomad/auth/auth.go``). The client's log endpoint resolves
 the token itself: an unknown token reads ``ACL token not found`` and, as its stream error
 carries no code, arrives with status 500 (like ``Permission denied`` there).
+
+With ACLs on, the emulator's own control API (``/_emulator/`` on both ports) takes the
+management token only: it mints tokens and starts processes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from emulator_testlib import Nomad, batch_job, sh_task, unique
+
+from airflow_provider_nomad.testing import EmulatorControl
+from airflow_provider_nomad.testing.consul import ConsulControl
 
 UNKNOWN = "6a2bc5d2-9b39-4c2d-8f7e-2f4a7f4f1a11"
 
@@ -120,3 +127,107 @@ def test_status_leader_needs_no_token_but_agent_self_does(acl_emulator):
 def test_the_management_token_survives_a_reset(acl_emulator, admin):
     acl_emulator.control.reset()
     assert admin.get("/v1/jobs").status_code == 200
+
+
+# -- the control API ------------------------------------------------------------------------------
+
+#: Control calls that would change the emulator, or tell about it.
+NOMAD_CONTROL_CALLS = (
+    ("POST", "/_emulator/tokens", {"capabilities": ["submit-job", "dispatch-job"]}),
+    ("POST", "/_emulator/nodes", {"name": "intruder"}),
+    ("POST", "/_emulator/faults", {"route": "*", "status": 500, "count": None}),
+    ("POST", "/_emulator/namespaces", {"name": "intruder"}),
+    ("POST", "/_emulator/reset", None),
+    ("GET", "/_emulator/processes", None),
+    ("GET", "/_emulator/health", None),
+)
+
+
+def refusals(http: httpx.Client, calls, headers_list) -> list[tuple[int, str]]:
+    """Each call with each set of headers: the distinct (status, body) answers."""
+    answers = set()
+    for headers in headers_list:
+        for method, path, body in calls:
+            response = http.request(method, path, json=body, headers=headers)
+            answers.add((response.status_code, response.text))
+    return sorted(answers)
+
+
+def test_control_api_refuses_anything_but_the_management_token(acl_emulator, admin):
+    job_id = template(admin)
+    reader = acl_emulator.control.create_token(capabilities=("read-job",))
+    not_management = (
+        {},
+        {"X-Nomad-Token": reader},
+        {"Authorization": f"Bearer {reader}"},
+        {"X-Nomad-Token": UNKNOWN},
+    )
+    with httpx.Client(base_url=acl_emulator.nomad_addr) as http:
+        answers = refusals(http, NOMAD_CONTROL_CALLS, not_management)
+    assert answers == [(403, "Permission denied")]
+    # Nothing changed: no node, fault or namespace added, no reset (the job and token remain).
+    assert [node["Name"] for node in acl_emulator.control.nodes()] == ["node-1"]
+    assert acl_emulator.control.faults() == []
+    assert "intruder" not in [ns["Name"] for ns in admin.get("/v1/namespaces").json()]
+    assert as_token(acl_emulator, reader).get(f"/v1/job/{job_id}").status_code == 200
+
+
+def test_control_api_takes_the_management_token_by_header_or_bearer(acl_emulator):
+    token = acl_emulator.token
+    with httpx.Client(base_url=acl_emulator.nomad_addr) as http:
+        by_header = http.post(
+            "/_emulator/namespaces", json={"name": "risk"}, headers={"X-Nomad-Token": token}
+        )
+        bearer = http.get("/_emulator/health", headers={"Authorization": f"Bearer {token}"})
+    assert (by_header.status_code, bearer.status_code) == (200, 200)
+    assert by_header.json()["Name"] == "risk"
+
+
+def test_a_control_client_without_the_token_says_what_is_missing(acl_emulator):
+    client = EmulatorControl(acl_emulator.nomad_addr)
+    try:
+        with pytest.raises(RuntimeError, match=r"403 Permission denied .*management token"):
+            client.add_node("intruder")
+    finally:
+        client.close()
+    assert [node["Name"] for node in acl_emulator.control.nodes()] == ["node-1"]
+
+
+def test_without_acls_the_control_api_needs_no_token(nomad_emulator):
+    response = httpx.get(f"{nomad_emulator.nomad_addr}/_emulator/health")
+    assert response.status_code == 200 and response.json()["ok"] is True
+
+
+def test_consul_control_api_refuses_anything_but_the_management_token(acl_emulator):
+    management = ConsulControl(acl_emulator.consul_addr, token=acl_emulator.token)
+    writer = management.create_token({"service_prefix": {"": "write"}})
+    calls = (
+        ("POST", "/_emulator/consul/tokens", {"Rules": {"service_prefix": {"": "write"}}}),
+        ("POST", "/_emulator/consul/datacenters", {"Name": "intruder"}),
+        ("POST", "/_emulator/consul/serf-health", {"Passing": False}),
+        ("POST", "/_emulator/consul/reset", None),
+        ("GET", "/_emulator/consul/blocked", None),
+    )
+    not_management = (
+        {},
+        {"X-Consul-Token": writer},
+        {"Authorization": f"Bearer {writer}"},
+        {"X-Consul-Token": UNKNOWN},
+    )
+    try:
+        with httpx.Client(base_url=acl_emulator.consul_addr) as http:
+            answers = refusals(http, calls, not_management)
+            datacenters = http.get("/v1/catalog/datacenters").json()
+            # No reset: the writer token still works.
+            registered = http.put(
+                "/v1/agent/service/register",
+                json={"Name": "web", "ID": "web-1"},
+                headers={"X-Consul-Token": writer},
+            )
+        assert answers == [(403, "Permission denied")]
+        assert datacenters == ["dc1"]
+        assert registered.status_code == 200, registered.text
+        management.add_datacenter("dc2")  # the management token works
+        assert management.blocked_queries() == 0
+    finally:
+        management.close()

@@ -12,6 +12,8 @@ import httpx
 import pytest
 from emulator_testlib import Nomad, batch_job, sh_task
 
+from airflow_provider_nomad.testing import EmulatorControl
+
 LINE = re.compile(
     r"^nomad=(http://127\.0\.0\.1:\d+) consul=(http://127\.0\.0\.1:\d+)( token=(\S+))?$"
 )
@@ -85,6 +87,12 @@ def test_serve_with_acl_prints_the_management_token():
         assert (
             httpx.get(f"{nomad_addr}/v1/jobs", headers={"X-Nomad-Token": token}).status_code == 200
         )
+        # The control API takes the printed management token, and nothing else.
+        refused = httpx.post(f"{nomad_addr}/_emulator/tokens", json={})
+        assert (refused.status_code, refused.text) == (403, "Permission denied")
+        control = EmulatorControl(nomad_addr, token=token)
+        assert control.create_token(capabilities=("read-job",))
+        control.close()
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
     finally:

@@ -12,6 +12,7 @@ allowed everything.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -111,6 +112,12 @@ class AclStore:
     @property
     def enabled(self) -> bool:
         return self.management_token is not None
+
+    def is_management_secret(self, secret: str) -> bool:
+        """Whether ``secret`` is the management token's (constant time); False without ACLs."""
+        if self.management_token is None:
+            return False
+        return hmac.compare_digest(secret.encode(), self.management_token.encode())
 
     def reset(self) -> None:
         """Forget every token but the management one."""

@@ -3,7 +3,9 @@
 Tests and demos drive the emulated cluster through it: flip a node's ``serfHealth``, set any
 check's status, add a datacenter, create limited ACL tokens, and wait until a client is parked
 in a blocking query (to change state exactly then, without sleeping). It lives outside Consul's
-``/v1/``, needs no token, and the emulator's request counters and faults ignore it.
+``/v1/`` and the emulator's request counters and faults ignore it. With ACLs on, every request
+must carry the management token (``X-Consul-Token`` or ``Authorization: Bearer``), else 403
+``Permission denied``: it mints tokens. Without ACLs it is open.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ from typing import Any
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
+
+from airflow_provider_nomad.testing.consul.errors import PERMISSION_DENIED
+from airflow_provider_nomad.testing.consul.responses import request_token
+from airflow_provider_nomad.testing.control import ACL_HINT
 
 PREFIX = "/_emulator/consul"
 
@@ -85,8 +91,16 @@ async def blocked(request: Request) -> Response:
     return JSONResponse({"Blocked": backend.blocked_queries, "Reached": reached})
 
 
+def _authorized(request: Request) -> bool:
+    """Without ACLs anyone may drive the emulator; with them, the management token only."""
+    acl = request.app.state.backend.acl
+    return not acl.enabled or acl.is_management_secret(request_token(request))
+
+
 def _guarded(handler):
     async def endpoint(request: Request) -> Response:
+        if not _authorized(request):
+            return PlainTextResponse(PERMISSION_DENIED, status_code=403)
         try:
             return await handler(request)
         except (KeyError, ValueError, TypeError) as exc:
@@ -111,12 +125,26 @@ class ConsulControl:
     """Client of the Consul emulator's control API.
 
     :param consul_addr: the emulator's Consul address, e.g. ``http://127.0.0.1:8500``.
+    :param token: the emulator's management token (``Emulator.token``), needed when it enforces
+        ACLs.
     :param verify: TLS verification for an emulator served over HTTPS (bool or CA path).
     :param timeout: HTTP timeout in seconds (waits add their own).
     """
 
-    def __init__(self, consul_addr: str, *, verify: bool | str = True, timeout: float = 30):
-        self._http = httpx.Client(base_url=consul_addr.rstrip("/"), verify=verify, timeout=timeout)
+    def __init__(
+        self,
+        consul_addr: str,
+        *,
+        token: str | None = None,
+        verify: bool | str = True,
+        timeout: float = 30,
+    ):
+        self._http = httpx.Client(
+            base_url=consul_addr.rstrip("/"),
+            headers={"X-Consul-Token": token} if token else None,
+            verify=verify,
+            timeout=timeout,
+        )
 
     def __repr__(self) -> str:
         return f"ConsulControl({str(self._http.base_url)!r})"
@@ -127,7 +155,10 @@ class ConsulControl:
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._http.request(method, f"{PREFIX}{path}", **kwargs)
         if response.status_code >= 400:
-            raise RuntimeError(f"Consul emulator control {path}: {response.text}")
+            raise RuntimeError(
+                f"Consul emulator control {path}: {response.status_code} {response.text}"
+                + (ACL_HINT if response.status_code == 403 else "")
+            )
         return response.json()
 
     def reset(self) -> None:

@@ -9,6 +9,7 @@ server RPCs authenticate first and turn any failure, an unknown token included, 
 from __future__ import annotations
 
 import fnmatch
+import hmac
 import uuid
 from dataclasses import dataclass, field
 
@@ -122,6 +123,10 @@ class Acl:
         """A server RPC's first step: an unknown token fails before any lookup."""
         if self.enabled and secret and self.resolve(secret) is None:
             raise errors.forbidden(errors.PERMISSION_DENIED)
+
+    def is_management_secret(self, secret: str) -> bool:
+        """Whether ``secret`` is the management token's, compared in constant time."""
+        return hmac.compare_digest(secret.encode(), self.management.secret_id.encode())
 
     def is_management(self, secret: str) -> bool:
         return not self.enabled or (self.resolve(secret) or Token("", "")).management
