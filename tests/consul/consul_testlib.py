@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +30,12 @@ from airflow_provider_nomad.testing.consul import ConsulControl
 
 REAL_CONSUL_ADDR = os.environ.get("CONSUL_HTTP_ADDR")
 REAL_CONSUL_TOKEN = os.environ.get("CONSUL_HTTP_TOKEN")
+#: Seconds after which a wait gives up so that a hung test ends. Only a bound: no step is
+#: expected to take anywhere near this, on however loaded a machine.
+HANG_BOUND = 300.0
+#: How soon a helper waiting for a parked query notices it is no longer needed. Each wait of
+#: this length returns at once when a query parks, so it never delays the helper's action.
+_NOTICE_WITHIN = 1.0
 
 
 @dataclass
@@ -80,6 +90,43 @@ class ConsulTarget:
         client = consul.Consul(host=parts.hostname, port=parts.port, scheme=parts.scheme)
         client.token = value  # never the developer's CONSUL_HTTP_TOKEN by accident
         return client
+
+
+@contextmanager
+def once_a_query_parks(
+    control: ConsulControl, action: Callable[[], None]
+) -> Iterator[threading.Event]:
+    """Run ``action`` from a helper thread as soon as a client parks in a blocking query.
+
+    The helper waits on the emulator's own event (a query parked), however long the code under
+    test takes to get there, up to :data:`HANG_BOUND`. Leaving the block stops the helper (the
+    code under test ended, or failed, without parking) and re-raises what ``action`` raised.
+    Yields an event that is set once ``action`` ran.
+    """
+    acted = threading.Event()
+    leaving = threading.Event()
+    failures: list[BaseException] = []
+
+    def helper() -> None:
+        deadline = time.monotonic() + HANG_BOUND
+        try:
+            while not leaving.is_set() and time.monotonic() < deadline:
+                if control.wait_for_blocked_queries(1, timeout=_NOTICE_WITHIN):
+                    action()
+                    acted.set()
+                    return
+        except BaseException as exc:  # handed to the test's thread below
+            failures.append(exc)
+
+    thread = threading.Thread(target=helper, name="once-a-query-parks", daemon=True)
+    thread.start()
+    try:
+        yield acted
+    finally:
+        leaving.set()
+        thread.join()
+    if failures:
+        raise failures[0]
 
 
 def cleanup_real(target: ConsulTarget) -> None:

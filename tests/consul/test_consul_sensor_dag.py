@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
-import threading
 
 import httpx
 import pendulum
 import pytest
+from consul_testlib import HANG_BOUND, once_a_query_parks
 
 from airflow_provider_nomad.sensors.consul import ConsulHealthSensor
 
 LOGICAL_DATE = pendulum.datetime(2026, 11, 24, tz="UTC")
+HEALTH_ROUTE = "GET /v1/health/service/:service"
 
 
 def _run(dag):
@@ -53,7 +54,7 @@ def test_sensor_gates_a_dag_run(airflow_db, consul_conn, deferrable):
             tag="{{ params.tag }}",
             min_passing=1,
             poke_interval=30,
-            timeout=20,
+            timeout=HANG_BOUND,  # the check turns passing once the sensor waits: never reached
             deferrable=deferrable,
             params={"service": "ledger", "tag": "primary"},
         )
@@ -68,18 +69,18 @@ def test_sensor_gates_a_dag_run(airflow_db, consul_conn, deferrable):
         body = {"Name": "ledger", "ID": "ledger-1", "Port": 9000, "Tags": ["primary"]}
         body |= {"Address": "10.9.0.1", "Check": {"TTL": "60s"}}
         assert http.put("/v1/agent/service/register", json=body).status_code == 200
-    control = consul_conn.consul
 
     def become_healthy() -> None:
-        # The sensor is parked in a blocking query (poke) or its trigger is (deferrable).
-        if control.wait_for_blocked_queries(1, timeout=15):
-            control.set_check_status("service:ledger-1", "passing", "ok")
+        consul_conn.consul.set_check_status("service:ledger-1", "passing", "ok")
 
-    changer = threading.Thread(target=become_healthy)
-    changer.start()
-    dag_run = _run(dag)
-    changer.join(60)
+    # Healthy only once the sensor (poke) or its trigger (deferrable) waits in a blocking
+    # query: it has seen the check critical then, however long the task took to start.
+    with once_a_query_parks(consul_conn.consul, become_healthy) as became_healthy:
+        dag_run = _run(dag)
 
+    assert became_healthy.is_set(), "the sensor never waited in a blocking query"
+    # A first read found the check critical; a later one saw it passing.
+    assert consul_conn.request_count(HEALTH_ROUTE) >= 2
     states = {ti.task_id: str(ti.state) for ti in dag_run.get_task_instances()}
     assert states == {"ledger_healthy": "success", "after": "success"}
     assert _xcom(dag_run, "ledger_healthy") == ["10.9.0.1:9000"]
