@@ -26,6 +26,7 @@ from airflow_provider_nomad.hooks.nomad import NomadAsyncHook, NomadHook
 from airflow_provider_nomad.links.nomad import JOB_URL_XCOM_KEY, NomadJobLink
 from airflow_provider_nomad.nomad.dispatch_input import (
     check_against_parent,
+    check_result_file,
     encode_payload,
     normalize_meta,
 )
@@ -79,11 +80,25 @@ class NomadDispatchJobOperator(_NomadOperator):
     and every dispatch request carries an idempotency token, so a request retried after a
     dropped connection returns the child the first one created.
 
+    A child that an earlier try ran to success is adopted too, instead of running the batch
+    again, when ``adopt_succeeded_child`` is on or a ``result_file`` is set. With a result
+    file, the batch's success and its result are one outcome: if the batch succeeded but its
+    result could not be read (the fs API refused or was unreachable, the allocation was
+    garbage-collected, the file is missing or not JSON), the task fails, and its retry reads
+    the result of that same child again; it never runs the batch a second time. To run the
+    batch again in the same DAG run, stop and purge that child first
+    (``nomad job stop -purge <child ID>``), or trigger a new DAG run.
+
+    All arguments are checked before anything is dispatched; bad ones fail the task with
+    :class:`~airflow_provider_nomad.exceptions.NomadInvalidInputError` naming the fix.
+
     :param job_id: ID of the parameterized parent job. (templated)
-    :param meta: dispatch meta; every value must be a string. Checked against the parent's
-        ``meta_required`` / ``meta_optional`` before anything is dispatched. (templated)
-    :param payload: dispatch payload: ``str``, ``bytes``, or a dict/list sent as JSON; at most
-        16 KiB; checked against the parent's ``payload`` setting. (templated)
+    :param meta: dispatch meta; every value must be a string, all of them together at most
+        64 KiB (UTF-8; they reach the task as environment variables). Checked against the
+        parent's ``meta_required`` / ``meta_optional``. (templated)
+    :param payload: dispatch payload: ``str``, ``bytes``, or a dict/list sent as JSON (no
+        NaN or Infinity, no keys that collide once made strings, such as ``1`` and ``"1"``);
+        at most 16 KiB; checked against the parent's ``payload`` setting. (templated)
     :param namespace: Nomad namespace; overrides the connection's. (templated)
     :param region: Nomad region; overrides the connection's.
     :param nomad_conn_id: connection of type ``nomad``.
@@ -92,15 +107,17 @@ class NomadDispatchJobOperator(_NomadOperator):
     :param deferrable: wait in the triggerer instead of holding a worker slot.
     :param adopt_succeeded_child: for batches that must run at most once per task instance: a
         child that an earlier try ran to success is adopted (its outcome reported again)
-        instead of dispatching a new one. Off by default: a retry dispatches anew once the
-        earlier child has ended.
+        instead of dispatching a new one. Off by default: without a ``result_file``, a retry
+        dispatches anew once the earlier child has ended.
     :param stream_logs: stream the child's stdout/stderr into the task log while it runs.
-    :param result_file: path, relative to the allocation directory (e.g.
-        ``alloc/result.json``), of a JSON file the batch writes; read back through Nomad's fs
-        API and returned under ``"result"``.
+    :param result_file: path of a JSON file the batch writes, relative to the allocation
+        directory: ``alloc/result.json`` (the batch writes ``$NOMAD_ALLOC_DIR/result.json``)
+        or ``<task>/local/out.json`` (``$NOMAD_TASK_DIR/out.json``). Read back through
+        Nomad's fs API and returned under ``"result"``. A succeeded child of an earlier try
+        is adopted and its result read again, never run again (see above). (templated)
     """
 
-    template_fields: Sequence[str] = ("job_id", "meta", "payload", "namespace")
+    template_fields: Sequence[str] = ("job_id", "meta", "payload", "namespace", "result_file")
     template_fields_renderers = {"meta": "json", "payload": "json"}
     operator_extra_links = (NomadJobLink(),)
 
@@ -143,8 +160,9 @@ class NomadDispatchJobOperator(_NomadOperator):
             )
         meta = normalize_meta(self.meta)
         payload = encode_payload(self.payload)
+        result_file = check_result_file(self.result_file)
         parent = self._read_parent()
-        check_against_parent(parent, meta, payload)
+        check_against_parent(parent, meta, payload, result_file)
 
         ti = context["ti"]
         identity = TaskIdentity(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
@@ -240,16 +258,22 @@ class NomadDispatchJobOperator(_NomadOperator):
             )
             Stats.incr("nomad.dispatch.adopted")
             return child["ID"], None, "running"
-        if self.adopt_succeeded_child:
-            for child in sorted(children, key=lambda c: c.get("CreateIndex", 0), reverse=True):
-                earlier = self._current_outcome(child["ID"])
-                if earlier is not None and earlier.succeeded:
-                    self.log.info(
-                        "Adopting %s: an earlier try ran it to success and adopt_succeeded_child "
-                        "is on, so the batch is not dispatched again",
-                        child["ID"],
-                    )
-                    return child["ID"], None, "succeeded"
+        if self.adopt_succeeded_child or self.result_file is not None:
+            succeeded = self._newest_succeeded(children)
+            if succeeded is not None:
+                why = (
+                    "adopt_succeeded_child is on"
+                    if self.adopt_succeeded_child
+                    else f"only its result file {self.result_file!r} remains to be read"
+                )
+                self.log.info(
+                    "Adopting %s: an earlier try ran it to success and %s, so the batch is not "
+                    "dispatched again",
+                    succeeded,
+                    why,
+                )
+                Stats.incr("nomad.dispatch.adopted")
+                return succeeded, None, "succeeded"
         response = self.hook.dispatch_job(
             self.job_id,
             meta=meta,
@@ -261,6 +285,14 @@ class NomadDispatchJobOperator(_NomadOperator):
         child = response["DispatchedJobID"]
         self.log.info("Dispatched %s (evaluation %s)", child, response.get("EvalID") or "-")
         return child, response.get("EvalID") or None, None
+
+    def _newest_succeeded(self, children: list[dict[str, Any]]) -> str | None:
+        """ID of the newest child that ran to success, or None."""
+        for child in sorted(children, key=lambda c: c.get("CreateIndex", 0), reverse=True):
+            earlier = self._current_outcome(child["ID"])
+            if earlier is not None and earlier.succeeded:
+                return child["ID"]
+        return None
 
     async def _follow(self, job_id: str, eval_id: str | None, deadline: float | None) -> JobOutcome:
         async with self._async_hook() as hook:
@@ -320,25 +352,32 @@ class NomadDispatchJobOperator(_NomadOperator):
                 self._stop_child(reason=f"reported {outcome.result.value}")
             raise_for_outcome(outcome, ui_url=url)
         result = summary(outcome, parent_job_id=self.job_id, adopted=adopted, url=url)
-        if self.result_file:
+        if self.result_file is not None:
             result["result"] = self._read_result_file(outcome)
         self.log.info("Nomad job %s succeeded: %s", outcome.job_id, outcome.reason)
         return result
 
     def _read_result_file(self, outcome: JobOutcome) -> Any:
         alloc_id = outcome.final_alloc_ids[-1]
+        # Said in every failure: the retry this failure may lead to re-reads, never re-runs.
+        retry = (
+            f"A retry of this task reads the result of {outcome.job_id} again; it does not run "
+            "the batch again."
+        )
         try:
             raw = self.hook.read_alloc_file(alloc_id, self.result_file)
             return json.loads(raw)
         except NomadApiError as exc:
             raise NomadInvalidInputError(
                 f"The batch succeeded but its result file {self.result_file!r} could not be "
-                f"read from allocation {alloc_id}: {exc}. Check result_file (a path relative "
-                "to the allocation directory, e.g. alloc/result.json)."
+                f"read from allocation {alloc_id}: {exc}. Check that the batch writes it there "
+                "('alloc/...' is $NOMAD_ALLOC_DIR) and that the connection's ACL token has the "
+                f"read-fs capability. {retry}"
             ) from None
         except ValueError as exc:
             raise NomadInvalidInputError(
-                f"The batch succeeded but its result file {self.result_file!r} is not JSON: {exc}"
+                f"The batch succeeded but its result file {self.result_file!r} is not JSON: "
+                f"{exc}. {retry}"
             ) from None
 
     def _stop_child(self, reason: str) -> None:
