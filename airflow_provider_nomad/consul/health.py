@@ -2,12 +2,14 @@
 
 An instance is healthy when every check on it is ``passing``: its own checks and its node's
 (``serfHealth``, node maintenance). With ``treat_warning_as_passing`` a ``warning`` counts as
-passing too. A status this module does not know raises instead of being taken for "not yet".
+passing too. A status this module does not know raises instead of being taken for "not yet",
+and an answer not shaped like Consul's (a proxy's page, another endpoint's JSON, an instance of
+another service) raises instead of being counted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,8 @@ __all__ = [
     "HealthReport",
     "InstanceHealth",
     "Verdict",
+    "entries_problem",
+    "json_type",
     "judge",
     "parse_instances",
 ]
@@ -97,31 +101,101 @@ def _status(value: Any, check_id: str) -> str:
     return str(value)
 
 
-def parse_instances(entries: Iterable[Mapping[str, Any]]) -> tuple[InstanceHealth, ...]:
+_JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number"}
+
+
+def json_type(python_type: type) -> str:
+    """The JSON name of a decoded value's type (``list``: ``array``), for messages."""
+    if python_type is bool:
+        return "boolean"
+    if python_type is type(None):
+        return "null"
+    return _JSON_TYPES.get(python_type, python_type.__name__)
+
+
+def _has_text(obj: Mapping[str, Any], *keys: str) -> bool:
+    return all(isinstance(obj.get(key), str) for key in keys)
+
+
+def _entry_problem(entry: Any, service: str) -> str | None:
+    if not isinstance(entry, dict):
+        return f"expected an object, got {json_type(type(entry))}"
+    node, own, checks = entry.get("Node"), entry.get("Service"), entry.get("Checks")
+    if not (isinstance(node, dict) and _has_text(node, "Node")):
+        return "no Node object naming the node"
+    if not (isinstance(own, dict) and _has_text(own, "ID", "Service")):
+        return "no Service object with ID and Service"
+    # Consul matches service names without regard to case.
+    if own["Service"].lower() != service.lower():
+        return f"it is an instance of service {own['Service']!r}, not of {service!r}"
+    port = own.get("Port") or 0
+    if isinstance(port, bool) or not isinstance(port, int):
+        return f"Service.Port is not a number (got {json_type(type(port))})"
+    if not all(isinstance(x.get("Address") or "", str) for x in (own, node)):
+        return "an Address that is not a string"
+    if not isinstance(checks, list):
+        return "no Checks array"
+    if not all(isinstance(c, dict) and _has_text(c, "CheckID", "Status") for c in checks):
+        return "a check without CheckID or Status"
+    return None
+
+
+def entries_problem(entries: Any, service: str) -> str | None:
+    """Why ``entries`` is not Consul's list of ``service``'s instances, or None.
+
+    ``GET /v1/health/service/:service`` answers an array of entries; each must carry ``Node``
+    (an object naming the node), ``Service`` (an object with ``ID`` and ``Service``, the
+    latter naming ``service``) and ``Checks`` (an array of objects with ``CheckID`` and
+    ``Status``): anything less cannot say that an instance is healthy.
+
+    :param entries: the decoded JSON answer.
+    :param service: the service asked about.
+    """
+    if not isinstance(entries, list):
+        return f"expected a JSON array of instances, got {json_type(type(entries))}"
+    for number, entry in enumerate(entries):
+        problem = _entry_problem(entry, service)
+        if problem:
+            return f"instance {number}: {problem}"
+    return None
+
+
+def parse_instances(entries: Any, service: str) -> tuple[InstanceHealth, ...]:
     """Instances from the JSON of ``GET /v1/health/service/:service``.
 
     The address is the service's own, else its node's, as Consul's DNS interface does.
+
+    :param entries: the decoded JSON answer.
+    :param service: the service asked about: an instance of another one is not counted, it
+        makes the whole answer suspect.
+    :raises ConsulUnexpectedResponseError: the answer is not shaped like Consul's.
     """
+    problem = entries_problem(entries, service)
+    if problem:
+        raise ConsulUnexpectedResponseError(
+            f"Unexpected answer from Consul about the health of service {service!r}: "
+            f"{problem}. Something other than a Consul agent may be answering at the "
+            "connection's address"
+        )
     instances = []
     for entry in entries:
-        node = entry.get("Node") or {}
-        service = entry.get("Service") or {}
+        node, own = entry["Node"], entry["Service"]
         checks = tuple(
             CheckState(
-                check_id=str(check.get("CheckID", "")),
+                check_id=check["CheckID"],
                 name=str(check.get("Name", "")),
-                status=_status(check.get("Status"), str(check.get("CheckID", ""))),
+                status=_status(check["Status"], check["CheckID"]),
                 output=str(check.get("Output") or ""),
                 service_id=str(check.get("ServiceID") or ""),
             )
-            for check in entry.get("Checks") or ()
+            for check in entry["Checks"]
         )
         instances.append(
             InstanceHealth(
-                service_id=str(service.get("ID", "")),
-                node=str(node.get("Node", "")),
-                address=str(service.get("Address") or node.get("Address") or ""),
-                port=int(service.get("Port") or 0),
+                service_id=own["ID"],
+                node=node["Node"],
+                address=own.get("Address") or node.get("Address") or "",
+                port=own.get("Port") or 0,
                 checks=checks,
             )
         )

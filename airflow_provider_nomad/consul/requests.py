@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
+
+from airflow_provider_nomad.consul.health import entries_problem, json_type
 
 __all__ = [
     "MAX_BLOCKING_WAIT",
     "ConsulRequest",
     "blocking_read_timeout",
     "catalog_service",
+    "check_service_name",
     "format_wait",
     "health_service",
     "status_leader",
@@ -34,12 +38,25 @@ class ConsulRequest:
     :param path: URL path, the service name escaped as one segment.
     :param params: query parameters in order; ``tag`` may repeat.
     :param wait: a blocking query's wait in seconds, so the sender extends its read timeout.
+    :param answer: the JSON answer's expected type (``list`` or ``str``).
+    :param instances_of: for a health query, the service whose instances the answer must
+        list, each entry shaped as Consul sends them.
     """
 
     method: str
     path: str
     params: tuple[tuple[str, str], ...] = ()
     wait: float | None = None
+    answer: type | None = None
+    instances_of: str | None = None
+
+    def answer_problem(self, body: Any) -> str | None:
+        """What is wrong with a decoded answer (a proxy's page, a foreign one), or None."""
+        if self.answer is not None and not isinstance(body, self.answer):
+            return f"expected a JSON {json_type(self.answer)}, got {json_type(type(body))}"
+        if self.instances_of is not None:
+            return entries_problem(body, self.instances_of)
+        return None
 
     @property
     def description(self) -> str:
@@ -53,10 +70,25 @@ class ConsulRequest:
         return True
 
 
-def _segment(value: str) -> str:
-    if not value:
+def check_service_name(service: str) -> str:
+    """``service``, if it can be sent as a path segment; a ``ValueError`` naming it if not.
+
+    ``.`` and ``..`` are path steps, not names: URL normalisation drops them, so the request
+    would reach another endpoint (``/v1/health/service/..`` is ``/v1/health/``).
+    """
+    if not service:
         raise ValueError("the Consul service name must not be empty")
-    return quote(value, safe="")
+    if {".", ".."} & set(service.split("/")):
+        raise ValueError(
+            f"{service!r} cannot be a Consul service name: '.' and '..' are path steps that "
+            "URL normalisation removes, so the request would reach another Consul endpoint; "
+            "use the name the service is registered under"
+        )
+    return service
+
+
+def _segment(value: str) -> str:
+    return quote(check_service_name(value), safe="")
 
 
 def format_wait(seconds: float) -> str:
@@ -111,18 +143,19 @@ def health_service(
     if passing_only:
         params.append(("passing", "1"))
     blocking_wait = _blocking(params, index, wait)
+    path = f"/v1/health/service/{_segment(service)}"
     return ConsulRequest(
-        "GET", f"/v1/health/service/{_segment(service)}", tuple(params), blocking_wait
+        "GET", path, tuple(params), blocking_wait, answer=list, instances_of=service
     )
 
 
 def catalog_service(service: str, *, datacenter: str | None = None) -> ConsulRequest:
     """``GET /v1/catalog/service/:service``: tells an unknown service from one with no match."""
     params = (("dc", datacenter),) if datacenter else ()
-    return ConsulRequest("GET", f"/v1/catalog/service/{_segment(service)}", params)
+    return ConsulRequest("GET", f"/v1/catalog/service/{_segment(service)}", params, answer=list)
 
 
 def status_leader(*, datacenter: str | None = None) -> ConsulRequest:
     """``GET /v1/status/leader``: the Raft leader's address (needs no ACL)."""
     params = (("dc", datacenter),) if datacenter else ()
-    return ConsulRequest("GET", "/v1/status/leader", params)
+    return ConsulRequest("GET", "/v1/status/leader", params, answer=str)

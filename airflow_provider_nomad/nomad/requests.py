@@ -21,6 +21,7 @@ __all__ = [
     "MAX_BLOCKING_WAIT",
     "ApiRequest",
     "blocking_read_timeout",
+    "check_id",
     "dispatch_job",
     "format_wait",
     "get_allocation",
@@ -83,10 +84,30 @@ class ApiRequest:
         return f"{self.method} {self.path}"
 
 
-def _segment(value: str) -> str:
+def check_id(value: str, what: str = "ID") -> str:
+    """``value``, if it can be sent as a path segment; a ``ValueError`` naming it if not.
+
+    ``.`` and ``..`` are path steps, not IDs: URL normalisation drops them, so the request
+    would reach another endpoint (``/v1/job/../allocations`` lists every allocation of the
+    namespace). Within a dispatched child's ID (``parent/dispatch-...``) they are refused too:
+    Nomad cleans the unescaped path before routing it.
+
+    :param value: the ID.
+    :param what: what it is, for the message (``"job ID"``).
+    """
     if not value:
-        raise ValueError("an ID in a Nomad API path must not be empty")
-    return quote(value, safe="")
+        raise ValueError(f"a Nomad {what} in an API path must not be empty")
+    if {".", ".."} & set(value.split("/")):
+        raise ValueError(
+            f"{value!r} cannot be a Nomad {what}: '.' and '..' are path steps that URL "
+            "normalisation removes, so the request would reach another Nomad endpoint; use the "
+            f"real {what}"
+        )
+    return value
+
+
+def _segment(value: str) -> str:
+    return quote(check_id(value), safe="")
 
 
 def _scope(namespace: str | None, region: str | None, **more: Any) -> dict[str, str]:

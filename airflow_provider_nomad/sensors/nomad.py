@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, conf
 
+from airflow_provider_nomad.exceptions import NomadInvalidInputError
 from airflow_provider_nomad.hooks.nomad import NomadAsyncHook, NomadHook
 from airflow_provider_nomad.nomad.follow import JobFollower
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult
 from airflow_provider_nomad.nomad.report import raise_for_outcome, summary
+from airflow_provider_nomad.nomad.requests import check_id
 from airflow_provider_nomad.nomad.selection import select_allocations
 
 if TYPE_CHECKING:
@@ -71,6 +73,7 @@ class NomadAllocationSensor(BaseSensorOperator):
         return NomadHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
 
     def execute(self, context: Context) -> Any:
+        self._check_job_id()
         if not self.deferrable:
             return super().execute(context)
         from airflow_provider_nomad.triggers.nomad import NomadJobTrigger
@@ -92,6 +95,13 @@ class NomadAllocationSensor(BaseSensorOperator):
             ),
             method_name="execute_complete",
         )
+
+    def _check_job_id(self) -> None:
+        """Refuse a rendered ``job_id`` that cannot name a job, before any request."""
+        try:
+            check_id(self.job_id, "job ID")
+        except ValueError as exc:
+            raise NomadInvalidInputError(f"job_id: {exc}") from None
 
     def poke(self, context: Context) -> bool:
         outcome = asyncio.run(self._wait_once(float(self.poke_interval)))
