@@ -5,7 +5,9 @@ it in the triggerer's event loop and the sensor runs it bounded by its poke inte
 implementation of steps 4-6 of the design, so every path waits, streams and decides alike.
 
 Waiting is event-driven: blocking queries (``index``/``wait``) on the job's allocations and, only
-while they matter, on the dispatch or reschedule evaluations. Nothing polls on a timer.
+while they matter, on the dispatch or reschedule evaluations. Nothing polls on a timer, and each
+of those loops is paced (:mod:`~airflow_provider_nomad.blocking`) so a server that answers at
+once without progress (no index header behind a proxy) is not asked in a busy loop.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import enum
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from airflow_provider_nomad.blocking import BlockingPacer, next_index
 from airflow_provider_nomad.exceptions import (
     NomadApiError,
     NomadConnectionError,
@@ -166,6 +169,8 @@ class JobFollower:
         eval_indexes: dict[str, int] = {}
         alloc_watch: asyncio.Task | None = None
         eval_watches: dict[str, asyncio.Task] = {}
+        alloc_pacer = BlockingPacer()
+        eval_pacers: dict[str, BlockingPacer] = {}
         first_failure: float | None = None
         if self.dispatch_eval_id is None:
             # An adopted child or a job started elsewhere: find the evaluation that placed it,
@@ -193,14 +198,20 @@ class JobFollower:
                     return assessment.outcome
                 if alloc_watch is None:
                     alloc_watch = asyncio.create_task(
-                        self.hook.get_job_allocations(
-                            self.job_id, index=self._allocs_index, wait=self._wait()
+                        self._paced_read(
+                            alloc_pacer,
+                            self.hook.get_job_allocations,
+                            self.job_id,
+                            self._allocs_index,
                         )
                     )
                 for eval_id in assessment.watch_evals - eval_watches.keys():
                     eval_watches[eval_id] = asyncio.create_task(
-                        self.hook.get_evaluation(
-                            eval_id, index=eval_indexes.get(eval_id, 0), wait=self._wait()
+                        self._paced_read(
+                            eval_pacers.setdefault(eval_id, BlockingPacer()),
+                            self.hook.get_evaluation,
+                            eval_id,
+                            eval_indexes.get(eval_id, 0),
                         )
                     )
                 done, _ = await asyncio.wait(
@@ -228,18 +239,35 @@ class JobFollower:
                         del eval_watches[eval_id]
                         if body is not None:
                             evals[eval_id] = body
-                            eval_indexes[eval_id] = index
+                            eval_indexes[eval_id] = next_index(eval_indexes.get(eval_id), index)
         finally:
             for task in [alloc_watch, *eval_watches.values()]:
                 if task is not None:
                     task.cancel()
+
+    async def _paced_read(
+        self,
+        pacer: BlockingPacer,
+        read: Callable[..., Awaitable[tuple[Any, int]]],
+        target: str,
+        index: int,
+    ) -> tuple[Any, int]:
+        """One blocking read of ``target`` (the job's allocations, an evaluation), paced.
+
+        The pause runs in the watch task, so the other watches' answers are acted on meanwhile.
+        """
+        await asyncio.sleep(pacer.delay())
+        pacer.sending(index)
+        body, answered = await read(target, index=index, wait=self._wait())
+        pacer.answered(answered)
+        return body, answered
 
     def _update_allocs(self, allocs: list[Mapping[str, Any]], index: int) -> None:
         if self.alloc_selector is not None:
             allocs = self.alloc_selector(allocs)
         # An index that goes backwards means the server state was restored or the leader
         # changed: start the blocking query afresh rather than wait on a future index.
-        self._allocs_index = index if index >= self._allocs_index else 0
+        self._allocs_index = next_index(self._allocs_index, index)
         self._allocs = allocs
         self._allocs_changed.set()
         self._allocs_changed = asyncio.Event()

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue, conf
 
+from airflow_provider_nomad.blocking import BlockingPacer, next_index
 from airflow_provider_nomad.consul.health import HealthReport, Verdict, judge
-from airflow_provider_nomad.consul.requests import MAX_BLOCKING_WAIT
+from airflow_provider_nomad.consul.requests import MAX_BLOCKING_WAIT, check_service_name
 from airflow_provider_nomad.exceptions import ConsulServiceNotFoundError
 from airflow_provider_nomad.hooks.consul import ConsulHook
 
@@ -37,9 +38,11 @@ class ConsulHealthSensor(BaseSensorOperator):
     Waiting uses Consul blocking queries: in ``poke`` mode each poke blocks on the service's
     ``X-Consul-Index`` for up to ``poke_interval`` and returns as soon as a check changes; the
     index is kept between pokes, so a change made while the sensor slept is seen at the next
-    poke without waiting. In ``reschedule`` mode each poke is a single read. With
-    ``deferrable=True`` the wait runs in :class:`~airflow_provider_nomad.triggers.consul.
-    ConsulHealthTrigger` and the result is checked again through the hook when it fires.
+    poke without waiting; an agent (or a proxy) that answers at once without a new index is
+    asked at a slowing pace, never in a busy loop. In ``reschedule`` mode each poke is a
+    single read. With ``deferrable=True`` the wait runs in :class:`~airflow_provider_nomad.
+    triggers.consul.ConsulHealthTrigger` and the result is checked again through the hook
+    when it fires.
 
     Returns (XCom ``return_value``) the ``address:port`` of each healthy instance: the
     service's address, or its node's when the service registered none.
@@ -92,6 +95,7 @@ class ConsulHealthSensor(BaseSensorOperator):
         self.consul_conn_id = consul_conn_id
         self.deferrable = deferrable
         self._last_index: int | None = None
+        self._pacer = BlockingPacer()
         self._first_poke: float | None = None
         self._last_logged: tuple[str, tuple[str, ...]] | None = None
 
@@ -110,9 +114,15 @@ class ConsulHealthSensor(BaseSensorOperator):
     # -- one read ---------------------------------------------------------------------------
 
     def _read(self, index: int | None = None, wait: float | None = None) -> HealthReport:
+        """One health read, blocking on ``index`` for up to ``wait`` seconds when both are set.
+
+        Keeps the index to block on next in ``_last_index``.
+        """
         if not self.service:
             raise ValueError("service must name a Consul service")
-        return self.hook.health_report(
+        check_service_name(self.service)
+        self._pacer.sending(index)
+        report = self.hook.health_report(
             self.service,
             tags=self.tags,
             filter_expr=self.filter or None,
@@ -120,10 +130,12 @@ class ConsulHealthSensor(BaseSensorOperator):
             index=index,
             wait=wait,
         )
+        self._pacer.answered(report.index)
+        self._last_index = next_index(index, report.index)
+        return report
 
     def _judge(self, report: HealthReport) -> Verdict:
         """Verdict on a report; raises when the service is missing and that must fail."""
-        self._last_index = report.index
         verdict = judge(report, self.min_passing)
         if verdict.missing and self.fail_on_missing:
             raise ConsulServiceNotFoundError(self.service, report.datacenter, verdict.message)
@@ -173,10 +185,12 @@ class ConsulHealthSensor(BaseSensorOperator):
             if verdict.done:
                 return PokeReturnValue(is_done=True, xcom_value=self._result(report))
             self._log_waiting(report, verdict)
-            remaining = deadline - time.monotonic()
+            pause = self._pacer.delay()
+            remaining = deadline - time.monotonic() - pause
             if remaining < _MIN_BLOCKING_WAIT:
                 return PokeReturnValue(is_done=False)
-            report = self._read(report.index, remaining)
+            time.sleep(pause)  # non-zero only when Consul answers early or churns
+            report = self._read(self._last_index, remaining)
 
     # -- deferrable -------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -9,6 +10,7 @@ from typing import Any, Literal
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_nomad import exceptions
+from airflow_provider_nomad.blocking import BlockingPacer, next_index
 from airflow_provider_nomad.consul.health import HealthReport, judge
 from airflow_provider_nomad.exceptions import NomadProviderError
 from airflow_provider_nomad.hooks.consul import ConsulAsyncHook, ConsulHook
@@ -98,7 +100,9 @@ class ConsulHealthTrigger(BaseTrigger):
     """Wait with Consul blocking queries until ``min_passing`` instances have all checks passing.
 
     Each query blocks on the service's ``X-Consul-Index`` for up to ``wait`` seconds, so the
-    trigger wakes as soon as a check changes and makes no request while nothing does.
+    trigger wakes as soon as a check changes and makes no request while nothing does; an
+    agent (or a proxy) that answers at once without a new index is asked at a slowing pace
+    (:class:`~airflow_provider_nomad.blocking.BlockingPacer`), never in a busy loop.
 
     :param service: the Consul service name.
     :param min_passing: healthy instances needed.
@@ -169,8 +173,11 @@ class ConsulHealthTrigger(BaseTrigger):
     async def _wait(self) -> ConsulHealthEvent:
         index = self.index
         last_message = None
+        pacer = BlockingPacer()
         async with self._hook() as hook:
             while True:
+                await asyncio.sleep(pacer.delay())
+                pacer.sending(index)
                 report = await hook.health_report(
                     self.service,
                     tags=self.tags,
@@ -179,6 +186,7 @@ class ConsulHealthTrigger(BaseTrigger):
                     index=index or None,
                     wait=self.wait,
                 )
+                pacer.answered(report.index)
                 verdict = judge(report, self.min_passing)
                 if verdict.done:
                     return self._event("healthy", report, verdict.message)
@@ -187,9 +195,9 @@ class ConsulHealthTrigger(BaseTrigger):
                 if verdict.message != last_message:
                     self._log_waiting(report, verdict.message)
                     last_message = verdict.message
-                # Consul never answers index 0; if the index went back (a snapshot restore),
-                # the next query blocks on the lower one, as Consul's docs prescribe.
-                index = report.index
+                # If the index went back (a snapshot restore), the next query is a plain read
+                # that restarts the loop, as Consul's docs prescribe.
+                index = next_index(index, report.index)
 
     def _event(self, status: EventStatus, report: HealthReport, message: str) -> ConsulHealthEvent:
         return ConsulHealthEvent(
