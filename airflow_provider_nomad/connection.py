@@ -7,20 +7,27 @@ arguments override the connection's extras; environment variables (``NOMAD_ADDR`
 
 Connection fields: ``host`` (may carry the scheme, ``https://nomad.internal``), ``port``,
 ``schema`` (``http``/``https``), ``password`` (the ACL token) and extras named after Nomad's CLI
-flags: ``namespace``, ``region``, ``ca_cert``, ``client_cert``, ``client_key``,
-``tls_server_name``, ``tls_skip_verify``. Certificates and keys are a file path or inline PEM.
+flags: ``namespace``, ``region``, ``ca_cert``, ``client_cert``, ``client_key`` (a key file's
+path), ``client_private_key`` (the key's PEM text, or a path), ``tls_server_name``,
+``tls_skip_verify``. Certificates are a file path or inline PEM.
+
+Secret material: Airflow hides an extra in its API, UI and task logs only when the extra's name
+says it is secret (``private_key``, ``password``, ``token``...). The key's PEM text therefore
+lives in ``client_private_key``; inline PEM under ``client_key``, which Airflow would show in
+clear, is refused. Inline PEM is never written to disk: the CA is loaded from memory, and the
+client certificate and key through an anonymous in-memory file (``memfd``) that vanishes with
+the process, even when it is killed. An encrypted (passphrase-protected) key is refused when
+the connection is read: OpenSSL would otherwise prompt for the passphrase on the terminal.
 """
 
 from __future__ import annotations
 
-import atexit
-import hashlib
+import contextlib
 import os
-import shutil
 import ssl
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -33,6 +40,7 @@ __all__ = [
     "NOMAD_EXTRAS",
     "ClientSettings",
     "ConnectionSpec",
+    "InlinePem",
     "consul_settings_from_connection",
     "httpx_client_kwargs",
     "nomad_settings_from_connection",
@@ -45,12 +53,39 @@ DEFAULT_TIMEOUT = 30.0
 USER_AGENT = "airflow-provider-nomad"
 
 _TLS_EXTRAS = frozenset(
-    {"ca_cert", "client_cert", "client_key", "tls_server_name", "tls_skip_verify"}
+    {
+        "ca_cert",
+        "client_cert",
+        "client_key",
+        "client_private_key",
+        "tls_server_name",
+        "tls_skip_verify",
+    }
 )
+#: Extras whose presence means the agent speaks TLS (``tls_skip_verify`` only when true).
+_TLS_MATERIAL = ("ca_cert", "client_cert", "client_key", "client_private_key", "tls_server_name")
+#: Where OpenSSL's PEM armour says the key is encrypted (PKCS#8 and traditional forms).
+_ENCRYPTED_KEY_MARKERS = ("ENCRYPTED PRIVATE KEY", "Proc-Type: 4,ENCRYPTED")
+#: Body lines shorter than this are not registered with the log masker (too common to mask).
+_MIN_MASKED_LINE = 16
 NOMAD_EXTRAS = frozenset({"namespace", "region"}) | _TLS_EXTRAS
 CONSUL_EXTRAS = frozenset({"datacenter"}) | _TLS_EXTRAS
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off", ""})
+
+
+@dataclass(frozen=True)
+class InlinePem:
+    """PEM text given in the connection itself; loaded from memory, never written to disk.
+
+    :param text: the PEM text (kept out of ``repr``).
+    """
+
+    text: str = field(repr=False)
+
+
+#: A CA bundle, certificate or key: a file path, or PEM text from the connection.
+PemSource = str | InlinePem
 
 
 @dataclass(frozen=True)
@@ -63,9 +98,9 @@ class ClientSettings:
     :param namespace: Nomad namespace (``default`` when unset); ``None`` for Consul.
     :param region: Nomad region, ``None`` for the agent's own.
     :param datacenter: Consul datacenter, ``None`` for the agent's own.
-    :param verify: ``True`` (system trust store), ``False`` (skip verification) or the path of
-        a CA bundle file or directory.
-    :param cert: ``(client_cert_path, client_key_path)`` for mutual TLS.
+    :param verify: ``True`` (the system trust store and certifi's bundle), ``False`` (skip
+        verification), the path of a CA bundle file or directory, or the CA's PEM text.
+    :param cert: ``(client_cert, client_key)`` for mutual TLS, each a path or PEM text.
     :param tls_server_name: name to check the server certificate against (and send as SNI)
         instead of the host.
     :param timeout: connect/read timeout in seconds for calls that are not blocking queries.
@@ -76,8 +111,8 @@ class ClientSettings:
     namespace: str | None = None
     region: str | None = None
     datacenter: str | None = None
-    verify: bool | str = True
-    cert: tuple[str, str] | None = None
+    verify: bool | PemSource = True
+    cert: tuple[PemSource, PemSource] | None = field(default=None, repr=False)
     tls_server_name: str | None = None
     timeout: float = DEFAULT_TIMEOUT
 
@@ -180,11 +215,12 @@ def settings_from_connection(
     def fail(message: str) -> NomadConnectionError:
         return spec.error_cls(f"{where} ({spec.service}): {message}")
 
-    base_url = _base_url(conn, spec, fail)
     skip_verify = _as_bool(extras.get("tls_skip_verify"), "tls_skip_verify", fail)
+    wants_tls = skip_verify or any(extras.get(name) for name in _TLS_MATERIAL)
+    base_url = _base_url(conn, spec, fail, wants_tls=wants_tls)
     ca_cert = _pem_or_path(extras.get("ca_cert"), "ca_cert", fail, allow_dir=True)
     client_cert = _pem_or_path(extras.get("client_cert"), "client_cert", fail)
-    client_key = _pem_or_path(extras.get("client_key"), "client_key", fail)
+    client_key = _client_key(extras, fail)
     if bool(client_cert) != bool(client_key):
         missing, given = (
             ("client_key", "client_cert") if client_cert else ("client_cert", "client_key")
@@ -193,7 +229,7 @@ def settings_from_connection(
             f"{given} is set but {missing} is not: mutual TLS needs both; set {missing} "
             f"(path or PEM text) or remove {given}"
         )
-    verify: bool | str = False if skip_verify else (ca_cert or True)
+    verify: bool | PemSource = False if skip_verify else (ca_cert or True)
     token = (getattr(conn, "password", None) or "").strip() or None
     if timeout is None:
         timeout = DEFAULT_TIMEOUT
@@ -242,7 +278,7 @@ def _extras(conn: Any, spec: ConnectionSpec, where: str) -> dict[str, Any]:
     return extras
 
 
-def _base_url(conn: Any, spec: ConnectionSpec, fail: Any) -> str:
+def _base_url(conn: Any, spec: ConnectionSpec, fail: Any, *, wants_tls: bool) -> str:
     host = (getattr(conn, "host", None) or "").strip()
     schema = (getattr(conn, "schema", None) or "").strip().lower()
     if schema and schema not in ("http", "https"):
@@ -251,7 +287,9 @@ def _base_url(conn: Any, spec: ConnectionSpec, fail: Any) -> str:
         # Nomad's and Consul's own CLIs default to the local agent.
         host = "127.0.0.1"
     if "://" not in host:
-        host = f"{schema or 'http'}://{host}"
+        # TLS settings with no scheme anywhere mean TLS: plain http would send the token in
+        # clear while the connection looks secured.
+        host = f"{schema or ('https' if wants_tls else 'http')}://{host}"
     parts = urlsplit(host)
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
@@ -261,6 +299,12 @@ def _base_url(conn: Any, spec: ConnectionSpec, fail: Any) -> str:
         raise fail(
             f"host says {scheme!r} but schema says {schema!r}: make them agree, or leave "
             "schema empty"
+        )
+    if scheme == "http" and wants_tls:
+        raise fail(
+            "the TLS extras (ca_cert, client_cert, client_key/client_private_key, "
+            "tls_server_name, tls_skip_verify) are set but the address says http: the token "
+            "would travel in clear. Use https:// (or schema https), or remove the TLS extras"
         )
     if parts.username or parts.password or parts.query or parts.fragment:
         raise fail(
@@ -305,34 +349,67 @@ def _as_bool(value: Any, name: str, fail: Any) -> bool:
     raise fail(f"extra {name!r} must be true or false, got {value!r}")
 
 
-# Inline PEM material is written once per distinct content to a private directory (0700, files
-# 0600) that lives as long as the process: TLS stacks want file paths.
-_pem_lock = threading.Lock()
-_pem_dir: str | None = None
-_pem_files: dict[str, str] = {}
+def _mask_key_material(text: str) -> None:
+    """Register key material with Airflow's log masker: the whole text and each body line.
+
+    Airflow masks a connection's extras by their names; registering the text (and its lines,
+    should anything log them one by one) hides it whatever reads it later.
+    """
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:  # pragma: no cover - outside Airflow
+        return
+    mask_secret(text)
+    for line in text.splitlines():
+        line = line.strip()
+        if len(line) >= _MIN_MASKED_LINE and not line.startswith("-----"):
+            mask_secret(line)
 
 
-def _private_pem_file(text: str) -> str:
-    global _pem_dir
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    with _pem_lock:
-        path = _pem_files.get(digest)
-        if path and os.path.exists(path):
-            return path
-        if _pem_dir is None or not os.path.isdir(_pem_dir):
-            _pem_dir = tempfile.mkdtemp(prefix="airflow-nomad-tls-")
-            atexit.register(shutil.rmtree, _pem_dir, True)
-        fd, path = tempfile.mkstemp(dir=_pem_dir, suffix=".pem")
+def _client_key(extras: Mapping[str, Any], fail: Any) -> PemSource | None:
+    """The client key from ``client_private_key`` (PEM or path) or ``client_key`` (a path)."""
+    inline, path = extras.get("client_private_key"), extras.get("client_key")
+    if inline and path:
+        raise fail(
+            "client_key and client_private_key are both set: keep one (client_private_key for "
+            "the key's PEM text, client_key for the path of a key file)"
+        )
+    if isinstance(path, str) and "-----BEGIN" in path:
+        raise fail(
+            "extra 'client_key' holds the key itself, and Airflow shows an extra of that name "
+            "in clear (REST API, UI, task logs). Move the PEM text to the extra "
+            "'client_private_key', which Airflow hides like a password; keep client_key for "
+            "the path of a key file"
+        )
+    name = "client_private_key" if inline else "client_key"
+    key = _pem_or_path(inline or path, name, fail)
+    if key is not None:
+        _refuse_encrypted_key(key, name, fail)
+    return key
+
+
+def _refuse_encrypted_key(key: PemSource, name: str, fail: Any) -> None:
+    if isinstance(key, InlinePem):
+        text = key.text
+    else:
         try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, text.encode())
-        finally:
-            os.close(fd)
-        _pem_files[digest] = path
-        return path
+            with open(key, "rb") as f:
+                text = f.read(1 << 20).decode("ascii", "replace")
+        except OSError as exc:
+            raise fail(
+                f"extra {name!r}: the key file cannot be read ({exc.strerror}); make it "
+                "readable by the user running the task"
+            ) from None
+    if any(marker in text for marker in _ENCRYPTED_KEY_MARKERS):
+        raise fail(
+            f"extra {name!r}: the client key is encrypted (passphrase-protected), and the "
+            "provider has no way to give the passphrase: OpenSSL would stop and ask for it. "
+            "Store the key unencrypted (e.g. `openssl pkey -in key.pem -out plain.pem`), "
+            "protected by the secrets backend or file permissions instead"
+        )
 
 
-def _pem_or_path(value: Any, name: str, fail: Any, *, allow_dir: bool = False) -> str | None:
+def _pem_or_path(value: Any, name: str, fail: Any, *, allow_dir: bool = False) -> PemSource | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -341,7 +418,9 @@ def _pem_or_path(value: Any, name: str, fail: Any, *, allow_dir: bool = False) -
         if "-----END" not in value:
             raise fail(f"extra {name!r} looks like PEM text but has no -----END line")
         text = value.replace("\\n", "\n").strip() + "\n"
-        return _private_pem_file(text)
+        if "PRIVATE KEY" in text:
+            _mask_key_material(text)
+        return InlinePem(text)
     path = os.path.expanduser(value)
     if os.path.isfile(path) or (allow_dir and os.path.isdir(path)):
         return path
@@ -349,7 +428,7 @@ def _pem_or_path(value: Any, name: str, fail: Any, *, allow_dir: bool = False) -
     # lines: name only its length, never its text.
     shown = (
         f"{value!r}"
-        if len(value) <= 120 and "\n" not in value and name != "client_key"
+        if len(value) <= 120 and "\n" not in value and "key" not in name
         else (f"the given value ({len(value)} characters, not shown)")
     )
     raise fail(
@@ -410,7 +489,7 @@ _ssl_contexts: dict[tuple, ssl.SSLContext] = {}
 _ssl_contexts_lock = threading.Lock()
 
 
-def ssl_context(settings: ClientSettings) -> ssl.SSLContext:
+def ssl_context(settings: ClientSettings, *, for_urllib3: bool = False) -> ssl.SSLContext:
     """An SSLContext implementing ``settings``' verify, client cert and server name.
 
     Contexts are shared between clients with the same TLS settings: building one loads the
@@ -419,9 +498,12 @@ def ssl_context(settings: ClientSettings) -> ssl.SSLContext:
     certificate file (new modification time) gets a new context.
 
     :param settings: the client settings.
+    :param for_urllib3: a context for requests/urllib3, which sets ``verify_mode`` on the
+        context it is given: it gets its own, built the same way, never httpx's.
     """
     files = [p for p in (settings.verify, *(settings.cert or ())) if isinstance(p, str)]
     key = (
+        for_urllib3,
         settings.verify,
         settings.cert,
         settings.tls_server_name,
@@ -451,6 +533,8 @@ def _new_ssl_context(settings: ClientSettings) -> ssl.SSLContext:
     if settings.verify is False:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
+    elif isinstance(settings.verify, InlinePem):
+        ctx.load_verify_locations(cadata=settings.verify.text)
     elif isinstance(settings.verify, str):
         if os.path.isdir(settings.verify):
             ctx.load_verify_locations(capath=settings.verify)
@@ -465,8 +549,51 @@ def _new_ssl_context(settings: ClientSettings) -> ssl.SSLContext:
         except ImportError:  # pragma: no cover - certifi comes with requests and httpx
             pass
     if settings.cert:
-        ctx.load_cert_chain(settings.cert[0], settings.cert[1])
+        with _readable_path(settings.cert[0]) as cert, _readable_path(settings.cert[1]) as key:
+            ctx.load_cert_chain(cert, key, password=_no_passphrase)
     return ctx
+
+
+def _no_passphrase() -> str:
+    # Called by OpenSSL only for an encrypted key; without this callback it would prompt on the
+    # terminal and block the task beyond any timeout.
+    raise NomadConnectionError(
+        "the client key is encrypted (passphrase-protected); store it unencrypted, protected "
+        "by the secrets backend or file permissions instead"
+    )
+
+
+@contextlib.contextmanager
+def _readable_path(source: PemSource) -> Iterator[str]:
+    """A path OpenSSL can open for ``source``; for inline PEM, one that never reaches a disk.
+
+    ``load_cert_chain`` takes file names only. On Linux the PEM goes into an anonymous memory
+    file (``memfd``) opened through ``/proc/self/fd``: nothing to clean up, even after SIGKILL.
+    Elsewhere it is a private temporary file, removed as soon as OpenSSL has read it.
+    """
+    if not isinstance(source, InlinePem):
+        yield source
+        return
+    data = source.text.encode()
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        fd = os.memfd_create("airflow-nomad-tls", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, data)
+            yield f"/proc/self/fd/{fd}"
+        finally:
+            os.close(fd)
+        return
+    fd, path = tempfile.mkstemp(prefix="airflow-nomad-tls-", suffix=".pem")
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, data)
+        os.close(fd)
+        fd = -1
+        yield path
+    finally:
+        if fd >= 0:
+            os.close(fd)
+        os.unlink(path)
 
 
 def httpx_client_kwargs(
@@ -490,4 +617,6 @@ def httpx_client_kwargs(
         "headers": headers,
         "timeout": httpx.Timeout(settings.timeout),
         "follow_redirects": False,
+        # The connection is the only source of settings: no proxy variables, no netrc.
+        "trust_env": False,
     }

@@ -22,6 +22,7 @@ __all__ = [
     "ConsulInvalidRequestError",
     "ConsulNotFoundError",
     "ConsulPermissionError",
+    "ConsulRedirectError",
     "ConsulServiceNotFoundError",
     "ConsulTlsError",
     "ConsulTransientError",
@@ -38,6 +39,7 @@ __all__ = [
     "NomadPermissionError",
     "NomadPlacementError",
     "NomadProviderError",
+    "NomadRedirectError",
     "NomadTlsError",
     "NomadTransientError",
     "NomadUnreachableError",
@@ -90,6 +92,13 @@ class NomadUnreachableError(NomadConnectionError):
 
 class NomadTlsError(NomadConnectionError):
     """The TLS handshake failed (untrusted certificate, wrong name, mTLS refused). Not retried."""
+
+
+class NomadRedirectError(NomadConnectionError):
+    """The agent answered with a redirect (3xx), which the provider never follows.
+
+    Following it would send the ACL token to whatever host the answer names. Not retried.
+    """
 
 
 class _ServiceApiError(NomadProviderError):
@@ -362,6 +371,10 @@ class ConsulUnreachableError(NomadUnreachableError, ConsulConnectionError):
 
 class ConsulTlsError(NomadTlsError, ConsulConnectionError):
     """The TLS handshake with the Consul agent failed. Not retried."""
+
+
+class ConsulRedirectError(NomadRedirectError, ConsulConnectionError):
+    """The Consul agent answered with a redirect (3xx), never followed. Not retried."""
 
 
 class ConsulApiError(_ServiceApiError):

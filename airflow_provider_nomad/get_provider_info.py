@@ -24,10 +24,17 @@ def _tls_fields(product: str, server_name_example: str) -> dict:
             "schema": _PEM,
             "description": "Path to, or PEM text of, the client certificate (mTLS).",
         },
-        "client_key": {
-            "label": "Client key",
+        "client_private_key": {
+            "label": "Client key (PEM text)",
             "schema": {"type": ["string", "null"], "format": "password"},
-            "description": "Path to, or PEM text of, the client private key (mTLS).",
+            "description": "PEM text of the client private key (mTLS), hidden like a "
+            "password. Or give a key file's path under Client key file.",
+        },
+        "client_key": {
+            "label": "Client key file",
+            "schema": _STRING,
+            "description": "Path to the client private key file (mTLS) on the machines "
+            "running the tasks. PEM text goes under Client key (PEM text).",
         },
         "tls_server_name": {
             "label": "TLS server name",

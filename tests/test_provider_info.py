@@ -55,9 +55,10 @@ def test_nomad_connection_form_fields_are_declared():
         "ca_cert",
         "client_cert",
         "client_key",
+        "client_private_key",
         "tls_server_name",
         "tls_skip_verify",
     }
-    assert nomad["conn-fields"]["client_key"]["schema"]["format"] == "password"
+    assert nomad["conn-fields"]["client_private_key"]["schema"]["format"] == "password"
     assert nomad["conn-fields"]["tls_skip_verify"]["schema"]["default"] is False
     assert nomad["ui-field-behaviour"]["relabeling"]["password"] == "ACL token"

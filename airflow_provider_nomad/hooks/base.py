@@ -9,20 +9,26 @@ and its one ``httpx.AsyncClient``. The services' own logic stays in ``hooks/noma
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import httpx
 
 from airflow_provider_nomad.connection import ClientSettings, httpx_client_kwargs
+from airflow_provider_nomad.retry import RetryPolicy
 from airflow_provider_nomad.transport import Service, transport_error
 
 if TYPE_CHECKING:
     from airflow_provider_nomad.exceptions import NomadConnectionError
-    from airflow_provider_nomad.retry import RetryPolicy
 
-__all__ = ["AsyncHttpClientMixin", "ServiceHookMixin"]
+__all__ = ["CONNECTION_TEST_TIMEOUT", "AsyncHttpClientMixin", "ServiceHookMixin"]
+
+#: Connect/read timeout (seconds) of a connection test: someone is waiting at the form.
+CONNECTION_TEST_TIMEOUT = 5.0
+_SINGLE_ATTEMPT = RetryPolicy(max_attempts=1)
 
 
 class _Request(Protocol):
@@ -65,6 +71,19 @@ class ServiceHookMixin:
             "extra_delay": request.wait or 0.0,
         }
 
+    def _connection_test_probe(self: _SyncHook) -> _SyncHook:
+        """This sync hook for a connection test: one attempt, at most a 5 s timeout.
+
+        A test answers someone at the connection form or ``airflow connections test``: an
+        unreachable agent must say so in seconds, not after the retries a task would make.
+        """
+        probe = copy.copy(self)
+        probe.retry_policy = _SINGLE_ATTEMPT
+        probe._client = None
+        settings = self.settings
+        probe.settings = replace(settings, timeout=min(settings.timeout, CONNECTION_TEST_TIMEOUT))
+        return probe
+
     def _transport_error(
         self, exc: BaseException, settings: ClientSettings, request: _Request
     ) -> NomadConnectionError:
@@ -73,6 +92,7 @@ class ServiceHookMixin:
 
 
 _Hook = TypeVar("_Hook", bound="AsyncHttpClientMixin")
+_SyncHook = TypeVar("_SyncHook", bound=Any)
 
 
 class AsyncHttpClientMixin:

@@ -20,7 +20,7 @@ import json
 from collections.abc import Generator, Iterable
 from functools import cached_property
 from typing import Any, TypeVar
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import consul
 import httpx
@@ -28,7 +28,6 @@ import requests
 from airflow.sdk import BaseHook
 
 from airflow_provider_nomad.connection import (
-    USER_AGENT,
     ClientSettings,
     consul_settings_from_connection,
 )
@@ -45,9 +44,10 @@ from airflow_provider_nomad.hooks.base import AsyncHttpClientMixin, ServiceHookM
 from airflow_provider_nomad.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from airflow_provider_nomad.transport import (
     CONSUL,
-    ServerNameAdapter,
     index_header,
     redact,
+    redirect_error,
+    requests_session,
 )
 
 __all__ = ["ConsulAsyncHook", "ConsulHook", "ConsulResponse"]
@@ -70,7 +70,7 @@ class ConsulResponse:
 
     @property
     def index(self) -> int:
-        """``X-Consul-Index`` (0 when absent or malformed)."""
+        """``X-Consul-Index`` (at least 1: absent, malformed or 0 reads as 1)."""
         return index_header(self.headers, CONSUL)
 
     @property
@@ -135,14 +135,25 @@ class _ConsulHookMixin(ServiceHookMixin):
     def _decode_json(
         settings: ClientSettings, response: ConsulResponse, request: api.ConsulRequest
     ) -> Any:
+        text = redact(response.text, settings.token)
+        snippet = text[:200] if text else "(empty body)"
         try:
-            return json.loads(response.text)
+            body = json.loads(response.text)
         except ValueError:
-            snippet = response.text[:200] if response.text else "(empty body)"
             raise ConsulUnexpectedResponseError(
                 f"Expected JSON from Consul at {settings.base_url} for {request.description}, "
                 f"got: {snippet}"
             ) from None
+        problem = request.answer_problem(body)
+        if problem:
+            # A proxy's page, another endpoint's JSON or a cut-off answer must not be taken
+            # for Consul's: a health answer that is not one would count as healthy.
+            raise ConsulUnexpectedResponseError(
+                f"Unexpected answer from Consul at {settings.base_url} for "
+                f"{request.description}: {problem}. Check that the connection points at a "
+                f"Consul agent. The answer began: {snippet}"
+            )
+        return body
 
     @staticmethod
     def _health_request(
@@ -177,15 +188,16 @@ class _ConsulHookMixin(ServiceHookMixin):
         tags = tuple(tags)
         request = cls._health_request(settings, service, tags, filter_expr, index, wait)
         health, entries = yield request
+        instances = parse_instances(entries, service)
         catalog, catalog_entries = None, None
-        if not entries:
+        if not instances:
             lookup = api.catalog_service(service, datacenter=settings.datacenter)
             catalog, catalog_entries = yield lookup
         return HealthReport(
             service=service,
             datacenter=settings.datacenter,
             index=health.index,
-            instances=parse_instances(entries or []),
+            instances=instances,
             treat_warning_as_passing=treat_warning_as_passing,
             service_exists=None if catalog is None else bool(catalog_entries),
             filtered_by_acls=health.filtered_by_acls
@@ -220,6 +232,9 @@ class ConsulHook(_ConsulHookMixin, BaseHook):
 
         py-consul reads ``CONSUL_HTTP_TOKEN`` in preference to the token it is given; the
         client's token is reset to the connection's so the environment never overrides it.
+        Its HTTP session is replaced by one that never follows a redirect, reads nothing from
+        the environment and verifies TLS as the async hook does
+        (:func:`~airflow_provider_nomad.transport.requests_session`), whatever calls it.
         """
         if self._client is None:
             settings = self.settings
@@ -230,15 +245,12 @@ class ConsulHook(_ConsulHookMixin, BaseHook):
                 scheme=parts.scheme,
                 token=settings.token,
                 dc=settings.datacenter,
-                verify=settings.verify,
-                cert=settings.cert,
+                verify=settings.verify is not False,
                 connections_timeout=settings.timeout,
             )
             client.token = settings.token
-            pool = client.http.session
-            pool.headers["User-Agent"] = USER_AGENT
-            if settings.tls_server_name and settings.is_tls:
-                pool.mount("https://", ServerNameAdapter(settings.tls_server_name))
+            client.http.session.close()
+            client.http.session = requests_session(settings)
             self._client = client
         return self._client
 
@@ -252,20 +264,28 @@ class ConsulHook(_ConsulHookMixin, BaseHook):
 
     def _send_once(self, request: api.ConsulRequest) -> ConsulResponse:
         settings = self.settings
-        client = self.get_conn()
+        session = self.get_conn().http.session
         headers = {self.service.token_header: settings.token} if settings.token else {}
         try:
-            # py-consul's raw GET: its connection pool and TLS settings, its blocking-query timeout
-            # (wait + wait/16 + connections_timeout), and the answer untouched by its callbacks.
-            raw = client.http.get(
-                lambda response: response,
-                unquote(request.path),
+            # Straight through py-consul's session, not its get(): that re-quotes the path with
+            # "/" kept, so a service name's escaped "/" could not survive it and a name such as
+            # "../kv/x" would reach another endpoint. The path is sent as built, escaped.
+            raw = session.get(
+                settings.base_url + request.path,
                 params=list(request.params),
                 headers=headers,
+                timeout=(settings.timeout, self._read_timeout(settings, request)),
             )
+            raw.encoding = "utf-8"
+            text = raw.text
         except requests.RequestException as exc:
             raise self._transport_error(exc, settings, request) from None
-        response = ConsulResponse(raw.code, raw.headers, raw.body)
+        response = ConsulResponse(raw.status_code, raw.headers, text)
+        redirect = redirect_error(
+            response.status, response.headers, self.service, settings, request.description
+        )
+        if redirect is not None:
+            raise redirect
         if response.status >= 400:
             raise self._api_error(settings, response, request)
         return response
@@ -340,15 +360,23 @@ class ConsulHook(_ConsulHookMixin, BaseHook):
         return str(leader)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check address, TLS, datacenter and token: ask for the leader, then read the catalog."""
+        """Check address, TLS, datacenter and token: ask for the leader, then read the catalog.
+
+        One attempt per request with at most a 5 s timeout: it answers within seconds.
+        """
+        probe = None
         try:
-            settings = self.settings
-            leader = self.leader()
+            probe = self._connection_test_probe()
+            settings = probe.settings
+            leader = probe.leader()
             if not leader:
                 return False, f"Consul at {settings.base_url} answers but knows no leader"
-            self.service_exists("consul")
+            probe.service_exists("consul")
         except NomadProviderError as exc:
             return False, str(exc)
+        finally:
+            if probe is not None:
+                probe.close()
         where = f"datacenter {settings.datacenter!r}" if settings.datacenter else "its datacenter"
         return True, f"Connected to Consul at {settings.base_url} ({where}, leader {leader})"
 
@@ -381,9 +409,14 @@ class ConsulAsyncHook(_ConsulHookMixin, AsyncHttpClientMixin, BaseHook):
         )
         try:
             raw = await client.send(built)
-        except httpx.TransportError as exc:
+        except (httpx.TransportError, OSError) as exc:
             raise self._transport_error(exc, settings, request) from None
         response = ConsulResponse(raw.status_code, raw.headers, raw.text)
+        redirect = redirect_error(
+            response.status, response.headers, self.service, settings, request.description
+        )
+        if redirect is not None:
+            raise redirect
         if response.status >= 400:
             raise self._api_error(settings, response, request)
         return response

@@ -24,7 +24,6 @@ from airflow.sdk import BaseHook
 from nomad.api.base import Requester
 
 from airflow_provider_nomad.connection import (
-    USER_AGENT,
     ClientSettings,
     nomad_settings_from_connection,
 )
@@ -37,13 +36,14 @@ from airflow_provider_nomad.exceptions import (
 )
 from airflow_provider_nomad.hooks.base import AsyncHttpClientMixin, ServiceHookMixin
 from airflow_provider_nomad.nomad import requests as api
-from airflow_provider_nomad.nomad.logs import FrameDecoder, LogFrame
+from airflow_provider_nomad.nomad.logs import FrameDecoder, LogFrame, is_plain_log_answer
 from airflow_provider_nomad.retry import DEFAULT_RETRY_POLICY, RetryPolicy
 from airflow_provider_nomad.transport import (
     NOMAD,
-    ServerNameAdapter,
     index_header,
     redact,
+    redirect_error,
+    requests_session,
 )
 
 if TYPE_CHECKING:
@@ -144,15 +144,16 @@ def _pin_settings(client: nomad.Nomad, settings: ClientSettings) -> None:
 
     python-nomad falls back to ``NOMAD_TOKEN``, ``NOMAD_REGION``, ``NOMAD_NAMESPACE`` and
     ``NOMAD_CLIENT_CERT``/``KEY`` whenever an argument is empty; the connection must be the
-    only source of settings, so the values are overwritten after construction.
+    only source of settings, so the values are overwritten after construction. TLS (trust,
+    client certificate) is the session's adapter's: the requesters get no files of their own.
     """
     values = {
         "address": settings.base_url,
         "token": settings.token,
         "namespace": settings.namespace,
         "region": settings.region,
-        "verify": settings.verify,
-        "cert": settings.cert or (),
+        "verify": settings.verify is not False,
+        "cert": (),
         "timeout": settings.timeout,
     }
     for requester in vars(client).values():
@@ -164,7 +165,7 @@ def _pin_settings(client: nomad.Nomad, settings: ClientSettings) -> None:
         settings.token,
         settings.region,
     )
-    client.verify, client.cert = settings.verify, settings.cert or ()
+    client.verify, client.cert = values["verify"], ()
     client._Nomad__namespace = settings.namespace  # type: ignore[attr-defined]
     client.requester_settings.update(values)
 
@@ -187,22 +188,21 @@ class NomadHook(_NomadHookMixin, BaseHook):
         return self._settings_from(self.get_connection(self.nomad_conn_id))
 
     def get_conn(self) -> nomad.Nomad:
-        """A ``nomad.Nomad`` client set up from the connection alone (TLS verified by default)."""
+        """A ``nomad.Nomad`` client set up from the connection alone (TLS verified by default).
+
+        Its session never follows a redirect and reads nothing from the environment, whatever
+        calls it (see :func:`~airflow_provider_nomad.transport.requests_session`).
+        """
         if self._client is None:
             settings = self.settings
-            session = requests.Session()
-            session.headers["User-Agent"] = USER_AGENT
-            if settings.tls_server_name and settings.is_tls:
-                session.mount("https://", ServerNameAdapter(settings.tls_server_name))
             client = nomad.Nomad(
                 address=settings.base_url,
                 token=settings.token,
                 namespace=settings.namespace,
                 region=settings.region,
                 timeout=settings.timeout,
-                verify=settings.verify,
-                cert=settings.cert or (),
-                session=session,
+                verify=settings.verify is not False,
+                session=requests_session(settings),
             )
             _pin_settings(client, settings)
             self._client = client
@@ -222,7 +222,7 @@ class NomadHook(_NomadHookMixin, BaseHook):
         # machinery, taking our params (namespace on every endpoint), timeouts and stream flag.
         requester = self.get_conn().jobs
         try:
-            return requester._request(
+            response = requester._request(
                 method=request.method,
                 endpoint=request.path.lstrip("/"),
                 params=dict(request.params),
@@ -241,6 +241,13 @@ class NomadHook(_NomadHookMixin, BaseHook):
             raise self._transport_error(response, settings, request) from None
         except requests.RequestException as exc:  # incl. python-nomad's TimeoutNomadException
             raise self._transport_error(exc, settings, request) from None
+        redirect = redirect_error(
+            response.status_code, response.headers, self.service, settings, request.description
+        )
+        if redirect is not None:
+            response.close()
+            raise redirect
+        return response
 
     def _send(self, request: ApiRequest) -> requests.Response:
         retrying = self.retry_policy.sync(request.description, **self._retry_args(request))
@@ -356,24 +363,54 @@ class NomadHook(_NomadHookMixin, BaseHook):
             api.stream_logs, alloc_id, task, stream, offset=offset, follow=False, plain=True
         )
         response = self._send(request)
+        framed = not is_plain_log_answer(response.headers.get("Content-Type"))
+        if framed:
+            # Not log bytes (a proxy's page?): read the framed answer, whose structure is
+            # checked frame by frame, so nothing foreign reaches the task log.
+            response.close()
+            request = self._build(
+                api.stream_logs, alloc_id, task, stream, offset=offset, follow=False
+            )
+            response = self._send(request)
+        decoder = FrameDecoder()
         try:
-            yield from response.iter_content(chunk_size)
+            for chunk in response.iter_content(chunk_size):
+                if not framed:
+                    yield chunk
+                    continue
+                for frame in decoder.feed(chunk):
+                    if frame.data:
+                        yield frame.data
         except (requests.RequestException, OSError) as exc:
             raise self._transport_error(exc, self.settings, request) from None
         finally:
             response.close()
+        if decoder.pending:
+            raise NomadUnreachableError(
+                f"Log read from Nomad at {self.settings.base_url} ended inside a frame "
+                f"({request.description}); resume from the bytes received",
+                request_sent=True,
+            )
 
     def job_ui_url(self, job_id: str) -> str:
         """Link to the job in the Nomad web UI."""
         return api.job_ui_url(self.settings.base_url, job_id, self.settings.namespace)
 
     def test_connection(self) -> tuple[bool, str]:
-        """Check address, TLS, token and namespace by listing jobs (needs ``list-jobs``)."""
+        """Check address, TLS, token and namespace by listing jobs (needs ``list-jobs``).
+
+        One attempt with at most a 5 s timeout: it answers within seconds, unreachable or not.
+        """
+        probe = None
         try:
-            settings = self.settings
-            self._json(self._build(api.list_jobs, "airflow-connection-test-"))
+            probe = self._connection_test_probe()
+            settings = probe.settings
+            probe._json(probe._build(api.list_jobs, "airflow-connection-test-"))
         except NomadProviderError as exc:
             return False, str(exc)
+        finally:
+            if probe is not None:
+                probe.close()
         return True, (
             f"Connected to Nomad at {settings.base_url}; the token may list jobs in namespace "
             f"{settings.namespace!r}"
@@ -419,6 +456,12 @@ class NomadAsyncHook(_NomadHookMixin, AsyncHttpClientMixin, BaseHook):
         # as a bare ssl.SSLError, outside httpx's exception mapping.
         except (httpx.TransportError, OSError) as exc:
             raise self._transport_error(exc, settings, request) from None
+        redirect = redirect_error(
+            response.status_code, response.headers, self.service, settings, request.description
+        )
+        if redirect is not None:
+            await response.aclose()
+            raise redirect
         if response.status_code >= 400:
             try:
                 text = (await response.aread()).decode("utf-8", "replace")
@@ -559,6 +602,15 @@ class NomadAsyncHook(_NomadHookMixin, AsyncHttpClientMixin, BaseHook):
             api.stream_logs, alloc_id, task, stream, offset=offset, follow=follow, plain=plain
         )
         response = await self._send(request, stream=True)
+        if plain and not is_plain_log_answer(response.headers.get("Content-Type")):
+            # Not log bytes (a proxy's page?): read the framed answer, whose structure is
+            # checked frame by frame, so nothing foreign reaches the task log.
+            await response.aclose()
+            plain = False
+            request = await self._build(
+                api.stream_logs, alloc_id, task, stream, offset=offset, follow=follow
+            )
+            response = await self._send(request, stream=True)
         decoder = FrameDecoder()
         try:
             async for chunk in response.aiter_bytes():

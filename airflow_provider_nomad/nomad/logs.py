@@ -24,7 +24,14 @@ from dataclasses import dataclass
 
 from airflow_provider_nomad.exceptions import NomadLogStreamError
 
-__all__ = ["FILE_DELETED", "FILE_TRUNCATED", "FrameDecoder", "LogFrame", "decode_frames"]
+__all__ = [
+    "FILE_DELETED",
+    "FILE_TRUNCATED",
+    "FrameDecoder",
+    "LogFrame",
+    "decode_frames",
+    "is_plain_log_answer",
+]
 
 FILE_DELETED = "file deleted"
 FILE_TRUNCATED = "file truncated"
@@ -36,6 +43,27 @@ _OUTSIDE_STRING = re.compile(rb'[{}"]')
 _NOT_SPACE = re.compile(rb"\S")
 # How Nomad (Go's encoding/json) writes the data member; other spellings take the slow path.
 _DATA_MEMBER = b'"Data":"'
+
+
+#: Content types Nomad's plain log answer comes with. Nomad sets none itself, so Go's HTTP
+#: server sniffs the first bytes: text/plain for text, application/octet-stream for binary.
+_PLAIN_LOG_TYPES = ("text/plain", "application/octet-stream")
+
+
+def is_plain_log_answer(content_type: str | None) -> bool:
+    """Whether a ``plain=true`` log answer with this ``Content-Type`` can be log bytes.
+
+    A proxy's HTML page or a JSON error answered with 200 cannot: written to the task log it
+    would pass for the batch's output, and counting its bytes as log bytes would skip the real
+    ones. (A log whose first bytes look like HTML is sniffed as HTML too: rare, and read
+    through the framed endpoint instead, which checks its own structure.)
+
+    :param content_type: the answer's ``Content-Type`` header, if any.
+    """
+    if not content_type:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in _PLAIN_LOG_TYPES
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import os
 import ssl
-import stat
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 from airflow.sdk import BaseHook
 
 from airflow_provider_nomad.connection import (
     ClientSettings,
+    InlinePem,
     consul_settings_from_connection,
     httpx_client_kwargs,
     nomad_settings_from_connection,
@@ -128,7 +132,8 @@ def test_token_never_in_repr_or_str(monkeypatch):
         (
             {"conn_type": "nomad", "host": "h", "extra": {"namespce": "x"}},
             "unknown extra field(s) ['namespce']; accepted: ['ca_cert', 'client_cert', "
-            "'client_key', 'namespace', 'region', 'tls_server_name', 'tls_skip_verify']. "
+            "'client_key', 'client_private_key', 'namespace', 'region', 'tls_server_name', "
+            "'tls_skip_verify']. "
             "Remove them or fix their spelling.",
         ),
         (
@@ -178,31 +183,171 @@ def test_client_cert_without_key(monkeypatch, tmp_path):
     assert "client_cert is set but client_key is not: mutual TLS needs both" in str(info.value)
 
 
-def test_inline_pem_is_written_to_a_private_file(monkeypatch, tls_material):
-    pem = tls_material.ca_pem
-    conn = {
+def _mtls_conn(tls_material, **extra) -> dict:
+    return {
         "conn_type": "nomad",
         "host": "https://h",
         "extra": {
-            "ca_cert": pem,
+            "ca_cert": tls_material.ca_pem,
             "client_cert": tls_material.client_cert_pem,
-            "client_key": tls_material.client_key_pem,
+            "client_private_key": tls_material.client_key_pem,
+            **extra,
         },
     }
-    settings = nomad_settings_from_connection(_conn(monkeypatch, conn))
-    assert isinstance(settings.verify, str)
-    with open(settings.verify) as f:
-        assert f.read() == pem
-    assert stat.S_IMODE(os.stat(settings.verify).st_mode) == 0o600
-    assert stat.S_IMODE(os.stat(os.path.dirname(settings.verify)).st_mode) == 0o700
-    assert settings.cert is not None
-    with open(settings.cert[1]) as f:
-        assert f.read() == tls_material.client_key_pem
-    # The same PEM text maps to the same file: no file per hook instance.
-    again = nomad_settings_from_connection(_conn(monkeypatch, conn))
-    assert again.verify == settings.verify
-    # Key material is never in the repr.
+
+
+def _files_holding(directory: Path, needle: str) -> list[Path]:
+    return [
+        path
+        for path in directory.rglob("*")
+        if path.is_file() and needle in path.read_text(errors="replace")
+    ]
+
+
+def test_inline_pem_is_loaded_from_memory_never_written(monkeypatch, tls_material, tmp_path):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    settings = nomad_settings_from_connection(_conn(monkeypatch, _mtls_conn(tls_material)))
+    assert settings.verify == InlinePem(tls_material.ca_pem)
+    assert settings.cert == (
+        InlinePem(tls_material.client_cert_pem),
+        InlinePem(tls_material.client_key_pem),
+    )
+    ctx = ssl_context(settings)
+    assert ctx.verify_mode == ssl.CERT_REQUIRED
+    assert ctx.get_ca_certs(), "the inline CA was not loaded"
+    key_line = tls_material.client_key_pem.splitlines()[1]
+    assert _files_holding(tmp_path, key_line) == []
+    # Key material is never in the repr, neither of the settings nor of their parts.
     assert "PRIVATE KEY" not in repr(settings)
+    assert key_line not in repr(settings.cert)
+
+
+_HOLD_A_CONTEXT = """
+import json, os, sys
+from types import SimpleNamespace
+from airflow_provider_nomad.connection import nomad_settings_from_connection, ssl_context
+conn = SimpleNamespace(conn_id="c", host="https://h", port=None, schema=None, password=None,
+                       extra_dejson=json.loads(sys.argv[1]))
+ssl_context(nomad_settings_from_connection(conn))
+print("loaded", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_no_key_material_on_disk_after_sigkill(tls_material, tmp_path):
+    """A worker killed right after loading its TLS material leaves no key file behind."""
+    extra = _mtls_conn(tls_material)["extra"]
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_A_CONTEXT, json.dumps(extra)],
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        # Airflow may log its start-up first; the line that matters is "loaded".
+        assert any(line.strip() == "loaded" for line in proc.stdout), "the child did not load"
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    key_line = tls_material.client_key_pem.splitlines()[1]
+    assert _files_holding(tmp_path, key_line) == []
+
+
+def test_inline_key_under_client_key_is_refused(monkeypatch, tls_material):
+    conn = _mtls_conn(tls_material)
+    conn["extra"]["client_key"] = conn["extra"].pop("client_private_key")
+    with pytest.raises(NomadConnectionError) as info:
+        nomad_settings_from_connection(_conn(monkeypatch, conn))
+    message = str(info.value)
+    assert "Move the PEM text to the extra 'client_private_key'" in message
+    assert tls_material.client_key_pem.splitlines()[1] not in message
+
+
+def test_client_key_and_client_private_key_are_exclusive(monkeypatch, tls_material):
+    conn = _mtls_conn(tls_material, client_key=tls_material.client_key)
+    with pytest.raises(NomadConnectionError, match="both set: keep one"):
+        nomad_settings_from_connection(_conn(monkeypatch, conn))
+
+
+def _encrypted_key_pem() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"passphrase"),
+    ).decode()
+
+
+@pytest.mark.parametrize("form", ["inline", "path"])
+def test_encrypted_client_key_is_refused_when_parsed(monkeypatch, tls_material, tmp_path, form):
+    pem = _encrypted_key_pem()
+    if form == "inline":
+        extra = {"client_private_key": pem}
+    else:
+        (tmp_path / "key.pem").write_text(pem)
+        extra = {"client_key": str(tmp_path / "key.pem")}
+    conn = {
+        "conn_type": "nomad",
+        "host": "https://h",
+        "extra": {"client_cert": tls_material.client_cert_pem, **extra},
+    }
+    with pytest.raises(NomadConnectionError) as info:
+        nomad_settings_from_connection(_conn(monkeypatch, conn))
+    assert "the client key is encrypted (passphrase-protected)" in str(info.value)
+    assert "openssl pkey" in str(info.value)
+
+
+def test_encrypted_key_never_prompts_when_loaded(tls_material, tmp_path):
+    """Past the parser (settings built by hand), loading still refuses instead of prompting."""
+    key = tmp_path / "key.pem"
+    key.write_text(_encrypted_key_pem())
+    settings = ClientSettings(base_url="https://h:4646", cert=(tls_material.client_cert, str(key)))
+    with pytest.raises(NomadConnectionError, match="encrypted"):
+        ssl_context(settings)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"ca_cert": "ca"},
+        {"tls_server_name": "server.global.nomad"},
+        {"tls_skip_verify": "true"},
+    ],
+)
+def test_tls_extras_without_a_scheme_mean_https(monkeypatch, tls_material, extra):
+    if "ca_cert" in extra:
+        extra = {"ca_cert": tls_material.ca_path}
+    conn = {"conn_type": "nomad", "host": "nomad.internal", "extra": extra}
+    settings = nomad_settings_from_connection(_conn(monkeypatch, conn))
+    assert settings.base_url == "https://nomad.internal:4646"
+
+
+def test_tls_extras_with_http_are_refused(monkeypatch, tls_material):
+    for host, schema in (("http://nomad.internal", None), ("nomad.internal", "http")):
+        conn = {
+            "conn_type": "nomad",
+            "host": host,
+            "schema": schema,
+            "extra": {"ca_cert": tls_material.ca_path},
+        }
+        with pytest.raises(NomadConnectionError, match="the token would travel in clear"):
+            nomad_settings_from_connection(_conn(monkeypatch, conn))
+
+
+def test_no_tls_extras_keep_plain_http(monkeypatch):
+    conn = {"conn_type": "nomad", "host": "nomad.internal", "extra": {"tls_skip_verify": False}}
+    settings = nomad_settings_from_connection(_conn(monkeypatch, conn))
+    assert settings.base_url == "http://nomad.internal:4646"
+
+
+def test_httpx_client_reads_nothing_from_the_environment(monkeypatch):
+    settings = ClientSettings(base_url="http://h:4646")
+    assert httpx_client_kwargs(settings)["trust_env"] is False
 
 
 def test_ca_path_is_kept(monkeypatch, tls_material):

@@ -168,7 +168,7 @@ async def test_async_mutual_tls(monkeypatch, mtls_server, tls_material):
         mtls_server.address,
         ca_cert=tls_material.ca_path,
         client_cert=tls_material.client_cert_pem,
-        client_key=tls_material.client_key_pem,
+        client_private_key=tls_material.client_key_pem,
     )
     assert await list_async() == []
     assert mtls_server.seen[0]["peer_cert"] is not None

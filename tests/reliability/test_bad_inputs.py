@@ -194,6 +194,99 @@ OPERATOR_CASES = [
         id="payload-int",
     ),
     pytest.param(
+        {"meta": GOOD_META, "payload": {"x": float("nan")}},
+        "dispatch payload is not valid JSON: payload['x'] is nan, and JSON has no NaN or "
+        "Infinity. Send None (null) or a string such as 'NaN' instead.",
+        id="payload-nan",
+    ),
+    pytest.param(
+        {"meta": GOOD_META, "payload": {"limits": {"fx": float("inf")}}},
+        "dispatch payload is not valid JSON: payload['limits']['fx'] is inf",
+        id="payload-infinity",
+    ),
+    pytest.param(
+        {"meta": GOOD_META, "payload": {1: "first", "1": "second"}},
+        "dispatch payload is not valid JSON: the keys 1, '1' of payload all become the JSON "
+        "key '1', and a JSON object holds each key once. Give each a distinct string key.",
+        id="payload-duplicate-keys",
+    ),
+    pytest.param(
+        {"meta": GOOD_META, "payload": "accounts=\ud800"},
+        "dispatch payload is not valid UTF-8 text: it holds a lone surrogate '\\ud800' at index 9.",
+        id="payload-str-surrogate",
+    ),
+    pytest.param(
+        {"meta": GOOD_META, "payload": {"accounts": ["A1", "B\ud800"]}},
+        "dispatch payload is not valid JSON: payload['accounts'][1] holds a lone surrogate "
+        "'\\ud800' at index 1.",
+        id="payload-dict-surrogate",
+    ),
+    pytest.param(
+        {"meta": {"business_date": "2026-11-24", "desk": "fx\ud800"}},
+        "dispatch meta is not valid UTF-8 text: meta['desk'] holds a lone surrogate '\\ud800' "
+        "at index 2.",
+        id="meta-surrogate",
+    ),
+    pytest.param(
+        {"meta": {"business_date": "2026-11-24", "desk": "x" * (50 * 1024 * 1024)}},
+        "dispatch meta is 52428827 bytes (keys and values, UTF-8), over the limit of 65536 "
+        "(each value reaches the task as an environment variable); the largest entry is "
+        "'desk' (52428804 bytes).",
+        id="meta-50-mb",
+    ),
+    pytest.param(
+        {"meta": GOOD_META, "result_file": "../x"},
+        "result_file '../x' climbs out with '..'. Give a relative path inside the allocation "
+        "directory, such as 'alloc/result.json' (written to $NOMAD_ALLOC_DIR/result.json) or "
+        "'<task>/local/out.json' (written to $NOMAD_TASK_DIR/out.json).",
+        id="result-file-parent-dir",
+    ),
+    pytest.param(
+        {"meta": GOOD_META, "result_file": ""},
+        "result_file '' is empty. Give a relative path inside the allocation directory",
+        id="result-file-empty",
+    ),
+    pytest.param(
+        {"meta": GOOD_META, "result_file": "/alloc/result.json"},
+        "result_file '/alloc/result.json' is absolute; it is read relative to the allocation "
+        "directory.",
+        id="result-file-absolute",
+    ),
+    pytest.param(
+        {"meta": GOOD_META, "result_file": "alloc/result.json\x00.txt"},
+        "result_file 'alloc/result.json\\x00.txt' holds the control character '\\x00'.",
+        id="result-file-nul",
+    ),
+    pytest.param(
+        {"meta": GOOD_META, "result_file": "alloc\\..\\..\\etc\\passwd"},
+        "holds a backslash; separate directories with '/'.",
+        id="result-file-backslash",
+    ),
+    pytest.param(
+        {"meta": GOOD_META, "result_file": "main/secrets/vault_token"},
+        "result_file 'main/secrets/vault_token' is in the task's 'secrets' directory, which "
+        "Nomad never serves.",
+        id="result-file-secrets",
+    ),
+    pytest.param(
+        {"meta": GOOD_META, "result_file": "result.json"},
+        "result_file 'result.json' is not inside a directory of the allocation ('alloc' or a "
+        "task's).",
+        id="result-file-top-level",
+    ),
+    pytest.param(
+        {"meta": GOOD_META, "result_file": "settle/local/out.json"},
+        "Cannot dispatch Nomad job 'settle': result_file 'settle/local/out.json' is neither in "
+        "'alloc/' nor in the directory of one of the job's tasks ('main'); write e.g. "
+        "'alloc/out.json'.",
+        id="result-file-unknown-task",
+    ),
+    pytest.param(
+        {"meta": GOOD_META, "result_file": 20261124},
+        "result_file must be a path (str), got int: 20261124.",
+        id="result-file-int",
+    ),
+    pytest.param(
         {"job_id": "no-payload", "payload": "x"},
         'the job forbids a payload (payload = "forbidden")',
         id="payload-forbidden",
@@ -269,7 +362,8 @@ CONN_CASES = [
     pytest.param(
         {"extra": {"namespce": "treasury"}},
         "unknown extra field(s) ['namespce']; accepted: ['ca_cert', 'client_cert', "
-        "'client_key', 'namespace', 'region', 'tls_server_name', 'tls_skip_verify']",
+        "'client_key', 'client_private_key', 'namespace', 'region', 'tls_server_name', "
+        "'tls_skip_verify']",
         id="extra-misspelt",
     ),
     pytest.param(
@@ -283,19 +377,38 @@ CONN_CASES = [
         id="extra-skip-verify",
     ),
     pytest.param(
-        {"extra": {"ca_cert": "/nonexistent/ca.pem"}},
+        {"host": "https://127.0.0.1", "extra": {"ca_cert": "/nonexistent/ca.pem"}},
         "extra 'ca_cert': no file at '/nonexistent/ca.pem'; give the path of a readable PEM file",
         id="ca-cert-missing-file",
     ),
     pytest.param(
-        {"extra": {"client_key": "-----BEGIN PRIVATE KEY-----\nMIIE"}},
-        "extra 'client_key' looks like PEM text but has no -----END line",
+        {
+            "host": "https://127.0.0.1",
+            "extra": {"client_private_key": "-----BEGIN PRIVATE KEY-----\nMIIE"},
+        },
+        "extra 'client_private_key' looks like PEM text but has no -----END line",
         id="client-key-truncated-pem",
     ),
     pytest.param(
-        {"extra": {"client_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"}},
+        {
+            "host": "https://127.0.0.1",
+            "extra": {
+                "client_cert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----"
+            },
+        },
         "client_cert is set but client_key is not: mutual TLS needs both",
         id="client-cert-without-key",
+    ),
+    pytest.param(
+        {"host": "https://127.0.0.1", "extra": {"client_key": "-----BEGIN PRIVATE KEY-----\nMIIE"}},
+        "extra 'client_key' holds the key itself, and Airflow shows an extra of that name in clear",
+        id="client-key-inline-pem",
+    ),
+    pytest.param(
+        {"extra": {"tls_server_name": "server.global.nomad"}},
+        "the TLS extras (ca_cert, client_cert, client_key/client_private_key, tls_server_name, "
+        "tls_skip_verify) are set but the address says http: the token would travel in clear",
+        id="tls-extras-over-http",
     ),
 ]
 

@@ -99,7 +99,7 @@ def connection(emulator: Emulator, pki: Pki, password: str, **extra: str) -> dic
         "extra": {
             "ca_cert": pki.ca_pem,
             "client_cert": pki.client_cert_pem,
-            "client_key": pki.client_key_pem,
+            "client_private_key": pki.client_key_pem,
             **extra,
         },
     }
@@ -234,7 +234,7 @@ def test_connection_errors_leak_no_secret(case, secure_emulator, pki, monkeypatc
     conn = connection(secure_emulator, pki, UNKNOWN_TOKEN)
     if case == "key-without-armour":
         # Pasting the key without its BEGIN/END lines is a plausible mistake.
-        conn["extra"]["client_key"] = _key_body(pki)
+        conn["extra"]["client_private_key"] = _key_body(pki)
     elif case == "token-in-host-with-bad-scheme":
         conn["host"] = f"ftp://ops:{UNKNOWN_TOKEN}@127.0.0.1"
     else:
