@@ -92,6 +92,8 @@ class JobFollower:
         where another stopped (a sensor's next poke) blocks until something new happens.
     :param bulk_read_threshold: bytes after which the rest of a finished log is read in a
         worker thread (see :mod:`~airflow_provider_nomad.nomad.log_reader_thread`).
+    :param on_written: called after each block of lines was handed out (from the thread that
+        handed it out), so the caller can save :attr:`offsets` (a trigger's checkpoint).
     """
 
     def __init__(
@@ -112,6 +114,7 @@ class JobFollower:
         alloc_selector: Callable[[list[Mapping[str, Any]]], list[Mapping[str, Any]]] | None = None,
         allocs_index: int = 0,
         bulk_read_threshold: int = BULK_READ_THRESHOLD,
+        on_written: Callable[[], None] | None = None,
     ) -> None:
         self.hook = hook
         self.job_id = job_id
@@ -125,6 +128,7 @@ class JobFollower:
         self.unreachable_limit = unreachable_limit
         self.alloc_selector = alloc_selector
         self.bulk_read_threshold = bulk_read_threshold
+        self.on_written = on_written
         self._start_offsets = dict(offsets or {})
         self._assemblers: dict[LogStreamKey, LineAssembler] = {}
         self._streams: dict[LogStreamKey, asyncio.Task] = {}
@@ -324,6 +328,17 @@ class JobFollower:
             for task, state in (alloc.get("TaskStates") or {}).items():
                 if not _task_started(state):
                     continue
+                if state.get("State") == TaskStateName.DEAD and not any(
+                    LogStreamKey(alloc["ID"], task, stream) in self._streams
+                    for stream in LOG_STREAMS
+                ):
+                    # Nomad keeps no time per line: a log read after the end cannot be
+                    # interleaved the way the lines were printed, so say how it is shown.
+                    self.log.info(
+                        "[%s] the task had ended before its logs were read: its stdout and "
+                        "stderr follow one after the other, not interleaved as printed",
+                        f"{task} {alloc['ID'][:8]}",
+                    )
                 for stream in LOG_STREAMS:
                     key = LogStreamKey(alloc["ID"], task, stream)
                     if key in self._streams:
@@ -450,6 +465,8 @@ class JobFollower:
     def _deliver(self, chunks: list[LogChunk]) -> None:
         for chunk in chunks:
             self.on_chunk(chunk)
+        if chunks and self.on_written is not None:
+            self.on_written()
 
     def _deliver_now(self, chunks: list[LogChunk]) -> None:
         """Hand chunks out from the event loop (a bulk read's thread may be delivering too)."""

@@ -11,6 +11,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_nomad.exceptions import NomadApiError, NomadProviderError
 from airflow_provider_nomad.hooks.nomad import NomadAsyncHook, NomadHook
+from airflow_provider_nomad.nomad.checkpoint import LogCheckpoint, merge_offsets
 from airflow_provider_nomad.nomad.follow import JobFollower
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult
 from airflow_provider_nomad.nomad.selection import select_allocations
@@ -57,8 +58,10 @@ class NomadJobEvent:
 class NomadJobTrigger(BaseTrigger):
     """Follow a Nomad job to its end with blocking queries, streaming its logs.
 
-    Serializes only what rebuilds the hook and the wait, so a triggerer that restarts resumes
-    the same wait from the carried log offsets.
+    Serializes only what rebuilds the hook and the wait. As lines reach the task log, their
+    offsets are saved in an XCom of the task instance (:mod:`~airflow_provider_nomad.nomad.
+    checkpoint`): a triggerer that dies and is replaced resumes after the last saved line
+    instead of writing again everything since the deferral.
 
     :param job_id: the job to follow (a dispatched child, or any batch job).
     :param nomad_conn_id: connection of type ``nomad``.
@@ -134,17 +137,29 @@ class NomadJobTrigger(BaseTrigger):
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         event = NomadJobEvent(job_id=self.job_id, offsets=dict(self.offsets), adopted=self.adopted)
+        checkpoint = LogCheckpoint(
+            self.task_instance if self.stream_logs else None,
+            lambda: self._follower.offsets if self._follower else {},
+            self.log,
+        )
+        offsets = merge_offsets(self.offsets, await checkpoint.load())
+        if offsets != self.offsets:
+            self.log.info(
+                "Resuming the logs of Nomad job %s where an earlier triggerer left off",
+                self.job_id,
+            )
         try:
             async with self._hook() as hook:
                 self._follower = JobFollower(
                     hook,
                     self.job_id,
                     dispatch_eval_id=self.dispatch_eval_id,
-                    offsets=self.offsets,
+                    offsets=offsets,
                     log=self.log,
                     follow_logs=self.stream_logs,
                     deadline=self.deadline,
                     alloc_selector=select_allocations(self.alloc_id, self.task_group),
+                    on_written=checkpoint.changed,
                 )
                 event.outcome = await self._follower.run()
                 event.offsets = self._follower.offsets
