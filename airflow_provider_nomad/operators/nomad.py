@@ -31,6 +31,7 @@ from airflow_provider_nomad.nomad.dispatch_input import (
     normalize_meta,
 )
 from airflow_provider_nomad.nomad.follow import JobFollower
+from airflow_provider_nomad.nomad.handover import cleared_before_this_try, dispatching_try
 from airflow_provider_nomad.nomad.identity import TaskIdentity
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult, assess
 from airflow_provider_nomad.nomad.report import raise_for_outcome, summary
@@ -166,7 +167,13 @@ class NomadDispatchJobOperator(_NomadOperator):
 
         ti = context["ti"]
         identity = TaskIdentity(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
-        child, eval_id, adopted = self._adopt_or_dispatch(identity, ti.try_number, meta, payload)
+        child, eval_id, adopted = self._adopt_or_dispatch(
+            identity,
+            ti.try_number,
+            meta,
+            payload,
+            cleared=cleared_before_this_try(ti, self.retries),
+        )
         self._child_job_id = child
         url = self.hook.job_ui_url(child)
         ti.xcom_push(key=JOB_ID_XCOM_KEY, value=child)
@@ -238,12 +245,26 @@ class NomadDispatchJobOperator(_NomadOperator):
             ) from None
 
     def _adopt_or_dispatch(
-        self, identity: TaskIdentity, try_number: int, meta: dict[str, str], payload: bytes | None
+        self,
+        identity: TaskIdentity,
+        try_number: int,
+        meta: dict[str, str],
+        payload: bytes | None,
+        *,
+        cleared: bool = False,
     ) -> tuple[str, str | None, str | None]:
-        """Return ``(child job ID, dispatch eval ID or None, how it was adopted or None)``."""
+        """Return ``(child job ID, dispatch eval ID or None, how it was adopted or None)``.
+
+        :param cleared: this try exists because the task instance was cleared (see
+            :mod:`~airflow_provider_nomad.nomad.handover`): a live child of an earlier try is
+            stopped and waited for instead of adopted, and a succeeded one is not reused
+            unless ``adopt_succeeded_child`` says so.
+        """
         children = self.hook.list_jobs(prefix=identity.children_prefix(self.job_id))
         live = [c for c in children if c.get("Status") in JobStatus.LIVE and not c.get("Stop")]
-        if live:
+        if live and cleared:
+            self._retire_cleared_children(live)
+        elif live:
             child = max(live, key=lambda c: c.get("CreateIndex", 0))
             if len(live) > 1:
                 self.log.warning(
@@ -251,14 +272,10 @@ class NomadDispatchJobOperator(_NomadOperator):
                     len(live),
                     child["ID"],
                 )
-            self.log.info(
-                "Adopting %s, dispatched by an earlier try and still %s",
-                child["ID"],
-                child.get("Status"),
-            )
+            self._log_adoption(child, identity, try_number)
             Stats.incr("nomad.dispatch.adopted")
             return child["ID"], None, "running"
-        if self.adopt_succeeded_child or self.result_file is not None:
+        if self.adopt_succeeded_child or (self.result_file is not None and not cleared):
             succeeded = self._newest_succeeded(children)
             if succeeded is not None:
                 why = (
@@ -286,6 +303,42 @@ class NomadDispatchJobOperator(_NomadOperator):
         self.log.info("Dispatched %s (evaluation %s)", child, response.get("EvalID") or "-")
         return child, response.get("EvalID") or None, None
 
+    def _log_adoption(self, child: dict[str, Any], identity: TaskIdentity, try_number: int) -> None:
+        """Say in this try's log which try started the child and that it goes on running."""
+        try:
+            earlier = dispatching_try(self.hook.get_job(child["ID"]), identity)
+        except NomadProviderError:
+            earlier = None
+        by = f"try {earlier}" if earlier else "an earlier try"
+        self.log.info(
+            "Adopting %s: dispatched by %s of this task instance and still %s. That try ended "
+            "(its worker died or it failed) while the batch went on running in Nomad; try %d "
+            "follows the same batch to its end instead of running it a second time.",
+            child["ID"],
+            by,
+            child.get("Status"),
+            try_number,
+        )
+
+    def _retire_cleared_children(self, live: list[dict[str, Any]]) -> None:
+        """Stop the live children of a cleared try and wait until they have ended.
+
+        The earlier try's own kill (its trigger's ``on_kill``) stops them too, from the
+        triggerer and at its own pace; stopping them here as well makes the order of the two
+        irrelevant, and waiting for their end keeps two copies of the batch from overlapping.
+        """
+        for child in live:
+            self.log.warning(
+                "This task instance was cleared while %s (of an earlier try) was still %s: "
+                "stopping it and waiting for it to end before dispatching a new child",
+                child["ID"],
+                child.get("Status"),
+            )
+            self.hook.stop_job(child["ID"])
+        for child in live:
+            outcome = asyncio.run(self._follow(child["ID"], None, deadline=None, logs=False))
+            self.log.info("%s ended (%s)", child["ID"], outcome.reason)
+
     def _newest_succeeded(self, children: list[dict[str, Any]]) -> str | None:
         """ID of the newest child that ran to success, or None."""
         for child in sorted(children, key=lambda c: c.get("CreateIndex", 0), reverse=True):
@@ -294,14 +347,16 @@ class NomadDispatchJobOperator(_NomadOperator):
                 return child["ID"]
         return None
 
-    async def _follow(self, job_id: str, eval_id: str | None, deadline: float | None) -> JobOutcome:
+    async def _follow(
+        self, job_id: str, eval_id: str | None, deadline: float | None, *, logs: bool = True
+    ) -> JobOutcome:
         async with self._async_hook() as hook:
             follower = JobFollower(
                 hook,
                 job_id,
                 dispatch_eval_id=eval_id,
                 log=self.log,
-                follow_logs=self.stream_logs,
+                follow_logs=self.stream_logs and logs,
                 deadline=deadline,
             )
             return await follower.run()

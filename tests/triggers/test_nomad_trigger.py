@@ -171,3 +171,20 @@ async def test_faults_mid_wait(nomad_conn, nomad_client, batch_log):
     event = await run_trigger(NomadJobTrigger(job_id=child))
     assert event.outcome.result is JobResult.SUCCEEDED
     assert batch_log.lines["stdout"] == [f"n {i}" for i in range(300)]
+
+
+async def test_a_log_read_after_the_end_says_the_streams_are_not_interleaved(
+    nomad_conn, nomad_client, batch_log
+):
+    script = """
+        import sys
+        print("out first")
+        print("err second", file=sys.stderr)
+    """
+    nomad_client.jobs.register_job({"Job": batch_job("trigended", script)})
+    child = dispatch(nomad_client, "trigended")["DispatchedJobID"]
+    nomad_conn.control.wait_job_status(child, "dead", timeout=300)
+    event = await run_trigger(NomadJobTrigger(job_id=child))
+    assert event.outcome.result is JobResult.SUCCEEDED
+    assert batch_log.lines == {"stdout": ["out first"], "stderr": ["err second"]}
+    assert batch_log.text.count("its stdout and stderr follow one after the other") == 1
