@@ -283,9 +283,10 @@ def test_canonicalize_fills_batch_defaults():
         "Unlimited": False,
     }
     assert group["EphemeralDisk"] == {"Sticky": False, "Migrate": False, "SizeMB": 300}
-    assert group["Consul"] == {"Namespace": "", "Cluster": "default", "Partition": ""}
+    # Canonicalize completes a group's consul block but adds none (api TaskGroup.Canonicalize).
+    assert group["Consul"] is None
     assert (group["Update"], group["Migrate"]) == (None, None)
-    assert group["PreventRescheduleOnLost"] is False
+    assert group["PreventRescheduleOnLost"] is None
 
     task = only_task(job)
     assert task["Resources"] == {
@@ -480,6 +481,7 @@ def test_runtime_references_stay_as_written():
         command = "${NOMAD_TASK_DIR}/run.sh"
         bare    = node.unique.name
         spaced  = "${ attr.os.name }"
+        joined  = "${attr.unique.hostname}:${NOMAD_PORT_http}"
         escaped = "$${not_a_reference}"
         unicode = "caf\\u00e9 \\"quoted\\""
       }
@@ -489,7 +491,9 @@ def test_runtime_references_stay_as_written():
         "bare": "${node.unique.name}",
         "command": "${NOMAD_TASK_DIR}/run.sh",
         "escaped": "${not_a_reference}",
-        "spaced": "${attr.os.name}",
+        "joined": "${attr.unique.hostname}:${NOMAD_PORT_http}",
+        # jobspec2 cuts the reference out of the source with the spaces inside its braces.
+        "spaced": "${ attr.os.name }",
         "unicode": 'café "quoted"',
     }
 
@@ -565,7 +569,8 @@ def test_single_line_blocks_and_comments():
             'attribute = "${meta.tags}"\nset_contains = "ssd,fast"',
             ("${meta.tags}", "ssd,fast", "set_contains"),
         ),
-        ("distinct_hosts = true", ("", "", "distinct_hosts")),
+        # jobspec2 puts the flag's value into RTarget.
+        ("distinct_hosts = true", ("", "true", "distinct_hosts")),
         (
             'distinct_property = "${meta.rack}"\nvalue = "2"',
             ("${meta.rack}", "2", "distinct_property"),
@@ -603,7 +608,7 @@ job "c" {
         {"LTarget": "${attr.kernel.name}", "RTarget": "linux", "Operand": "="}
     ]
     assert job["TaskGroups"][0]["Constraints"] == [
-        {"LTarget": "", "RTarget": "", "Operand": "distinct_hosts"}
+        {"LTarget": "", "RTarget": "true", "Operand": "distinct_hosts"}
     ]
     assert only_task(job)["Constraints"] == [
         {"LTarget": "${attr.driver.raw_exec}", "RTarget": "1", "Operand": "="}
@@ -851,38 +856,21 @@ def test_invalid_jobspec_is_refused_with_nomads_message(spec, message):
     ("spec", "message"),
     [
         pytest.param(
-            'job "a" {\n  priority = var.priority\n}\n',
-            'input.hcl:2,14-26: Unsupported variable reference; The reference "var.priority" '
-            "needs jobspec variables or locals, which this jobspec parser does not support: "
-            "write the value itself.",
-            id="variable-reference",
+            task_job(
+                '      driver = "docker"\n      service {\n        connect {\n'
+                "          sidecar_service {}\n        }\n      }\n"
+            ),
+            'input.hcl:7,9-16: Unsupported block type; Blocks of type "connect" (Consul Connect '
+            "(service mesh) configuration) are valid in a Nomad jobspec, but this jobspec parser "
+            "does not support them.",
+            id="consul-connect",
         ),
         pytest.param(
-            'variable "dc" {\n  default = "dc1"\n}\n\njob "a" {\n}\n',
-            'input.hcl:1,1-14: Unsupported jobspec variables; "variable" blocks declare jobspec '
-            "variables or locals, which this jobspec parser does not support: write the values "
-            "into the job.",
-            id="variable-block",
-        ),
-        pytest.param(
-            'job "a" {\n  priority = 40 + 10\n}\n',
-            "input.hcl:2,14-21: Unsupported expression; An operator expression is not supported "
-            "by this jobspec parser: write literal values (strings, numbers, bools, null, lists, "
-            "objects); a string may keep a ${...} reference to a runtime attribute such as "
-            "${attr.kernel.name}.",
-            id="operator",
-        ),
-        pytest.param(
-            'job "a" {\n  periodic {\n    crons = ["@daily"]\n  }\n}\n',
-            'input.hcl:2,3-11: Unsupported block type; Blocks of type "periodic" are valid in a '
-            "Nomad jobspec, but this jobspec parser does not support them.",
-            id="valid-nomad-block-outside-the-subset",
-        ),
-        pytest.param(
-            'job "a" {\n  group "g" {\n    shutdown_delay = "5s"\n  }\n}\n',
-            'input.hcl:3,5-19: Unsupported argument; The argument "shutdown_delay" is valid in a '
-            "Nomad jobspec, but this jobspec parser does not support it.",
-            id="valid-nomad-argument-outside-the-subset",
+            'job "a" {\n  meta {\n    hash = bcrypt("secret")\n  }\n}\n',
+            'input.hcl:3,12-19: Error in function call; Call to function "bcrypt" failed: '
+            '"bcrypt" is a Nomad jobspec function this jobspec parser does not support; compute '
+            "the value outside the jobspec and pass it in as a variable.",
+            id="function-not-reproduced",
         ),
     ],
 )
@@ -890,6 +878,17 @@ def test_constructs_outside_the_supported_subset_are_refused_not_dropped(spec, m
     with pytest.raises(JobspecError) as excinfo:
         parse_jobspec(spec)
     assert str(excinfo.value) == message
+
+
+def test_file_functions_fail_as_on_the_parse_endpoint():
+    # The parse endpoint runs jobspec2 with AllowFS false: the file functions exist but fail.
+    spec = 'job "a" {\n  meta {\n    script = file("run.sh")\n  }\n}\n'
+    with pytest.raises(JobspecError) as excinfo:
+        parse_jobspec(spec)
+    assert str(excinfo.value) == (
+        'input.hcl:3,14-19: Error in function call; Call to function "file" failed: filesystem '
+        "function disabled."
+    )
 
 
 def test_several_decoding_errors_come_one_per_line():
@@ -905,14 +904,12 @@ def test_several_decoding_errors_come_one_per_line():
 
 def test_driver_config_errors_are_reported_as_one_diagnostics_list():
     # Nomad evaluates driver configs last and reports them as hcl.Diagnostics.
-    task_body = '      config {\n        command = upper("x")\n        args = [1 * 2]\n      }\n'
+    task_body = "      config {\n        command = var.missing\n        args = [1 / 0]\n      }\n"
     with pytest.raises(JobspecError) as excinfo:
         parse_jobspec(task_job(task_body))
     assert str(excinfo.value) == (
-        "input.hcl:6,19-29: Unsupported expression; A function call is not supported by this "
-        "jobspec parser: write literal values (strings, numbers, bools, null, lists, objects); a "
-        "string may keep a ${...} reference to a runtime attribute such as ${attr.kernel.name}., "
-        "and 1 other diagnostic(s)"
+        "input.hcl:6,22-30: Unsupported attribute; This object does not have an attribute named "
+        '"missing"., and 1 other diagnostic(s)'
     )
 
 

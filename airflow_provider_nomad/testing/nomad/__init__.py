@@ -7,6 +7,6 @@
 * HTTP: ``responses`` and ``fs_responses`` (thin handlers), ``routes`` (Go ``ServeMux``
   semantics), ``httputil`` (query parsing, bodies, blocking queries).
 * Fidelity: ``errors`` (every error text), ``golang`` (Go parsing and formatting),
-  ``jobspec_canon`` (the defaults Nomad fills into a registered job), ``jobspec`` (HCL2
-  jobspecs for ``/v1/jobs/parse``).
+  ``jobspec`` (HCL2 jobspecs for ``/v1/jobs/parse``; its ``registration`` module holds the
+  defaults Nomad fills into a registered job).
 """

@@ -17,7 +17,7 @@ from typing import Any
 from . import errors
 from .acl import Acl
 from .clock import Clock, SystemClock
-from .jobspec_canon import canonicalize_job, spec_changed, validate_job, validate_update
+from .jobspec.registration import canonicalize_job, spec_changed, validate_job, validate_update
 from .logs import LogSignal
 from .procs import ProcessSupervisor
 from .records import (

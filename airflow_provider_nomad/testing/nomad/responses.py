@@ -166,7 +166,9 @@ async def jobs_parse_request(ctx: Ctx) -> Response:
     from . import jobspec  # written alongside; imported when first needed
 
     try:
-        job = jobspec.parse_jobspec(hcl, bool(field_of(body, "Canonicalize")))
+        job = jobspec.parse_jobspec(
+            hcl, bool(field_of(body, "Canonicalize")), field_of(body, "Variables") or ""
+        )
     except ValueError as exc:
         message = str(exc)
         if message != errors.JOB_SPEC_EMPTY and not message.startswith("Failed to parse job"):

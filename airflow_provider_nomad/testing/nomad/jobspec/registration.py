@@ -1,8 +1,11 @@
-"""Job JSON in, canonical Nomad job out: the defaults ``api.Job.Canonicalize`` fills in.
+"""Registering a job: the defaults and checks the server applies to a job's JSON.
 
 Registering ``{"Job": {...}}`` gives back, on ``GET /v1/job/:id``, the job with Nomad's defaults
 (namespace, region, priority, restart and reschedule policies per job type, resources, log
-config, kill timeout...). Fields the emulator does not model are kept as sent.
+config, kill timeout, a group's update and migrate strategies taken from the job's...). The
+server runs ``api.Job.Canonicalize`` before converting the job, so a job registered as the parse
+endpoint returned it, canonicalized or not, ends up the same. Fields the emulator does not model
+are kept as sent.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from . import errors
+from .. import errors
+from .canonicalize import default_migrate, default_update, merge_set_fields, update_is_empty
 
 SECOND = 1_000_000_000
 MINUTE = 60 * SECOND
@@ -130,9 +134,43 @@ def canonicalize_job(raw: dict[str, Any], *, namespace: str, region: str) -> dic
         parameterized["Payload"] = parameterized.get("Payload") or "optional"
     job_reschedule = job.pop("Reschedule", None)
     kind = _policy_kind(job_type)
+    job_update = _job_update(job)
     for group in job.get("TaskGroups") or []:
         _canonicalize_group(group, kind, job_reschedule)
+        _inherit_update_and_migrate(group, job, job_update)
     return job
+
+
+def _job_update(job: dict[str, Any]) -> dict[str, Any] | None:
+    """The job's update strategy once api Job.Canonicalize ran (the server runs it first)."""
+    update = job.get("Update")
+    if isinstance(update, dict):
+        return merge_set_fields(default_update(), update)
+    if job.get("Type") in ("service", "system"):
+        return default_update()
+    return None
+
+
+def _inherit_update_and_migrate(
+    group: dict[str, Any], job: dict[str, Any], job_update: dict[str, Any] | None
+) -> None:
+    """api TaskGroup.Canonicalize: a group's update and migrate strategies start from the job's."""
+    update = group.get("Update")
+    if job_update is not None and isinstance(update, dict):
+        group["Update"] = merge_set_fields(job_update, update)
+    elif job_update is not None and not update_is_empty(job_update):
+        group["Update"] = copy.deepcopy(job_update)
+    elif isinstance(update, dict):
+        group["Update"] = merge_set_fields(default_update(), update)
+    migrate = group.get("Migrate")
+    job_migrate = job.get("Migrate")
+    if isinstance(job_migrate, dict):
+        migrate = merge_set_fields(job_migrate, migrate if isinstance(migrate, dict) else None)
+    if migrate is None and job.get("Type") == "service":
+        migrate = {}
+    if isinstance(migrate, dict):
+        migrate = merge_set_fields(default_migrate(), migrate)
+    group["Migrate"] = migrate
 
 
 def _canonicalize_group(group: dict[str, Any], kind: str, job_reschedule: Any) -> None:
