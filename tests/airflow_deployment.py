@@ -42,7 +42,8 @@ class Deployment:
     """The four components on one home; ``api`` is an admin client of the REST API.
 
     :param home: the AIRFLOW_HOME to create (its ``dags/`` folder is the DAGs folder).
-    :param database: a migrated SQLite database file to copy.
+    :param database: a migrated SQLite database file to copy (one no test wrote to: a
+        leftover deferred task would give the triggerer work of its own).
     :param env: extra environment for every component (connections, provider settings).
     """
 

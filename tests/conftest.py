@@ -7,6 +7,7 @@ collection time, before any test module imports it.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
+_PRISTINE_DB = _AIRFLOW_HOME / "pristine.db"
 os.environ["AIRFLOW_HOME"] = str(_AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(_AIRFLOW_HOME / "dags")
@@ -41,7 +43,24 @@ def airflow_db() -> Path:
         capture_output=True,
         env=os.environ.copy(),
     )
+    # Kept before any test writes to the database: see pristine_airflow_db.
+    with (
+        sqlite3.connect(_AIRFLOW_HOME / "airflow.db") as source,
+        sqlite3.connect(_PRISTINE_DB) as copy,
+    ):
+        source.backup(copy)
     return _AIRFLOW_HOME
+
+
+@pytest.fixture(scope="session")
+def pristine_airflow_db(airflow_db) -> Path:
+    """The migrated database as it was before any test of the session wrote to it.
+
+    A deployment of real processes starts from a copy of it: the session's database holds what
+    earlier tests left (deferred tasks whose triggers a new triggerer would take up, DAG runs).
+    Taken with SQLite's backup API, so pages still in the write-ahead log are in it.
+    """
+    return _PRISTINE_DB
 
 
 # -- fixtures shared by the operator, trigger and sensor tests ---------------------------------

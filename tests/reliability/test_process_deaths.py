@@ -68,11 +68,11 @@ def cluster(nomad_emulator, release):
 
 
 @pytest.fixture
-def deployment(airflow_db, tmp_path, cluster):
+def deployment(pristine_airflow_db, tmp_path, cluster):
     conn = json.dumps({"conn_type": "nomad", "host": cluster.nomad_addr})
     dep = Deployment(
         tmp_path / "home",
-        airflow_db / "airflow.db",
+        pristine_airflow_db,
         env={
             "AIRFLOW_CONN_NOMAD_DEFAULT": conn,
             # A replacement triggerer takes over a dead one's triggers once its heartbeat is
