@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from nomad_testlib import HANG_BOUND
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class CannedServer:
         with self._lock:
             return [s for s in self._seen if path is None or s.path == path]
 
-    def wait_for_request(self, path: str, timeout: float = 30) -> bool:
+    def wait_for_request(self, path: str, timeout: float = HANG_BOUND) -> bool:
         """Block until ``path`` was asked at least once."""
         with self._asked:
             return self._asked.wait_for(
@@ -118,7 +119,7 @@ def serve() -> Iterator[CannedServer]:
     finally:
         server.shutdown()
         server.server_close()
-        thread.join(timeout=10)
+        thread.join(HANG_BOUND)
 
 
 def use_connection(

@@ -7,6 +7,8 @@ import os
 import re
 import sys
 import textwrap
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +16,9 @@ import nomad
 import pendulum
 
 NS = 1_000_000_000
+#: Seconds after which a wait for something to happen gives up, so that a hung test ends. Only a
+#: bound: no step is expected to take anywhere near this, on however loaded a machine.
+HANG_BOUND = 300.0
 LOGICAL_DATE = pendulum.datetime(2026, 11, 24, tz="UTC")
 
 
@@ -130,6 +135,54 @@ def dispatch(
     """Dispatch with unmodified python-nomad (which expects the payload already base64)."""
     encoded = base64.b64encode(payload).decode() if payload else None
     return client.job.dispatch_job(job_id, meta=meta or {}, payload=encoded)
+
+
+def act_when(ready: Callable[[], bool], action: Callable[[], None]) -> Callable[[], bool]:
+    """Run ``action`` from a helper thread as soon as ``ready()`` holds.
+
+    ``ready`` is polled: neither captured output nor the emulator's request counters notify.
+    Returns ``finish``, which stops the helper (none outlives its test, reading the captured
+    output of the next one) and tells whether ``action`` ran.
+    """
+    stop = threading.Event()
+    acted = threading.Event()
+
+    def watch() -> None:
+        while not ready():
+            if stop.wait(0.05):
+                return
+        action()
+        acted.set()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+
+    def finish() -> bool:
+        stop.set()
+        thread.join(HANG_BOUND)
+        return acted.is_set()
+
+    return finish
+
+
+def act_when_logged(capfd, needle: str, action: Callable[[], None]) -> Callable[[], bool]:
+    """Run ``action`` once ``needle`` is in the captured output; see :func:`act_when`.
+
+    The output read meanwhile is printed again before ``action``, for the test's assertions.
+    """
+    collected = [""]
+
+    def logged() -> bool:
+        chunk = capfd.readouterr().out
+        collected[0] += chunk
+        # Only the new text, and a needle's length before it, can hold a new match.
+        return needle in collected[0][-(len(chunk) + len(needle)) :]
+
+    def act() -> None:
+        print(collected[0])
+        action()
+
+    return act_when(logged, act)
 
 
 class BatchLog:

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import TYPE_CHECKING, Any
 
 from airflow_provider_nomad.exceptions import (
     NomadJobFailedError,
     NomadJobTimeoutError,
     NomadPlacementError,
+    NomadProviderError,
 )
+from airflow_provider_nomad.nomad.log_lines import LineAssembler, LogStreamKey
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult
+
+if TYPE_CHECKING:
+    from airflow_provider_nomad.hooks.nomad import NomadHook
+
+#: How many of the last stderr lines a failure report carries (the follower keeps as many).
+STDERR_TAIL_LINES = 20
 
 
 def summary(
@@ -45,6 +54,38 @@ _VERBS = {
     JobResult.TIMED_OUT: "timed out",
     JobResult.SUCCEEDED: "succeeded",
 }
+
+
+def read_stderr_tail(hook: NomadHook, outcome: JobOutcome, log: logging.Logger) -> list[str]:
+    """The last lines of stderr of an outcome's failed tasks, read back from Nomad.
+
+    For a wait that did not stream the logs (a sensor that does not copy them, a trigger that
+    did not stream), so its failure report still carries the lines that explain the failure,
+    labelled like the follower's. Each log is read to its end keeping only its last lines:
+    memory stays bounded, and Nomad's log rotation bounds what there is to read.
+
+    A log that cannot be read (allocation garbage-collected, token without ``read-logs``,
+    Nomad unreachable) is left out with a warning: the failure is reported either way, and a
+    partly read log would pass lines from its middle off as its last ones.
+    """
+    if outcome.result is JobResult.LOST:
+        # A lost allocation's logs live on the node that was lost.
+        return []
+    tail: list[str] = []
+    for task in outcome.tasks:
+        if task.succeeded:
+            continue
+        key = LogStreamKey(task.alloc_id, task.task, "stderr")
+        assembler = LineAssembler(key, tail_lines=STDERR_TAIL_LINES)
+        try:
+            for data in hook.read_log(task.alloc_id, task.task, "stderr"):
+                assembler.feed(data)
+        except NomadProviderError as exc:
+            log.warning("[%s] cannot read the last lines of stderr: %s", key.label, exc)
+            continue
+        assembler.flush()
+        tail.extend(f"[{key.label}] {line}" for line in assembler.tail)
+    return tail[-STDERR_TAIL_LINES:]
 
 
 def raise_for_outcome(outcome: JobOutcome, *, ui_url: str) -> None:

@@ -14,7 +14,7 @@ from airflow_provider_nomad.exceptions import NomadInvalidInputError
 from airflow_provider_nomad.hooks.nomad import NomadAsyncHook, NomadHook
 from airflow_provider_nomad.nomad.follow import JobFollower
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult
-from airflow_provider_nomad.nomad.report import raise_for_outcome, summary
+from airflow_provider_nomad.nomad.report import raise_for_outcome, read_stderr_tail, summary
 from airflow_provider_nomad.nomad.requests import check_id
 from airflow_provider_nomad.nomad.selection import select_allocations
 
@@ -28,7 +28,9 @@ class NomadAllocationSensor(BaseSensorOperator):
     Works on any job, dispatched or not. Each poke is a blocking query bounded by the poke
     interval, so a poke returns as soon as an allocation changes rather than on the next tick.
     The outcome rules are the operator's: restarts and reschedules are followed to the final
-    allocation, and a failure raises a typed error with exit code, signal or placement cause.
+    allocation, and a failure raises the operator's typed error (``NomadJobFailedError``,
+    ``NomadPlacementError``) with exit code, signal, OOM, the last lines of stderr and the UI
+    link, in every mode, whether or not the logs are fetched.
 
     :param job_id: the job whose allocations to wait for. (templated)
     :param alloc_id: wait only for this allocation (ID or prefix) and its reschedules. (templated)
@@ -109,10 +111,20 @@ class NomadAllocationSensor(BaseSensorOperator):
             self.log.info("Allocations of %s have not ended yet", self.job_id)
             return False
         if self.fetch_logs:
-            asyncio.run(self._fetch_logs())
+            # The copy of the logs saw the failed tasks' stderr: its tail saves a second read.
+            outcome.stderr_tail = asyncio.run(self._fetch_logs())
         self._outcome = outcome
-        raise_for_outcome(outcome, ui_url=self.hook.job_ui_url(self.job_id))
+        self._raise_for(outcome)
         return True
+
+    def _raise_for(self, outcome: JobOutcome) -> None:
+        """Raise the typed failure of an ended job, with its last lines of stderr."""
+        if outcome.succeeded:
+            return
+        if not outcome.stderr_tail:
+            # Nothing streamed the logs: read the failed tasks' stderr back for the report.
+            outcome.stderr_tail = read_stderr_tail(self.hook, outcome, self.log)
+        raise_for_outcome(outcome, ui_url=self.hook.job_ui_url(self.job_id))
 
     async def _wait_once(self, seconds: float) -> JobOutcome:
         async with self._async_hook() as hook:
@@ -129,14 +141,16 @@ class NomadAllocationSensor(BaseSensorOperator):
             self._allocs_index = follower.allocs_index
             return outcome
 
-    async def _fetch_logs(self) -> None:
+    async def _fetch_logs(self) -> list[str]:
+        """Copy the ended allocations' logs into the task log; the failed tasks' stderr tail."""
         async with self._async_hook() as hook:
-            await JobFollower(
+            logged = await JobFollower(
                 hook,
                 self.job_id,
                 log=self.log,
                 alloc_selector=select_allocations(self.alloc_id, self.group),
             ).run()
+            return logged.stderr_tail
 
     def _async_hook(self) -> NomadAsyncHook:
         return NomadAsyncHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
@@ -157,5 +171,5 @@ class NomadAllocationSensor(BaseSensorOperator):
             raise AirflowSensorTimeout(
                 f"Allocations of Nomad job {self.job_id} did not end within {self.timeout} s"
             )
-        raise_for_outcome(job_event.outcome, ui_url=url)
+        self._raise_for(job_event.outcome)
         return summary(job_event.outcome, parent_job_id=None, adopted=None, url=url)

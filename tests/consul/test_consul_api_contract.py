@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import consul
 import httpx
 import pytest
-from consul_testlib import ConsulTarget, unique
+from consul_testlib import HANG_BOUND, ConsulTarget, unique
+
+#: The longest wait Consul lets a blocking query ask for (10 min, twice the hang bound). A query
+#: with this wait that answers sooner was answered (or woken) by a change, not by its wait.
+LONGEST_WAIT = "10m"
+LONGEST_WAIT_S = 600.0
 
 
 def _http(target: ConsulTarget) -> httpx.Client:
@@ -310,8 +316,8 @@ def test_blocking_query_returns_at_once_when_the_index_is_behind(consul_target: 
     index, _ = client.health.service(name)
     client.agent.check.ttl_pass(f"service:{service_id}")
     started = time.monotonic()
-    new_index, [entry] = client.health.service(name, index=index, wait="30s")
-    assert time.monotonic() - started < 5
+    new_index, [entry] = client.health.service(name, index=index, wait=LONGEST_WAIT)
+    assert time.monotonic() - started < LONGEST_WAIT_S  # answered without waiting
     assert int(new_index) > int(index)
     assert _statuses(entry)[f"service:{service_id}"] == "passing"
 
@@ -321,21 +327,13 @@ def test_blocking_query_wakes_when_a_check_changes(consul_target: ConsulTarget):
     _register(consul_target, name, service_id)
     client = consul_target.client()
     index, _ = client.health.service(name)
-    result: dict = {}
-
-    def block() -> None:
-        started = time.monotonic()
-        result["answer"] = client.health.service(name, index=index, wait="30s")
-        result["elapsed"] = time.monotonic() - started
-
-    waiter = threading.Thread(target=block)
-    waiter.start()
-    if consul_target.emulator is not None:
-        assert consul_target.emulator.consul.wait_for_blocked_queries(1, timeout=10)
+    waiter, result = _blocking_read(client, name, index)
+    _await_parked(consul_target)
     consul_target.client().agent.check.ttl_pass(f"service:{service_id}", "ready")
-    waiter.join(30)
+    waiter.join(HANG_BOUND)
+    # Back within the hang bound, before its 10 minute wait could end: woken by the change.
+    assert not waiter.is_alive(), "the blocking query was not woken by the check change"
     new_index, [entry] = result["answer"]
-    assert result["elapsed"] < 5  # far below the 30 s wait: woken by the change
     assert int(new_index) > int(index)
     assert _statuses(entry)[f"service:{service_id}"] == "passing"
 
@@ -349,7 +347,8 @@ def test_blocking_query_ends_after_its_wait_when_nothing_changes(consul_target: 
     same_index, _ = client.health.service(name, index=index, wait="1s")
     elapsed = time.monotonic() - started
     assert same_index == index
-    assert 1.0 <= elapsed < 1.0 + 1.0 / 16 + 0.5  # the wait plus Consul's jitter (<= wait/16)
+    # It waited its 1 s, and only that: not Consul's default 5 minutes.
+    assert 1.0 <= elapsed < 5 * 60
 
 
 def test_other_services_do_not_wake_a_blocking_query(consul_target: ConsulTarget):
@@ -369,21 +368,41 @@ def test_registering_an_unknown_service_wakes_a_query_blocked_on_it(consul_targe
     client = consul_target.client()
     index, entries = client.health.service(name)
     assert entries == []
-    result: dict = {}
-
-    def block() -> None:
-        result["answer"] = client.health.service(name, index=index, wait="30s")
-
-    waiter = threading.Thread(target=block)
-    started = time.monotonic()
-    waiter.start()
-    if consul_target.emulator is not None:
-        assert consul_target.emulator.consul.wait_for_blocked_queries(1, timeout=10)
+    waiter, result = _blocking_read(client, name, index)
+    _await_parked(consul_target)
     _register(consul_target, name, unique())
-    waiter.join(30)
-    assert time.monotonic() - started < 5
+    waiter.join(HANG_BOUND)
+    assert not waiter.is_alive(), "the blocking query was not woken by the registration"
     _, entries = result["answer"]
     assert len(entries) == 1
+
+
+def _blocking_read(
+    client: consul.Consul, name: str, index: str
+) -> tuple[threading.Thread, dict[str, Any]]:
+    """Start a health read of ``name`` blocking on ``index`` for the longest wait, in a thread.
+
+    The answer lands in the returned dict under ``"answer"`` once the query returns.
+    """
+    result: dict[str, Any] = {}
+
+    def block() -> None:
+        result["answer"] = client.health.service(name, index=index, wait=LONGEST_WAIT)
+
+    # A daemon: a query that is never woken must not keep the test session alive.
+    waiter = threading.Thread(target=block, daemon=True)
+    waiter.start()
+    return waiter, result
+
+
+def _await_parked(target: ConsulTarget) -> None:
+    """On the emulator, wait until the query is parked, so the change lands while it waits.
+
+    A real agent offers no such signal: the change may then come first, and the query, whose
+    index is behind by then, answers at once; the assertions hold either way.
+    """
+    if target.emulator is not None:
+        assert target.emulator.consul.wait_for_blocked_queries(1, timeout=HANG_BOUND)
 
 
 def test_ttl_expiry_turns_a_passing_check_critical(consul_target: ConsulTarget):
@@ -393,7 +412,7 @@ def test_ttl_expiry_turns_a_passing_check_critical(consul_target: ConsulTarget):
     client.agent.check.ttl_pass(f"service:{service_id}", "alive")
     index, [entry] = client.health.service(name)
     assert _statuses(entry)[f"service:{service_id}"] == "passing"
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + HANG_BOUND  # the TTL expires after 1 s; this bounds a hang
     status, output = "passing", ""
     while status == "passing" and time.monotonic() < deadline:
         index, [entry] = client.health.service(name, index=index, wait="5s")

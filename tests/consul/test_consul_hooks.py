@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
-from consul_testlib import ConsulEmulator, connection_env, logged, unique
+from consul_testlib import ConsulEmulator, connection_env, logged, once_a_query_parks, unique
 
+from airflow_provider_nomad.consul.requests import MAX_BLOCKING_WAIT
 from airflow_provider_nomad.exceptions import (
     ConsulConnectionError,
     ConsulDatacenterError,
@@ -161,19 +162,21 @@ def test_blocking_read_through_the_hook_wakes_on_change(consul_conn):
     register(consul_conn, "web", "web-1")
     hook = ConsulHook()
     first = hook.health_report("web")
-    timer = threading.Thread(target=_pass_when_parked, args=(consul_conn, "web-1"))
-    timer.start()
-    started = time.monotonic()
-    second = hook.health_report("web", index=first.index, wait=30)
-    timer.join(10)
-    assert time.monotonic() - started < 5
+    with once_a_query_parks(consul_conn.consul, _passing(consul_conn, "web-1")) as turned:
+        started = time.monotonic()
+        second = hook.health_report("web", index=first.index, wait=MAX_BLOCKING_WAIT)
+    assert turned.is_set()
+    # Back before its wait could end: woken by the change.
+    assert time.monotonic() - started < MAX_BLOCKING_WAIT
     assert second.index > first.index
     assert second.addresses == ["127.0.0.1:0"]
 
 
-def _pass_when_parked(emulator: ConsulEmulator, service_id: str) -> None:
-    assert emulator.consul.wait_for_blocked_queries(1, timeout=10)
-    emulator.consul.set_check_status(f"service:{service_id}", "passing", "up")
+def _passing(emulator: ConsulEmulator, service_id: str) -> Callable[[], None]:
+    def turn_passing() -> None:
+        emulator.consul.set_check_status(f"service:{service_id}", "passing", "up")
+
+    return turn_passing
 
 
 def test_leader_and_test_connection(consul_conn):
@@ -280,12 +283,11 @@ async def test_async_blocking_read_wakes_on_change(consul_conn):
     register(consul_conn, "web", "web-1")
     async with ConsulAsyncHook() as hook:
         first = await hook.health_report("web")
-        timer = threading.Thread(target=_pass_when_parked, args=(consul_conn, "web-1"))
-        timer.start()
-        started = time.monotonic()
-        second = await hook.health_report("web", index=first.index, wait=30)
-        timer.join(10)
-    assert time.monotonic() - started < 5
+        with once_a_query_parks(consul_conn.consul, _passing(consul_conn, "web-1")) as turned:
+            started = time.monotonic()
+            second = await hook.health_report("web", index=first.index, wait=MAX_BLOCKING_WAIT)
+    assert turned.is_set()
+    assert time.monotonic() - started < MAX_BLOCKING_WAIT  # woken by the change
     assert second.addresses == ["127.0.0.1:0"]
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import httpx
 import pytest
-from consul_testlib import ConsulEmulator, connection_env, logged
+from consul_testlib import ConsulEmulator, connection_env, logged, once_a_query_parks
 
+from airflow_provider_nomad.consul.requests import MAX_BLOCKING_WAIT
 from airflow_provider_nomad.exceptions import ConsulPermissionError, ConsulServiceNotFoundError
 from airflow_provider_nomad.sensors.consul import ConsulHealthSensor
 
 HEALTH_ROUTE = "GET /v1/health/service/:service"
+#: A poke interval (and a timeout) as long as Consul lets a query block. A sensor that returns
+#: sooner than this did not wait out a poke: no guess of how long a step takes.
+LONG = MAX_BLOCKING_WAIT
 
 
 def register(
@@ -42,9 +45,9 @@ def sensor(**kwargs) -> ConsulHealthSensor:
 def test_passing_service_returns_its_addresses_at_once(consul_conn):
     register(consul_conn, "ledger", "ledger-1", "passing", Address="10.0.0.7", Port=9000)
     started = time.monotonic()
-    result = sensor(service="ledger", poke_interval=30).execute({})
+    result = sensor(service="ledger", poke_interval=LONG, timeout=2 * LONG).execute({})
     assert result == ["10.0.0.7:9000"]
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < LONG  # no poke interval waited out
     assert consul_conn.request_count(HEALTH_ROUTE) == 1
 
 
@@ -84,8 +87,8 @@ def test_a_poke_never_blocks_past_the_sensor_timeout(consul_conn):
     register(consul_conn, "ledger", "ledger-1", "critical")
     started = time.monotonic()
     with pytest.raises(AirflowSensorTimeout):
-        sensor(service="ledger", poke_interval=30, timeout=1).execute({})
-    assert time.monotonic() - started < 5  # the blocking wait was cut to the timeout
+        sensor(service="ledger", poke_interval=LONG, timeout=1).execute({})
+    assert time.monotonic() - started < LONG  # the blocking wait was cut to the timeout
 
 
 def test_node_failure_holds_healthy_service_checks_back(consul_conn, caplog, capsys):
@@ -145,8 +148,10 @@ def test_other_datacenter(consul_conn):
 def test_unknown_service_fails_fast_when_asked(consul_conn):
     started = time.monotonic()
     with pytest.raises(ConsulServiceNotFoundError) as raised:
-        sensor(service="no-such", fail_on_missing=True, poke_interval=30).execute({})
-    assert time.monotonic() - started < 5
+        sensor(
+            service="no-such", fail_on_missing=True, poke_interval=LONG, timeout=2 * LONG
+        ).execute({})
+    assert time.monotonic() - started < LONG  # failed on the first read, waited for nothing
     assert raised.value.service == "no-such"
     assert "Service 'no-such' is not registered in Consul" in str(raised.value)
 
@@ -183,46 +188,43 @@ def test_flapping_check_is_judged_on_the_latest_state(consul_conn):
 
 def test_a_check_turning_healthy_wakes_the_poke_at_once(consul_conn):
     register(consul_conn, "ledger", "ledger-1", "critical", "starting")
-    waiting = sensor(service="ledger", poke_interval=30, timeout=60)
-    result: dict = {}
+    waiting = sensor(service="ledger", poke_interval=LONG, timeout=2 * LONG)
 
-    def run() -> None:
+    def turn_healthy() -> None:
+        consul_conn.consul.set_check_status("service:ledger-1", "passing", "ready")
+
+    with once_a_query_parks(consul_conn.consul, turn_healthy) as turned:
         started = time.monotonic()
-        result["value"] = waiting.execute({})
-        result["elapsed"] = time.monotonic() - started
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    assert consul_conn.consul.wait_for_blocked_queries(1, timeout=10)
-    consul_conn.consul.set_check_status("service:ledger-1", "passing", "ready")
-    thread.join(30)
-    assert result["value"] == ["127.0.0.1:0"]
-    assert result["elapsed"] < 5  # not the 30 s poke interval: the blocking query woke
+        result = waiting.execute({})
+    assert turned.is_set()  # the poke was parked when the check changed...
+    assert result == ["127.0.0.1:0"]
+    assert time.monotonic() - started < LONG  # ...and returned on the change, not the interval
     # one plain read, then one blocking query that returned on the change
     assert consul_conn.request_count(HEALTH_ROUTE) == 2
 
 
 def test_the_index_is_kept_between_pokes(consul_conn):
     register(consul_conn, "ledger", "ledger-1", "critical")
-    waiting = sensor(service="ledger", poke_interval=0.6)
+    waiting = sensor(service="ledger", poke_interval=0.6, timeout=2 * LONG)
     started = time.monotonic()
     assert not waiting.poke({})  # a read, then a blocking query for the rest of the interval
     assert time.monotonic() - started >= 0.5
     first_index = waiting._last_index
     assert first_index and first_index > 0
     consul_conn.consul.set_check_status("service:ledger-1", "passing")  # while "sleeping"
+    waiting.poke_interval = LONG
     started = time.monotonic()
     assert waiting.poke({})  # blocks on the kept index: the change is already there
-    assert time.monotonic() - started < 0.4
+    assert time.monotonic() - started < LONG
     assert consul_conn.request_count(HEALTH_ROUTE) == 3
 
 
 def test_reschedule_mode_makes_one_plain_read_per_poke(consul_conn):
     register(consul_conn, "ledger", "ledger-1", "critical")
-    waiting = sensor(service="ledger", mode="reschedule", poke_interval=60)
+    waiting = sensor(service="ledger", mode="reschedule", poke_interval=LONG, timeout=2 * LONG)
     started = time.monotonic()
     assert not waiting.poke({})
-    assert time.monotonic() - started < 2
+    assert time.monotonic() - started < LONG  # no blocking query: that would wait LONG
     assert consul_conn.request_count(HEALTH_ROUTE) == 1
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-import threading
 import time
 
 import httpx
 import pytest
-from consul_testlib import ConsulEmulator, connection_env, logged
+from consul_testlib import HANG_BOUND, ConsulEmulator, connection_env, logged, once_a_query_parks
 
+from airflow_provider_nomad.consul.requests import MAX_BLOCKING_WAIT
 from airflow_provider_nomad.exceptions import (
     ConsulPermissionError,
     ConsulServiceNotFoundError,
@@ -31,7 +31,9 @@ def register(emulator: ConsulEmulator, name: str, service_id: str, status: str |
         emulator.consul.set_check_status(f"service:{service_id}", status, "")
 
 
-async def first_event(trigger: ConsulHealthTrigger, timeout: float = 20) -> ConsulHealthEvent:
+async def first_event(
+    trigger: ConsulHealthTrigger, timeout: float = HANG_BOUND
+) -> ConsulHealthEvent:
     async def take() -> ConsulHealthEvent:
         async for event in trigger.run():
             return ConsulHealthEvent.from_dict(event.payload)
@@ -97,16 +99,14 @@ async def test_trigger_wakes_promptly_when_a_check_turns_healthy(consul_conn, ca
     register(consul_conn, "ledger", "ledger-1", "critical")
 
     def flip() -> None:
-        assert consul_conn.consul.wait_for_blocked_queries(1, timeout=10)
         consul_conn.consul.set_check_status("service:ledger-1", "passing", "ready")
 
-    flipper = threading.Thread(target=flip)
-    flipper.start()
-    started = time.monotonic()
-    event = await first_event(ConsulHealthTrigger(service="ledger", wait=60))
-    flipper.join(10)
+    with once_a_query_parks(consul_conn.consul, flip) as flipped:
+        started = time.monotonic()
+        event = await first_event(ConsulHealthTrigger(service="ledger", wait=MAX_BLOCKING_WAIT))
+    assert flipped.is_set()
     assert event.status == "healthy"
-    assert time.monotonic() - started < 5  # far below the 60 s wait
+    assert time.monotonic() - started < MAX_BLOCKING_WAIT  # woken by the change, not the wait
     assert consul_conn.request_count(HEALTH_ROUTE) == 2  # a read, then one parked query
     assert "Waiting for Consul service 'ledger'" in logged(caplog, capsys)
 
@@ -117,13 +117,11 @@ async def test_unknown_service_ends_as_missing_only_when_asked(consul_conn):
     assert "Service 'ghost' is not registered in Consul" in event.message
 
     def appear() -> None:
-        assert consul_conn.consul.wait_for_blocked_queries(1, timeout=10)
         register(consul_conn, "ghost", "ghost-1", "passing")
 
-    creator = threading.Thread(target=appear)
-    creator.start()
-    event = await first_event(ConsulHealthTrigger(service="ghost", wait=60))
-    creator.join(10)
+    with once_a_query_parks(consul_conn.consul, appear) as appeared:
+        event = await first_event(ConsulHealthTrigger(service="ghost", wait=MAX_BLOCKING_WAIT))
+    assert appeared.is_set()
     assert event.status == "healthy"
 
 
@@ -140,7 +138,7 @@ async def test_faults_are_retried_inside_the_trigger(consul_conn):
     register(consul_conn, "ledger", "ledger-1", "passing")
     consul_conn.inject_fault(HEALTH_ROUTE, status=500, body="No cluster leader", count=1)
     consul_conn.inject_fault(HEALTH_ROUTE, drop=True, count=1)
-    event = await first_event(ConsulHealthTrigger(service="ledger"), timeout=30)
+    event = await first_event(ConsulHealthTrigger(service="ledger"))
     assert event.status == "healthy"
     assert consul_conn.request_count(HEALTH_ROUTE) == 3
 
@@ -184,13 +182,11 @@ async def test_deferred_wait_end_to_end(consul_conn):
         await asyncio.to_thread(task.execute, {})
 
     def flip() -> None:
-        assert consul_conn.consul.wait_for_blocked_queries(1, timeout=10)
         consul_conn.consul.set_check_status("service:ledger-1", "passing")
 
-    flipper = threading.Thread(target=flip)
-    flipper.start()
-    event = await first_event(deferred.value.trigger)
-    flipper.join(10)
+    with once_a_query_parks(consul_conn.consul, flip) as flipped:
+        event = await first_event(deferred.value.trigger)
+    assert flipped.is_set()
     result = await asyncio.to_thread(task.execute_complete, {}, event.to_dict())
     assert result == ["127.0.0.1:9000"]
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 
 import httpx
 import pendulum
 import pytest
 from airflow.sdk import DAG
-from nomad_testlib import batch_job, children_of
+from nomad_testlib import HANG_BOUND, act_when_logged, batch_job, children_of
 
 from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
 from airflow_provider_nomad.sensors.consul import ConsulHealthSensor
@@ -59,19 +58,13 @@ def test_dispatch_waits_for_the_service_to_pass(consul, nomad_client, dag_runner
     nomad_client.jobs.register_job({"Job": batch_job("settlement", "print('settled')")})
     dispatched_while_critical: list[int] = []
 
-    def heal_once_the_sensor_waits() -> None:
-        seen = ""
-        while "replica lag 900 s" not in seen:
-            seen += capfd.readouterr().out
-            threading.Event().wait(0.05)
+    def heal() -> None:
         dispatched_while_critical.append(len(children_of(nomad_client, "settlement")))
-        print(seen)  # give the output back to capfd for the assertions below
         consul.put("/v1/agent/check/pass/ledger-ttl", params={"note": "caught up"})
 
-    healer = threading.Thread(target=heal_once_the_sensor_waits, daemon=True)
-    healer.start()
-    result = dag_runner(gated_dag("gate_heals", sensor_timeout=120))
-    healer.join(timeout=30)
+    healed = act_when_logged(capfd, "replica lag 900 s", heal)
+    result = dag_runner(gated_dag("gate_heals", sensor_timeout=HANG_BOUND))
+    assert healed(), "the sensor never logged why it was waiting"
     output = capfd.readouterr().out
 
     assert result.state == "success", output[-3000:]

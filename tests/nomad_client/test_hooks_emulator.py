@@ -11,6 +11,7 @@ import json
 import time
 
 import pytest
+from nomad_testlib import HANG_BOUND
 
 from airflow_provider_nomad.exceptions import (
     NomadApiError,
@@ -22,6 +23,7 @@ from airflow_provider_nomad.exceptions import (
     NomadUnreachableError,
 )
 from airflow_provider_nomad.hooks.nomad import NomadAsyncHook, NomadHook
+from airflow_provider_nomad.nomad.follow import MAX_BLOCKING_WAIT
 from airflow_provider_nomad.nomad.logs import LogFrame
 from airflow_provider_nomad.retry import RetryPolicy
 
@@ -361,9 +363,12 @@ async def test_blocking_query_returns_on_change(ahook, hook):
     allocs, index = await ahook.get_job_allocations(child_id)
     assert index > 0
     started = time.monotonic()
-    changed, new_index = await ahook.get_job_allocations(child_id, index=index, wait=30)
+    changed, new_index = await ahook.get_job_allocations(
+        child_id, index=index, wait=MAX_BLOCKING_WAIT
+    )
     assert new_index > index
-    assert time.monotonic() - started < 15  # woken by the change, not by the 30 s wait
+    # Woken by the change: the wait, the longest Nomad allows, would have ended later.
+    assert time.monotonic() - started < MAX_BLOCKING_WAIT
     assert changed != allocs or changed[0]["ModifyIndex"] > index
 
 
@@ -378,7 +383,8 @@ async def test_blocking_query_times_out_with_same_index(ahook, hook):
     again, same = await ahook.get_evaluation(evaluation_id, index=index, wait=0.5)
     assert same == index
     assert again["Status"] == evaluation["Status"]
-    assert 0.4 <= time.monotonic() - started < 5
+    # It waited out its own 0.5 s wait, not the default 5 minutes.
+    assert 0.4 <= time.monotonic() - started < MAX_BLOCKING_WAIT
 
 
 async def test_concurrent_blocking_queries_share_one_client(ahook, hook):
@@ -448,16 +454,16 @@ async def test_stream_logs_follow_a_running_task(ahook, hook):
     # Nomad keeps a followed stream open (heartbeats) even after the task ends: the caller
     # decides when it has read enough.
     frames = ahook.stream_logs(alloc["ID"], "batch", "stdout", offset=0, follow=True)
-    assert await asyncio.wait_for(read_until(frames, len(TICKED)), 30) == TICKED
+    assert await asyncio.wait_for(read_until(frames, len(TICKED)), HANG_BOUND) == TICKED
 
 
 async def test_stream_logs_resume_mid_follow_without_duplicates(ahook, hook):
     hook.register_job(parameterized_job(run_for="1500ms", stdout="tick\n", config=TICKS))
     alloc = await started_alloc(ahook, dispatch(hook)["DispatchedJobID"])
     first = ahook.stream_logs(alloc["ID"], "batch", "stdout", offset=0, follow=True)
-    head = await asyncio.wait_for(read_until(first, 1), 30)  # e.g. a drop after one frame
+    head = await asyncio.wait_for(read_until(first, 1), HANG_BOUND)  # a drop after one frame
     rest = ahook.stream_logs(alloc["ID"], "batch", "stdout", offset=len(head), follow=True)
-    tail = await asyncio.wait_for(read_until(rest, len(TICKED) - len(head)), 30)
+    tail = await asyncio.wait_for(read_until(rest, len(TICKED) - len(head)), HANG_BOUND)
     assert head + tail == TICKED
 
 

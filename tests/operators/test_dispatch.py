@@ -8,7 +8,7 @@ import threading
 import pendulum
 import pytest
 from airflow.sdk import DAG
-from nomad_testlib import batch_job, children_of
+from nomad_testlib import HANG_BOUND, batch_job, children_of
 
 from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
 
@@ -95,6 +95,7 @@ def test_log_lines_reach_the_task_log_while_the_batch_runs(
     """
     nomad_client.jobs.register_job({"Job": batch_job("gated", script)})
     seen = threading.Event()
+    run_over = threading.Event()
     output: list[str] = []
     link_while_running: list[str | None] = []
 
@@ -102,7 +103,7 @@ def test_log_lines_reach_the_task_log_while_the_batch_runs(
         # The batch only ends once its first line is in the task log: if the operator
         # printed logs only after the job ended, this would never fire and the run would hang
         # until the test's timeout.
-        while not seen.is_set():
+        while not seen.is_set() and not run_over.is_set():
             chunk = capfd.readouterr().out
             output.append(chunk)
             if "waiting for release" in "".join(output):
@@ -115,7 +116,8 @@ def test_log_lines_reach_the_task_log_while_the_batch_runs(
     watcher = threading.Thread(target=release_when_seen, daemon=True)
     watcher.start()
     result = dag_runner(dispatch_dag("dispatch_live", job_id="gated"))
-    watcher.join(timeout=10)
+    run_over.set()
+    watcher.join(HANG_BOUND)
     output.append(capfd.readouterr().out)
     assert seen.is_set()
     assert result.state == "success"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG
-from nomad_testlib import batch_job, children_of
+from nomad_testlib import HANG_BOUND, act_when_logged, batch_job, children_of
 
 from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
 
@@ -64,7 +64,7 @@ def _lines_of(proc: subprocess.Popen) -> queue.Queue:
     return lines
 
 
-def _wait_for_line(lines: queue.Queue, needle: str, timeout: float = 60) -> str:
+def _wait_for_line(lines: queue.Queue, needle: str, timeout: float = HANG_BOUND) -> str:
     seen = []
     while True:
         line = lines.get(timeout=timeout)
@@ -73,20 +73,6 @@ def _wait_for_line(lines: queue.Queue, needle: str, timeout: float = 60) -> str:
         seen.append(line)
         if needle in line:
             return line
-
-
-def _release_when(capfd, needle: str, release: Path) -> threading.Thread:
-    def watch() -> None:
-        collected = ""
-        while needle not in collected:
-            collected += capfd.readouterr().out
-            threading.Event().wait(0.05)
-        print(collected)  # hand the output back to capfd for the assertions
-        release.touch()
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
 
 
 def test_retry_after_sigkill_adopts_the_running_child(
@@ -110,13 +96,13 @@ def test_retry_after_sigkill_adopts_the_running_child(
         _wait_for_line(_lines_of(worker), "batch started")
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=30)
+        worker.wait(timeout=HANG_BOUND)
     [child] = children_of(nomad_client, "gated")
     assert child["Status"] == "running"
 
-    watcher = _release_when(capfd, "Adopting", release)
+    released = act_when_logged(capfd, "Adopting", release.touch)
     result = dag_runner(reattach_dag())
-    watcher.join(timeout=30)
+    assert released(), "the retry never logged that it adopted the child"
     output = capfd.readouterr().out
 
     assert result.state == "success", output[-3000:]

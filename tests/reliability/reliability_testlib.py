@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import nomad
 from cryptography import x509
+from nomad_testlib import HANG_BOUND
 from pki_testlib import CLIENT_AUTH, LOOPBACK, SERVER_AUTH, CertificateAuthority, write_pem
 
 from airflow_provider_nomad.nomad.identity import TaskIdentity
@@ -106,7 +107,7 @@ class OutputWatcher:
             self._queue.put(line)
         self._queue.put(None)
 
-    def wait_for(self, needle: str, timeout: float = 60) -> str:
+    def wait_for(self, needle: str, timeout: float = HANG_BOUND) -> str:
         """Block until a line containing ``needle`` arrives; fail if the process ends first."""
         while True:
             try:
@@ -155,14 +156,14 @@ class AnswerLosingProxy:
 
     def __enter__(self) -> AnswerLosingProxy:
         self._thread.start()
-        if not self._ready.wait(timeout=30):
+        if not self._ready.wait(timeout=HANG_BOUND):
             raise RuntimeError("the proxy did not start")
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
+        self._thread.join(HANG_BOUND)
 
     def _main(self) -> None:
         loop = asyncio.new_event_loop()
@@ -335,7 +336,7 @@ class OutputTrigger:
     :param timeout: give up (and never act) after this many seconds.
     """
 
-    def __init__(self, capfd, needle: str, action: Callable[[], None], timeout: float = 120):
+    def __init__(self, capfd, needle: str, action: Callable[[], None], timeout: float = HANG_BOUND):
         self._capfd = capfd
         self._needle = needle
         self._action = action
@@ -351,7 +352,7 @@ class OutputTrigger:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
-        self._thread.join(timeout=30)
+        self._thread.join(HANG_BOUND)
 
     def _watch(self) -> None:
         deadline = threading.Event()

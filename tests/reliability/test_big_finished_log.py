@@ -13,7 +13,7 @@ import asyncio
 import threading
 
 import pytest
-from nomad_testlib import batch_job, dispatch
+from nomad_testlib import HANG_BOUND, batch_job, dispatch
 
 from airflow_provider_nomad.hooks.nomad import NomadAsyncHook, NomadHook
 from airflow_provider_nomad.nomad.follow import JobFollower
@@ -77,7 +77,7 @@ async def test_a_big_finished_log_arrives_whole_and_in_order(ended_big_batch):
     recorder = Recorder()
     async with NomadAsyncHook() as hook:
         follower = JobFollower(hook, job_id, on_chunk=recorder, bulk_read_threshold=THRESHOLD)
-        outcome = await asyncio.wait_for(follower.run(), 60)
+        outcome = await asyncio.wait_for(follower.run(), HANG_BOUND)
     assert outcome.result is JobResult.SUCCEEDED
     for stream in ("stdout", "stderr"):
         assert bytes(recorder.data[stream]) == expected(stream), stream
@@ -92,7 +92,7 @@ async def test_below_the_threshold_nothing_leaves_the_event_loop(ended_big_batch
     recorder = Recorder()
     async with NomadAsyncHook() as hook:
         follower = JobFollower(hook, job_id, on_chunk=recorder, bulk_read_threshold=10**9)
-        await asyncio.wait_for(follower.run(), 60)
+        await asyncio.wait_for(follower.run(), HANG_BOUND)
     assert recorder.thread_names == {threading.current_thread().name}
     assert bytes(recorder.data["stdout"]) == expected("stdout")
 
@@ -116,7 +116,7 @@ async def test_a_cancelled_bulk_read_hands_out_nothing_more_and_resumes_exactly(
                     # The first reader pauses after its first delivery, between two reads:
                     # it holds no lock, so the event loop (and the other log) go on.
                     in_thread.set()
-                    assert release.wait(30), "the test never released the reader thread"
+                    assert release.wait(HANG_BOUND), "the test never released the reader thread"
                 yield data
         finally:
             with readers:
@@ -125,14 +125,14 @@ async def test_a_cancelled_bulk_read_hands_out_nothing_more_and_resumes_exactly(
 
     def all_reads_finished() -> bool:
         with readers:
-            return readers.wait_for(lambda: not open_reads, timeout=30)
+            return readers.wait_for(lambda: not open_reads, timeout=HANG_BOUND)
 
     monkeypatch.setattr(NomadHook, "read_log", read_log)
     first = Recorder()
     async with NomadAsyncHook() as hook:
         follower = JobFollower(hook, job_id, on_chunk=first, bulk_read_threshold=THRESHOLD)
         running = asyncio.create_task(follower.run())
-        assert await asyncio.to_thread(in_thread.wait, 30)
+        assert await asyncio.to_thread(in_thread.wait, HANG_BOUND)
         running.cancel()
         release.set()
         with pytest.raises(asyncio.CancelledError):
@@ -148,6 +148,6 @@ async def test_a_cancelled_bulk_read_hands_out_nothing_more_and_resumes_exactly(
             assert bytes(first.data[stream]) == expected(stream)[: offsets.get(key, 0)]
         second = Recorder()
         resumed = JobFollower(hook, job_id, offsets=offsets, on_chunk=second)
-        await asyncio.wait_for(resumed.run(), 60)
+        await asyncio.wait_for(resumed.run(), HANG_BOUND)
     for stream in ("stdout", "stderr"):
         assert bytes(first.data[stream] + second.data[stream]) == expected(stream), stream

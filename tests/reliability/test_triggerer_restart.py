@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from nomad_testlib import batch_job, dispatch
+from nomad_testlib import HANG_BOUND, batch_job, dispatch
 
 from airflow_provider_nomad.hooks.nomad import NomadAsyncHook
 from airflow_provider_nomad.nomad.follow import JobFollower
@@ -45,7 +45,7 @@ def expected_stdout() -> list[str]:
     ]
 
 
-async def wait_for_line(batch_log, stream: str, line: str, timeout: float = 60) -> None:
+async def wait_for_line(batch_log, stream: str, line: str, timeout: float = HANG_BOUND) -> None:
     """Wait until the task log holds ``line`` (captured output offers no notification)."""
 
     async def seen() -> None:
@@ -55,7 +55,7 @@ async def wait_for_line(batch_log, stream: str, line: str, timeout: float = 60) 
     await asyncio.wait_for(seen(), timeout)
 
 
-async def first_event(trigger: NomadJobTrigger, timeout: float = 120) -> NomadJobEvent:
+async def first_event(trigger: NomadJobTrigger, timeout: float = HANG_BOUND) -> NomadJobEvent:
     async def run() -> dict:
         async for event in trigger.run():
             return event.payload
@@ -139,14 +139,14 @@ async def test_follower_resumes_inside_a_rotated_file_from_its_offsets(gated_chi
     async with NomadAsyncHook() as hook:
         first = JobFollower(hook, child, on_line=before)
         runner = asyncio.create_task(first.run())
-        await asyncio.wait_for(before.arrived.wait(), 60)
+        await asyncio.wait_for(before.arrived.wait(), HANG_BOUND)
         runner.cancel()
         with pytest.raises(asyncio.CancelledError):
             await runner
         offsets = first.offsets
         release.touch()
         second = JobFollower(hook, child, offsets=offsets, on_line=after)
-        outcome = await asyncio.wait_for(second.run(), 120)
+        outcome = await asyncio.wait_for(second.run(), HANG_BOUND)
 
     [stdout_offset] = [v for k, v in offsets.items() if k.endswith("/main/stdout")]
     assert stdout_offset == PHASE_LINES * len(f"first 00000 {PAD}\n") > 1024 * 1024

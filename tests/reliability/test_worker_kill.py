@@ -19,7 +19,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from nomad_testlib import DagRunResult, batch_job
+from nomad_testlib import HANG_BOUND, DagRunResult, batch_job
 from reliability_testlib import (
     OutputTrigger,
     OutputWatcher,
@@ -105,7 +105,7 @@ def kill_worker_while_it_waits(tmp_path: Path, dag_file: Path) -> None:
         OutputWatcher(worker).wait_for("] batch started")
     finally:
         os.killpg(worker.pid, signal.SIGKILL)
-        assert worker.wait(timeout=30) == -signal.SIGKILL
+        assert worker.wait(timeout=HANG_BOUND) == -signal.SIGKILL
 
 
 def test_retry_adopts_the_child_the_killed_worker_was_following(
@@ -127,6 +127,9 @@ def test_retry_adopts_the_child_the_killed_worker_was_following(
 
     assert adoption.fired.is_set(), output[-3000:]
     assert (state, try_number) == ("success", 2), output[-3000:]
+    # Try 2's log says what became of the batch try 1's dead worker left behind.
+    assert f"Adopting {child['ID']}: dispatched by try 1 of this task instance" in output
+    assert "try 2 follows the same batch to its end instead of running it a second time" in output
     children = children_of_task(nomad_client, PARENT, "killed_while_running", "settle", run_id)
     assert [c["ID"] for c in children] == [child["ID"]]
     assert executions(ledger, "settle") == 1

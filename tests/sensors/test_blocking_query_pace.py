@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 from canned_server_testlib import CannedServer, serve, use_connection
+from nomad_testlib import HANG_BOUND
 
 from airflow_provider_nomad.nomad.outcome import JobResult
 from airflow_provider_nomad.sensors.consul import ConsulHealthSensor
@@ -102,7 +103,7 @@ async def test_nomad_trigger(server):
             return NomadJobEvent.from_dict(event.payload)
         raise AssertionError("the trigger ended without an event")
 
-    event = await asyncio.wait_for(first_event(), timeout=60)
+    event = await asyncio.wait_for(first_event(), timeout=HANG_BOUND)
     assert event.error is None
     assert event.outcome.result is JobResult.TIMED_OUT
     assert_paced(server, ALLOCATIONS, start, WINDOW)
@@ -120,7 +121,7 @@ async def test_consul_trigger(server):
     events = trigger.run()
     waiting = asyncio.ensure_future(events.__anext__())
     try:
-        assert await asyncio.to_thread(server.wait_for_request, HEALTH, 30)
+        assert await asyncio.to_thread(server.wait_for_request, HEALTH, HANG_BOUND)
         start = time.monotonic()
         # The trigger waits for a healthy instance that never comes: count what it asks.
         done, _ = await asyncio.wait({waiting}, timeout=WINDOW)
