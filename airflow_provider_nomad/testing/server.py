@@ -125,6 +125,10 @@ class Emulator:
     :param tls_ca: CA bundle; when given, clients must present a certificate it signed (mTLS).
     :param client_cert: ``(cert, key)`` the :attr:`control` client presents under mTLS.
     :param clock: time source for the Nomad model (tests may inject a manual clock).
+    :param node_name: name of the emulated client node (``nomad agent -dev -node NAME``).
+    :param acl_bootstrapped: with ``acl``, False starts like a fresh ``-acl-enabled`` agent:
+        no token works until ``POST /v1/acl/bootstrap`` hands out :attr:`token`.
+    :param event_heartbeat: seconds between ``/v1/event/stream`` heartbeats (Nomad: 30).
     """
 
     def __init__(
@@ -139,6 +143,9 @@ class Emulator:
         tls_ca: str | None = None,
         client_cert: tuple[str, str] | None = None,
         clock: Clock | None = None,
+        node_name: str = "node-1",
+        acl_bootstrapped: bool = True,
+        event_heartbeat: float = 30.0,
     ) -> None:
         if bool(tls_cert) != bool(tls_key):
             raise ValueError("tls_cert and tls_key go together")
@@ -150,6 +157,9 @@ class Emulator:
         self._tls = (tls_cert, tls_key, tls_ca)
         self._client_cert = client_cert
         self._clock = clock
+        self._node_name = node_name
+        self._acl_bootstrapped = acl_bootstrapped
+        self._event_heartbeat = event_heartbeat
         self.token: str | None = str(uuid.uuid4()) if acl else None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -254,8 +264,10 @@ class Emulator:
         self._stop = asyncio.Event()
         backend = NomadBackend(
             state_dir=self._state_dir or "",
-            acl=Acl(self.acl, self.token),
+            acl=Acl(self.acl, self.token, bootstrapped=self._acl_bootstrapped),
             clock=self._clock,
+            node_name=self._node_name,
+            event_heartbeat=self._event_heartbeat,
         )
         self.backend = backend
         observatory = Observatory()

@@ -125,6 +125,6 @@ def test_fs_read_problems(api):
 
 
 def test_routes_nomad_has_but_the_emulator_does_not_model_say_so(emu):
-    response = emu.get("/v1/job/x/versions")
+    response = emu.get("/v1/job/x/scale")
     assert response.status_code == 501
-    assert "does not implement" in response.text
+    assert response.text == "the Nomad emulator does not implement GET /v1/job/:job_id/scale"

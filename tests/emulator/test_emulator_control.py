@@ -108,7 +108,9 @@ def test_nodes_can_be_resized(emu, ctl):
     resized = ctl.set_node(node["ID"], memory=512, drivers=["raw_exec"])
     assert resized["NodeResources"]["Memory"]["MemoryMB"] == 512
     assert set(resized["Drivers"]) == {"raw_exec"}
-    listed = emu.get("/v1/nodes").json()
+    # Node list stubs carry NodeResources only when asked for (`json:",omitempty"`).
+    assert "NodeResources" not in emu.get("/v1/nodes").json()[0]
+    listed = emu.get("/v1/nodes", params={"resources": "true"}).json()
     assert listed[0]["NodeResources"]["Memory"]["MemoryMB"] == 512
 
 

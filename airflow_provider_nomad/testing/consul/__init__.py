@@ -1,6 +1,7 @@
 """Consul side of the emulator: a starlette app serving the part of Consul's HTTP API the
-provider uses (health, agent service/check registration, catalog, status), with Consul's fields,
-headers, texts, ACL tokens and blocking queries.
+provider and its users' tools use (health, agent self/members/service/check registration,
+catalog, status, KV with sessions and locks), with Consul's fields, headers, texts, ACL tokens
+and blocking queries. A route Consul has but the emulator does not serve answers 501 naming it.
 
 ``create_app(acl_token=...)`` builds the app; ``app.state.backend`` (a :class:`ConsulBackend`)
 holds the state, has ``reset()``, and offers control hooks for tests (``set_serf_health``,

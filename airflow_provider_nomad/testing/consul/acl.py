@@ -4,10 +4,10 @@ Tokens carry rules written in Consul's JSON policy syntax, e.g.::
 
     {"service_prefix": {"": {"policy": "read"}}, "node_prefix": {"": {"policy": "read"}}}
 
-Only the ``service``/``service_prefix`` and ``node``/``node_prefix`` resources are modelled:
-they are all the health, catalog and agent endpoints served here look at. The default policy is
-``deny``, as in any production cluster; the management token (the emulator's ``acl_token``) is
-allowed everything.
+The ``service``, ``node``, ``key``, ``session`` and ``agent`` resources (each with its
+``_prefix`` form) are modelled: they are all the endpoints served here look at. The default
+policy is ``deny``, as in any production cluster; the management token (the emulator's
+``acl_token``) is allowed everything.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ READ = "read"
 WRITE = "write"
 DENY = "deny"
 _RANK = {DENY: 0, READ: 1, WRITE: 2}
-RESOURCES = ("service", "node")
+RESOURCES = ("service", "node", "key", "session", "agent")
 
 
 @dataclass(frozen=True)

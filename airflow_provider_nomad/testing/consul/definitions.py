@@ -220,10 +220,50 @@ def parse_service(body: Any, *, name_key: str = "name") -> ServiceSpec:
         meta={str(k): str(v) for k, v in dict(raw.get("meta") or {}).items()},
         weights={key: int(weights.get(key, 1)) for key in ("Passing", "Warning")},
         enable_tag_override=bool(raw.get("enabletagoverride") or False),
-        tagged_addresses=dict(raw.get("taggedaddresses") or {}),
+        tagged_addresses=service_addresses(raw.get("taggedaddresses")),
         kind=str(raw.get("kind") or ""),
         checks=checks,
     )
+
+
+def service_addresses(raw: Any) -> dict[str, dict[str, Any]]:
+    """A service's ``TaggedAddresses`` as ``map[string]ServiceAddress``: each value decoded
+    into ``{"Address", "Port"}`` (keys matched case-insensitively, as Go decodes them)."""
+    out: dict[str, dict[str, Any]] = {}
+    for name, value in dict(raw or {}).items():
+        fields = {str(k).lower(): v for k, v in value.items()} if isinstance(value, dict) else {}
+        try:
+            port = int(fields.get("port") or 0)
+        except (TypeError, ValueError) as exc:
+            raise errors.ConsulHTTPError(
+                400, f"Request decode failed: TaggedAddresses: {exc}"
+            ) from exc
+        out[str(name)] = {"Address": str(fields.get("address") or ""), "Port": port}
+    return out
+
+
+def default_service_addresses(spec: ServiceSpec) -> None:
+    """``addServiceInternal``: an IP service address also becomes its lan/wan tagged address
+    for the IP family, unless given; a given ``lan_ipv4``... must be of its family."""
+    try:
+        ip = ipaddress.ip_address(spec.address)
+    except ValueError:
+        ip = None
+    family = "ipv4" if ip is not None and ip.version == 4 else "ipv6"
+    for name in ("lan_ipv4", "wan_ipv4", "lan_ipv6", "wan_ipv6"):
+        given = spec.tagged_addresses.get(name)
+        if given is not None:
+            try:
+                version = ipaddress.ip_address(given["Address"]).version
+            except ValueError:
+                version = 0
+            if version != (4 if name.endswith("ipv4") else 6):
+                kind = name.rsplit("_", 1)[1]
+                raise errors.ConsulHTTPError(
+                    500, f'Service tagged address "{name}" must be a valid {kind} address'
+                )
+        elif ip is not None and name.endswith(family):
+            spec.tagged_addresses[name] = {"Address": spec.address, "Port": spec.port}
 
 
 def parse_check_registration(body: Any) -> CheckSpec:

@@ -19,7 +19,7 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from airflow_provider_nomad.testing.consul import errors
+from airflow_provider_nomad.testing.consul import errors, kv_ops
 from airflow_provider_nomad.testing.consul.acl import READ, WRITE, AclStore, Authorizer
 from airflow_provider_nomad.testing.consul.blocking import ChangeFeed
 from airflow_provider_nomad.testing.consul.definitions import (
@@ -29,6 +29,7 @@ from airflow_provider_nomad.testing.consul.definitions import (
     CatalogRegistration,
     CheckSpec,
     ServiceSpec,
+    default_service_addresses,
 )
 from airflow_provider_nomad.testing.consul.records import (
     SERF_ALIVE_OUTPUT,
@@ -41,6 +42,7 @@ from airflow_provider_nomad.testing.consul.records import (
     ServiceInstance,
     check_from_spec,
 )
+from airflow_provider_nomad.testing.consul.sessions import sessions_on_check
 
 CHECK_OUTPUT_MAX = 4096  # checks.DefaultBufSize
 TTL_EXPIRED = "TTL expired"
@@ -98,6 +100,13 @@ class ConsulBackend:
     def _write(self) -> int:
         self._index += 1
         return self._index
+
+    def next_index(self) -> int:
+        """Take the next Raft index for a write (the caller holds :attr:`lock`)."""
+        return self._write()
+
+    def datacenter_or_none(self, name: str) -> Datacenter | None:
+        return self._datacenters.get(name)
 
     def _touch(
         self,
@@ -174,6 +183,7 @@ class ConsulBackend:
             output=SERF_ALIVE_OUTPUT,
             create_index=index,
             modify_index=index,
+            agent_local=False,
         )
         # Every server registers the "consul" service, as a real server agent does.
         node.services["consul"] = ServiceInstance(
@@ -186,6 +196,7 @@ class ConsulBackend:
             weights={"Passing": 1, "Warning": 1},
             create_index=index,
             modify_index=index,
+            agent_local=False,
         )
         dc.nodes[node_name] = node
         self._touch(dc, index, ("nodes", "services", "checks"), ("consul",))
@@ -220,6 +231,10 @@ class ConsulBackend:
             return False
         index = self._write()
         check.status, check.output, check.modify_index = status, output, index
+        if status == CRITICAL:
+            # A session is only as alive as its checks (Session.Apply's health contract).
+            for session in sessions_on_check(dc, node.name, check.check_id):
+                kv_ops.invalidate(self, dc, session.id)
         affected = (
             [check.service_name]
             if check.service_id
@@ -296,6 +311,7 @@ class ConsulBackend:
                 authz.require("service", existing.name, WRITE)
             if any(check.is_script for check in spec.checks):
                 raise errors.ConsulHTTPError(500, errors.SCRIPTS_DISABLED)
+            default_service_addresses(spec)
             index = self._write()
             service = _instance(spec, existing, index)
             node.services[spec.id] = service
@@ -584,15 +600,22 @@ class ConsulBackend:
         return not check.service_name or authz.allowed("service", check.service_name, READ)
 
     def catalog_services(
-        self, dc: Datacenter, authz: Authorizer
+        self, dc: Datacenter, authz: Authorizer, instance_filter: Any = None
     ) -> tuple[dict[str, list[str]], bool]:
-        """``/v1/catalog/services``: service name -> the union of its instances' tags."""
+        """``/v1/catalog/services``: service name -> the union of its instances' tags.
+
+        :param instance_filter: a compiled ``?filter=`` over ``ServiceNode`` fields.
+        """
         tags: dict[str, set[str]] = {}
         filtered = False
         for node in dc.nodes.values():
             for service in node.services.values():
                 if not authz.allowed("service", service.name, READ):
                     filtered = True
+                    continue
+                if instance_filter is not None and not instance_filter.apply(
+                    [service_node(dc, node, service)]
+                ):
                     continue
                 tags.setdefault(service.name, set()).update(service.tags)
         return {name: sorted(values) for name, values in sorted(tags.items())}, filtered
@@ -612,29 +635,7 @@ class ConsulBackend:
             ):
                 filtered = True
                 continue
-            out.append(
-                {
-                    "ID": node.id,
-                    "Node": node.name,
-                    "Address": node.address,
-                    "Datacenter": dc.name,
-                    "TaggedAddresses": dict(node.tagged_addresses),
-                    "NodeMeta": dict(node.meta),
-                    "ServiceKind": service.kind,
-                    "ServiceID": service.id,
-                    "ServiceName": service.name,
-                    "ServiceTags": list(service.tags),
-                    "ServiceAddress": service.address,
-                    "ServiceWeights": dict(service.weights),
-                    "ServiceMeta": dict(service.meta),
-                    "ServicePort": service.port,
-                    "ServiceEnableTagOverride": service.enable_tag_override,
-                    "ServiceProxy": {"Mode": "", "MeshGateway": {}, "Expose": {}},
-                    "ServiceConnect": {},
-                    "CreateIndex": service.create_index,
-                    "ModifyIndex": service.modify_index,
-                }
-            )
+            out.append(service_node(dc, node, service))
         return out, filtered
 
     def leader_address(self, datacenter: str | None) -> str:
@@ -677,6 +678,35 @@ class ConsulBackend:
             else:
                 raise KeyError(f"unknown check {check_id!r} in datacenter {dc.name!r}")
         self.feed.notify()
+
+
+def service_node(dc: Datacenter, node: Node, service: ServiceInstance) -> dict[str, Any]:
+    """A ``ServiceNode``: one instance flattened with its node (``/v1/catalog/service``)."""
+    out = {
+        "ID": node.id,
+        "Node": node.name,
+        "Address": node.address,
+        "Datacenter": dc.name,
+        "TaggedAddresses": dict(node.tagged_addresses),
+        "NodeMeta": dict(node.meta),
+        "ServiceKind": service.kind,
+        "ServiceID": service.id,
+        "ServiceName": service.name,
+        "ServiceTags": list(service.tags),
+        "ServiceAddress": service.address,
+    }
+    if service.tagged_addresses:  # `json:",omitempty"`
+        out["ServiceTaggedAddresses"] = {k: dict(v) for k, v in service.tagged_addresses.items()}
+    return out | {
+        "ServiceWeights": dict(service.weights),
+        "ServiceMeta": dict(service.meta),
+        "ServicePort": service.port,
+        "ServiceEnableTagOverride": service.enable_tag_override,
+        "ServiceProxy": {"Mode": "", "MeshGateway": {}, "Expose": {}},
+        "ServiceConnect": {},
+        "CreateIndex": service.create_index,
+        "ModifyIndex": service.modify_index,
+    }
 
 
 def _instance(spec: Any, previous: ServiceInstance | None, index: int) -> ServiceInstance:

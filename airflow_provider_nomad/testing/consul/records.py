@@ -14,6 +14,8 @@ from typing import Any
 from airflow_provider_nomad.testing.consul.definitions import CRITICAL, CheckSpec
 from airflow_provider_nomad.testing.consul.durations import format_duration
 from airflow_provider_nomad.testing.consul.filters import MAP, SCALAR, StructList
+from airflow_provider_nomad.testing.consul.kv import KVStore
+from airflow_provider_nomad.testing.consul.sessions import Session
 
 SERF_CHECK_ID = "serfHealth"
 SERF_CHECK_NAME = "Serf Health Status"
@@ -99,6 +101,9 @@ class HealthCheck:
     create_index: int = 0
     modify_index: int = 0
     ttl_generation: int = 0
+    #: False for what the cluster keeps in the catalog only (the leader's ``serfHealth``):
+    #: the local agent's own endpoints do not list it.
+    agent_local: bool = True
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -137,6 +142,8 @@ class ServiceInstance:
     kind: str = ""
     create_index: int = 0
     modify_index: int = 0
+    #: False for the ``consul`` service a server registers straight into the catalog.
+    agent_local: bool = True
 
     def to_api(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -157,7 +164,7 @@ class ServiceInstance:
             "ModifyIndex": self.modify_index,
         }
         if self.tagged_addresses:
-            out["TaggedAddresses"] = dict(self.tagged_addresses)
+            out["TaggedAddresses"] = {k: dict(v) for k, v in self.tagged_addresses.items()}
         return out
 
     def has_tags(self, tags: Iterable[str]) -> bool:
@@ -207,8 +214,10 @@ class Datacenter:
     name: str
     nodes: dict[str, Node] = field(default_factory=dict)
     table_index: dict[str, int] = field(
-        default_factory=lambda: {"nodes": 0, "services": 0, "checks": 0}
+        default_factory=lambda: {"nodes": 0, "services": 0, "checks": 0, "sessions": 0}
     )
+    kv: KVStore = field(default_factory=KVStore)
+    sessions: dict[str, Session] = field(default_factory=dict)
     service_index: dict[str, int] = field(default_factory=dict)
     extinction_index: int = 0
 

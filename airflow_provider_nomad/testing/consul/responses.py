@@ -33,6 +33,7 @@ from airflow_provider_nomad.testing.consul.records import (
     CATALOG_SERVICE_SCHEMA,
     CHECK_SCHEMA,
     HEALTH_SERVICE_SCHEMA,
+    SERVICE_SCHEMA,
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -185,7 +186,12 @@ async def health_service(request: Request) -> Response:
     if not service:
         raise errors.ConsulHTTPError(400, errors.MISSING_SERVICE_NAME)
 
+    peer = request.query_params.get("peer", "")
+
     def compute(backend: ConsulBackend, dc: Any, authz: Authorizer):
+        if peer:
+            # Services imported from a cluster peer: the emulator has no peerings, so none.
+            return backend.service_index(dc, service), [], False
         entries, filtered = backend.health_service(dc, service, tags, authz)
         return backend.service_index(dc, service), entries, filtered
 
@@ -254,12 +260,27 @@ async def health_node(request: Request) -> Response:
 
 # -- /v1/catalog --------------------------------------------------------------------------------
 async def catalog_services(request: Request) -> Response:
+    """Service name -> tags; ``?filter=`` selects instances (``ServiceNode`` fields) first."""
+    expression = request.query_params.get("filter") or None
+    instance_filter = _compile(expression, CATALOG_SERVICE_SCHEMA) if expression else None
+
     def compute(backend: ConsulBackend, dc: Any, authz: Authorizer):
-        services, filtered = backend.catalog_services(dc, authz)
+        services, filtered = backend.catalog_services(dc, authz, instance_filter)
         return dc.table_index["services"], services, filtered
 
-    services, headers = await _read(request, compute)
-    return _json(request, services, headers)
+    options = query_options(request)
+    backend = _backend(request)
+    dc = backend.datacenter(options.datacenter or None)
+    authz = backend.acl.resolve(options.token)
+
+    def run():
+        index, result, filtered = compute(backend, dc, authz)
+        return index, (result, filtered)
+
+    index, (services, filtered) = await backend.feed.blocking_query(
+        options.min_index, options.wait, run
+    )
+    return _json(request, services, _read_headers(index, options, authz, filtered))
 
 
 async def catalog_service(request: Request) -> Response:
@@ -384,17 +405,27 @@ async def agent_check_update(request: Request) -> Response:
     return _empty_ok()
 
 
+def _filtered_map(request: Request, items: dict[str, Any], schema: Any) -> dict[str, Any]:
+    """``?filter=`` on a map answer: each value is evaluated, the keys of those kept stay."""
+    if not request.query_params.get("filter"):
+        return items
+    item_filter = _compile(request.query_params["filter"], schema)
+    kept = item_filter.apply(list(items.values()))
+    return {key: value for key, value in items.items() if any(value is k for k in kept)}
+
+
 async def agent_checks(request: Request) -> Response:
     backend = _backend(request)
     authz = backend.acl.resolve(request_token(request))
+    _compile(request.query_params.get("filter") or None, CHECK_SCHEMA)
     with backend.lock:
         node = backend.local_node
         checks = {
             check.check_id: check.to_api()
             for check in node.checks.values()
-            if backend.may_read_check(authz, node, check)
+            if check.agent_local and backend.may_read_check(authz, node, check)
         }
-    return _json(request, checks)
+    return _json(request, _filtered_map(request, checks, CHECK_SCHEMA))
 
 
 async def agent_services(request: Request) -> Response:
@@ -404,12 +435,12 @@ async def agent_services(request: Request) -> Response:
         services = {
             service.id: service.to_api() | {"Datacenter": backend.local_datacenter}
             for service in backend.local_node.services.values()
-            if authz.allowed("service", service.name, "read")
+            if service.agent_local and authz.allowed("service", service.name, "read")
         }
     for service in services.values():
         for key in ("Proxy", "Connect", "CreateIndex", "ModifyIndex"):
             service.pop(key, None)
-    return _json(request, services)
+    return _json(request, _filtered_map(request, services, SERVICE_SCHEMA))
 
 
 # -- /v1/status ---------------------------------------------------------------------------------

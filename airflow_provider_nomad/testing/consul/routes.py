@@ -12,8 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from airflow_provider_nomad.testing.consul import errors, responses
+from airflow_provider_nomad.testing.consul import errors, kv_responses, node_responses, responses
 from airflow_provider_nomad.testing.consul.control import control_routes
+from airflow_provider_nomad.testing.consul.known_routes import consul_route
 from airflow_provider_nomad.testing.consul.responses import Handler
 
 # Starlette would answer unlisted methods itself; Consul's 405 comes from the wrapper instead.
@@ -43,6 +44,17 @@ ENDPOINTS: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     ("/v1/agent/check/update/{check_id:path}", _PUT, responses.agent_check_update),
     ("/v1/status/leader", _GET, responses.status_leader),
     ("/v1/status/peers", _GET, responses.status_peers),
+    ("/v1/agent/self", _GET, node_responses.agent_self),
+    ("/v1/agent/members", _GET, node_responses.agent_members),
+    ("/v1/catalog/nodes", _GET, node_responses.catalog_nodes),
+    ("/v1/catalog/node/{node:path}", _GET, node_responses.catalog_node),
+    ("/v1/kv/{key:path}", ("GET", "PUT", "DELETE"), kv_responses.kv_endpoint),
+    ("/v1/session/create", _PUT, kv_responses.session_create),
+    ("/v1/session/destroy/{session_id:path}", _PUT, kv_responses.session_destroy),
+    ("/v1/session/renew/{session_id:path}", _PUT, kv_responses.session_renew),
+    ("/v1/session/info/{arg:path}", _GET, kv_responses.session_info),
+    ("/v1/session/node/{arg:path}", _GET, kv_responses.session_node),
+    ("/v1/session/list", _GET, kv_responses.session_list),
 )
 
 
@@ -72,5 +84,22 @@ def build_routes() -> list[BaseRoute]:
         for path, methods, handler in ENDPOINTS
     ]
     routes.extend(control_routes())
-    routes.append(Route("/{path:path}", responses.not_found, methods=_ANY_METHOD))
+    routes.append(Route("/{path:path}", not_served, methods=_ANY_METHOD))
     return routes
+
+
+async def not_served(request: Request) -> Response:
+    """A route Consul has but the emulator does not serve: 501 naming it (405 for a method
+    Consul refuses there); a path Consul does not route either: Consul's bare 404."""
+    path = request.url.path
+    known = consul_route(path)
+    if known is None:
+        return await responses.not_found(request)
+    route, methods = known
+    if methods and request.method not in methods:
+        allow = ",".join(("OPTIONS", *methods))
+        return responses.consul_error_response(
+            errors.ConsulHTTPError(405, errors.method_not_allowed(request.method), {"Allow": allow})
+        )
+    text = f"the Consul emulator does not implement {request.method} {route}"
+    return Response(text.encode(), status_code=501, media_type="text/plain")

@@ -14,15 +14,18 @@ import shutil
 import uuid
 from typing import Any
 
-from . import errors
+from . import deployments, errors, nodes
 from .acl import Acl
 from .clock import Clock, SystemClock
+from .events import HEARTBEAT_SECONDS, EventBroker
+from .job_shape import stored_job
 from .jobspec.registration import canonicalize_job, spec_changed, validate_job, validate_update
 from .logs import LogSignal
 from .procs import ProcessSupervisor
 from .records import (
     CLIENT_FAILED,
     JOB_DEAD,
+    TRIGGER_ALLOC_STOP,
     TRIGGER_JOB_DEREGISTER,
     TRIGGER_JOB_REGISTER,
     TRIGGER_NODE_UPDATE,
@@ -30,10 +33,19 @@ from .records import (
     EvalRecord,
     JobRecord,
     NodeRecord,
+    node_event,
 )
 from .scheduler import Scheduler, failure_eval, reschedule_eligible
-from .state import StateStore
+from .state import StateStore, Write
+from .state_events import (
+    ALLOCATION_UPDATE_DESIRED_STATUS,
+    JOB_DEREGISTERED,
+    JOB_REGISTERED,
+    NODE_EVENT,
+    events_of,
+)
 from .taskrunner import AllocRunner, ClientServices
+from .versions import JobVersions
 from .watch import WatchRegistry
 
 DEFAULT_NODE = {"name": "node-1", "cpu": 4000, "memory": 8192, "datacenter": "dc1"}
@@ -46,6 +58,9 @@ class NomadBackend:
     :param acl: token store (enabled or not).
     :param clock: time source; :class:`SystemClock` unless a test injects another.
     :param region: the agent's region.
+    :param node_name: the name of the node the emulator starts with (``nomad agent -node``).
+    :param event_heartbeat: seconds between the ``{}`` heartbeats of ``/v1/event/stream``
+        (Nomad's 30 s; tests shorten it).
     """
 
     def __init__(
@@ -55,6 +70,8 @@ class NomadBackend:
         acl: Acl,
         clock: Clock | None = None,
         region: str = "global",
+        node_name: str = DEFAULT_NODE["name"],
+        event_heartbeat: float = HEARTBEAT_SECONDS,
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.state_dir = state_dir
@@ -62,6 +79,9 @@ class NomadBackend:
         self.clock = clock or SystemClock()
         self.region = region
         self.watch = WatchRegistry()
+        self.events = EventBroker()
+        self.event_heartbeat = event_heartbeat
+        self.node_name = node_name
         self.closed = asyncio.Event()
         self.supervisor = ProcessSupervisor(self.loop)
         self.services = ClientServices(
@@ -72,12 +92,23 @@ class NomadBackend:
     def _build(self, start_index: int) -> None:
         self.state = StateStore(self.watch, self.clock.now_ns)
         self.state.index = start_index
+        self.state.on_commit = self._publish
         self.scheduler = Scheduler(self.state, self.clock, self._placed, self._stopped)
         self.runners: dict[str, AllocRunner] = {}
         self._client_status: dict[str, str] = {}
+        self._health: dict[str, Any] = {}
+        self.versions = JobVersions(self.state)
         with self.state.write() as w:
             self.state.put_namespace(w, "default", "Default shared namespace")
-        self.add_node(**DEFAULT_NODE)
+        self.add_node(**dict(DEFAULT_NODE, name=self.node_name))
+
+    @staticmethod
+    def new_id() -> str:
+        """A fresh object ID (UUID), as Nomad generates for evaluations, tokens, deployments."""
+        return str(uuid.uuid4())
+
+    def _publish(self, w: Write) -> None:
+        self.events.publish(w.index, events_of(w))
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -85,14 +116,18 @@ class NomadBackend:
         """Forget every job, allocation, evaluation, node, namespace and token; kill tasks."""
         for runner in self.runners.values():
             runner.abandon()
+        self._cancel_health_timers()
         self.scheduler.close()
         shutil.rmtree(os.path.join(self.state_dir, "allocs"), ignore_errors=True)
         self.acl.reset()
+        self.events.clear()
         self._build(start_index=self.state.index + 1)
         self.watch.fire_all()
 
     def shutdown(self) -> None:
         self.closed.set()
+        self.events.close()
+        self._cancel_health_timers()
         for runner in self.runners.values():
             runner.abandon()
         self.scheduler.close()
@@ -103,7 +138,7 @@ class NomadBackend:
 
     def register_job(self, raw: dict[str, Any], namespace: str, enforce: tuple | None) -> dict:
         """``Job.Register``: upsert the job and, unless it is a template, evaluate it."""
-        job_spec = canonicalize_job(raw, namespace=namespace, region=self.region)
+        job_spec = stored_job(canonicalize_job(raw, namespace=namespace, region=self.region))
         problems = validate_job(job_spec)
         if problems:
             raise errors.server_error(errors.multierror(problems))
@@ -121,6 +156,7 @@ class NomadBackend:
         reply = _register_reply(job_modify_index=existing.job_modify_index)
         if evaluate:
             with self.state.write() as w:
+                w.event_type = JOB_REGISTERED
                 ev = self._new_eval(existing, TRIGGER_JOB_REGISTER, existing.job_modify_index)
                 self.state.put_eval(w, ev)
             reply.update(EvalID=ev.id, EvalCreateIndex=w.index, Index=w.index)
@@ -150,8 +186,10 @@ class NomadBackend:
         )
         ev = None
         with self.state.write() as w:
+            w.event_type = JOB_REGISTERED
             self.state.put_job(w, job)
             job.job_modify_index = w.index
+            self.versions.record(job)
             if evaluate:
                 ev = self._new_eval(job, TRIGGER_JOB_REGISTER, w.index)
                 self.state.put_eval(w, ev)
@@ -183,21 +221,64 @@ class NomadBackend:
             return reply
         ev = None
         with self.state.write() as w:
+            w.event_type = JOB_DEREGISTERED
             if not (job.periodic or job.parameterized):
                 ev = self._new_eval(job, TRIGGER_JOB_DEREGISTER, w.index, type="service")
                 self.state.put_eval(w, ev)
+            deployments.job_stopped(self.state, w, job.key, self.clock.now_ns())
             if purge:
                 self.state.delete_job(w, job.key)
+                self.versions.forget(job.key)
             else:
+                # UpsertJob bumps the version on every upsert, a stop included.
                 stopped = copy.copy(job)
-                stopped.spec = dict(job.spec, Stop=True)
+                stopped.spec = dict(job.spec, Stop=True, Stable=False)
+                stopped.version = job.version + 1
                 stopped.job_modify_index = w.index
                 self.state.put_job(w, stopped)
+                self.versions.record(stopped)
         reply.update(JobModifyIndex=w.index, EvalCreateIndex=w.index, Index=w.index)
         if ev is not None:
             reply["EvalID"] = ev.id
             self.scheduler.enqueue(ev)
         return reply
+
+    def evaluate_job(self, namespace: str, job_id: str) -> dict:
+        """``Job.Evaluate``: a new ``job-register`` evaluation of the current version."""
+        job = self.state.jobs.get((namespace, job_id))
+        if job is None:
+            raise errors.server_error("job not found")
+        if job.periodic:
+            raise errors.server_error("can't evaluate periodic job")
+        if job.parameterized:
+            raise errors.server_error("can't evaluate parameterized job")
+        with self.state.write() as w:
+            ev = self._new_eval(job, TRIGGER_JOB_REGISTER, job.job_modify_index)
+            self.state.put_eval(w, ev)
+        self.scheduler.enqueue(ev)
+        reply = _register_reply(job_modify_index=job.modify_index, index=w.index)
+        reply.update(EvalID=ev.id, EvalCreateIndex=w.index)
+        return reply
+
+    def stop_alloc(self, alloc: AllocRecord) -> dict:
+        """``Alloc.Stop``: mark it for migration; the evaluation replaces it elsewhere."""
+        job = self.state.jobs.get((alloc.namespace, alloc.job_id))
+        with self.state.write() as w:
+            w.event_type = ALLOCATION_UPDATE_DESIRED_STATUS
+            alloc.desired_transition = dict(alloc.desired_transition, Migrate=True)
+            self.state.put_alloc(w, alloc)
+            ev = EvalRecord(
+                id=self.new_id(),
+                namespace=alloc.namespace,
+                job_id=alloc.job_id,
+                type=job.type if job else alloc.job.get("Type", "service"),
+                priority=int((job.spec if job else alloc.job).get("Priority") or 50),
+                triggered_by=TRIGGER_ALLOC_STOP,
+                job_modify_index=job.job_modify_index if job else 0,
+            )
+            self.state.put_eval(w, ev)
+        self.scheduler.enqueue(ev)
+        return {"EvalID": ev.id, "Index": w.index}
 
     def dispatch(self, namespace: str, job_id: str, request: DispatchRequest) -> dict:
         """``Job.Dispatch``: validate, honour the idempotency token, create the child."""
@@ -219,10 +300,13 @@ class NomadBackend:
                 )
         child = self._child_job(parent, request)
         with self.state.write() as w:
+            w.event_type = JOB_REGISTERED
             self.state.put_job(w, child)
             child.job_modify_index = w.index
+            self.versions.record(child)
         create_index = w.index
         with self.state.write() as w:
+            w.event_type = JOB_REGISTERED
             ev = self._new_eval(child, TRIGGER_JOB_REGISTER, create_index)
             self.state.put_eval(w, ev)
         self.scheduler.enqueue(ev)
@@ -269,6 +353,7 @@ class NomadBackend:
         runner.start()
 
     def _stopped(self, alloc: AllocRecord) -> None:
+        nodes.check_drain_complete(self, alloc.node_id)
         runner = self.runners.get(alloc.id)
         if runner is None:
             return
@@ -286,6 +371,39 @@ class NomadBackend:
         self._client_status[alloc.id] = alloc.client_status
         if alloc.client_status == CLIENT_FAILED and before != CLIENT_FAILED:
             self._on_alloc_failed(alloc)
+        if alloc.deployment_id:
+            self._watch_health(alloc)
+        if alloc.client_terminal:
+            nodes.check_drain_complete(self, alloc.node_id)
+
+    def _cancel_health_timers(self) -> None:
+        for timer in self._health.values():
+            timer.cancel()
+        self._health.clear()
+
+    def _watch_health(self, alloc: AllocRecord) -> None:
+        """The deployment watcher's view: healthy after ``min_healthy_time`` running."""
+        deployment = self.state.deployments.get(alloc.deployment_id)
+        if deployment is None or alloc.deployment_status is not None:
+            return
+        if alloc.client_status == CLIENT_FAILED or any(
+            ts.failed for ts in alloc.task_states.values()
+        ):
+            deployments.set_health(self, deployment, alloc, healthy=False)
+            return
+        all_running = alloc.task_states and all(
+            ts.state == "running" for ts in alloc.task_states.values()
+        )
+        if alloc.client_status != "running" or not all_running or alloc.id in self._health:
+            return
+        delay = deployment.min_healthy_ns.get(alloc.task_group, 0) / 1e9
+
+        def judge() -> None:
+            self._health.pop(alloc.id, None)
+            if self.state.allocs.get(alloc.id) is alloc and alloc.client_status == "running":
+                deployments.set_health(self, deployment, alloc, healthy=True)
+
+        self._health[alloc.id] = self.clock.call_later(delay, judge)
 
     def _on_alloc_failed(self, alloc: AllocRecord) -> None:
         job = self.state.jobs.get((alloc.namespace, alloc.job_id))
@@ -326,7 +444,9 @@ class NomadBackend:
             node_class=extra.get("node_class", ""),
             attributes=dict(extra.get("attributes") or {}),
             meta=dict(extra.get("meta") or {}),
+            registered_ns=self.clock.now_ns(),
         )
+        node.events.append(node_event("Node registered", node.registered_ns))
         with self.state.write() as w:
             self.state.put_node(w, node)
         return node
@@ -362,6 +482,7 @@ class NomadBackend:
                 runner.abandon()
         evals = []
         with self.state.write() as w:
+            w.event_type = NODE_EVENT
             self.state.put_node(w, node)
             for namespace, job_id in sorted(affected):
                 job = self.state.jobs.get((namespace, job_id))
@@ -385,6 +506,20 @@ class NomadBackend:
     def create_namespace(self, name: str, description: str = "") -> dict:
         with self.state.write() as w:
             return self.state.put_namespace(w, name, description)
+
+    def client_gc(self, alloc_ids: list[str]) -> None:
+        """The client forgets terminal allocations: their directories (and logs) go away."""
+        for alloc_id in alloc_ids:
+            runner = self.runners.pop(alloc_id, None)
+            if runner is not None:
+                runner.destroy()
+            else:
+                shutil.rmtree(self.alloc_dir(alloc_id), ignore_errors=True)
+
+    def collect_garbage(self) -> None:
+        """``System.GarbageCollect`` (forced): every terminal allocation and dead job."""
+        for namespace, job_id in sorted(self.state.jobs):
+            self.gc_job(namespace, job_id)
 
     def gc_job(self, namespace: str, job_id: str) -> dict:
         """Garbage-collect a job's terminal allocations (and the job itself once dead)."""

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from . import clock as clocks
 from .golang import GoError, parse_duration_ns
 from .logs import FileRotator
-from .procs import ExitInfo, ProcessSupervisor
+from .procs import ExitInfo, ProcessSupervisor, resident_bytes
 from .restarts import ExitResult, StartError
 
 OOM_MESSAGE = "OOM Killed"
@@ -121,6 +121,12 @@ class MockHandle:
     async def wait(self) -> ExitResult:
         return await asyncio.shield(self._done)
 
+    def signal(self, signum: int) -> None:
+        """The mock driver accepts any signal and does nothing with it."""
+
+    def resident_bytes(self) -> int:
+        return 0
+
     def kill(self, timeout_ns: int, signal_name: str) -> None:
         if self._done.done():
             return
@@ -176,6 +182,14 @@ class ProcessTask:
 
     async def wait(self) -> ExitResult:
         return await asyncio.shield(self._done)
+
+    def signal(self, signum: int) -> None:
+        """``nomad alloc signal``: deliver ``signum`` to the task's process group."""
+        if not self._done.done():
+            self._supervisor.signal(self._handle, signum)
+
+    def resident_bytes(self) -> int:
+        return 0 if self._done.done() else resident_bytes(self._handle.pid)
 
     def kill(self, timeout_ns: int, signal_name: str) -> None:
         """Send the kill signal (SIGINT by default), then SIGKILL after the kill timeout."""

@@ -43,12 +43,46 @@ DISPATCH_PAYLOAD_SIZE_LIMIT = 16 * 1024
 DISPATCHED_ON_CREATE = "job can't be submitted with 'Dispatched' set"
 DISPATCHED_READ_ONLY = "field 'Dispatched' is read-only"
 
+# nomad/acl_endpoint.go and command/agent/acl_endpoint.go
+ACL_DISABLED = "ACL support disabled"
+ACL_TOKEN_NOT_FOUND = "ACL token not found"
+ACL_POLICY_NOT_FOUND = "ACL policy not found"
+ACL_POLICY_NAME_MISMATCH = "ACL policy name does not match request path"
+ACL_TOKEN_ACCESSOR_MISMATCH = "ACL token accessor does not match request path"
+MISSING_TOKEN_ACCESSOR = "Missing Token Accessor"
+MISSING_POLICY_NAME = "Missing Policy Name"
+
+# command/agent/variable_endpoint.go and nomad/variables_endpoint.go
+VARIABLE_NOT_FOUND = "variable not found"
+MISSING_VARIABLE_PATH = "missing variable path"
+VARIABLE_MISSING_ITEMS = "variable missing required Items object"
+
+# command/agent/node_endpoint.go, nomad/node_endpoint.go
+NODE_NOT_FOUND = "node not found"
+MISSING_NODE_ID = "missing node ID"
+INVALID_NODE_ELIGIBILITY = "invalid scheduling eligibility"
+
+# command/agent/deployment_endpoint.go
+DEPLOYMENT_NOT_FOUND = "deployment not found"
+
 # command/agent/fs_endpoint.go and client/fs_endpoint.go
 MUST_PROVIDE_ALLOC_ID = "must provide a valid alloc id"
 MUST_PROVIDE_FILE_NAME = "must provide a file name"
 MUST_PROVIDE_TASK = "must provide task name"
 MUST_PROVIDE_LOG_TYPE = "must provide log type (stdout/stderr)"
 INVALID_ORIGIN = "origin must be start or end"
+
+
+def acl_bootstrap_done(reset_index: int) -> str:
+    return f"ACL bootstrap already done (reset index: {reset_index})"
+
+
+def invalid_variable_path(path: str) -> str:
+    return f"invalid path {quote(path)}"
+
+
+def bad_cas(error: str) -> str:
+    return f"can not parse cas: {error}"
 
 
 def not_parameterized(job_id: str) -> str:

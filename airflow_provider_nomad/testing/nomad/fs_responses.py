@@ -1,4 +1,4 @@
-"""Handlers of the client filesystem API: ``/v1/client/fs/{logs,cat,readat,ls,stat}``.
+"""Handlers of the client filesystem API: ``/v1/client/fs/{logs,cat,readat,ls,stat,stream}``.
 
 After ``command/agent/fs_endpoint.go`` and ``client/fs_endpoint.go``: parameters are checked in
 the agent's order, then the client looks up the allocation (404 ``Unknown allocation``) before
@@ -7,6 +7,9 @@ it resolves the token, then the task; logs stream as plain text or concatenated 
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import os
 from typing import Any
 
@@ -16,7 +19,7 @@ from . import errors
 from .golang import GoError, format_time, parse_bool, parse_int
 from .httputil import PLAIN, Query, json_response
 from .logs import LogRequest, LogStreamer, list_entries, validate_path
-from .responses import Ctx, not_emulated
+from .responses import Ctx
 
 
 async def fs_request(ctx: Ctx, path: str) -> Response:
@@ -26,11 +29,10 @@ async def fs_request(ctx: Ctx, path: str) -> Response:
         ("readat/", _readat),
         ("ls/", _ls),
         ("stat/", _stat),
+        ("stream/", _stream),
     ):
         if path.startswith(prefix):
             return await handler(ctx, path[len(prefix) :])
-    if path.startswith("stream/"):
-        return not_emulated("GET /v1/client/fs/stream/:alloc_id")
     raise errors.not_found(errors.INVALID_METHOD)
 
 
@@ -201,3 +203,51 @@ async def _stat(ctx: Ctx, alloc_id: str) -> Response:
     if not os.path.exists(full):
         raise errors.not_found(errors.no_such_file(full))
     return json_response(_file_info(full, os.path.basename(full.rstrip("/"))))
+
+
+# client/fs_endpoint.go: streamFrameSize, and the framer's heartbeat while following.
+STREAM_FRAME_SIZE = 64 * 1024
+STREAM_HEARTBEAT_SECONDS = 1.0
+
+
+async def _stream(ctx: Ctx, alloc_id: str) -> Response:
+    """``/v1/client/fs/stream``: a file as JSON frames, following it by default."""
+    rel, full = _file_path(ctx, alloc_id)
+    follow = True
+    if ctx.query.get("follow"):
+        try:
+            follow = parse_bool(ctx.query.get("follow"))
+        except GoError as exc:
+            raise errors.server_error(errors.bad_bool_param("follow", str(exc))) from exc
+    offset = 0
+    if ctx.query.get("offset"):
+        try:
+            offset = parse_int(ctx.query.get("offset"))
+        except GoError as exc:
+            raise errors.server_error(errors.bad_offset(str(exc))) from exc
+    origin = ctx.query.get("origin") or "start"
+    if origin not in ("start", "end"):
+        raise errors.bad_request(errors.INVALID_ORIGIN)
+    _client_alloc(ctx, alloc_id, "read-fs", status=403)
+    info = _stat_file(full, rel)
+    if origin == "end":
+        offset = max(info.st_size - offset, 0)
+    return StreamingResponse(_frames(full, rel, offset, follow), media_type="application/json")
+
+
+async def _frames(full: str, rel: str, offset: int, follow: bool):
+    """Data frames from ``offset`` on; while following, new data or a ``{}`` heartbeat each
+    second (Nomad's framer polls the file the same way)."""
+    position = max(offset, 0)
+    while True:
+        with open(full, "rb") as f:
+            f.seek(position)
+            while chunk := f.read(STREAM_FRAME_SIZE):
+                frame = {"Offset": position, "Data": base64.b64encode(chunk).decode(), "File": rel}
+                position += len(chunk)
+                yield json.dumps(frame, separators=(",", ":")).encode()
+        if not follow:
+            return
+        await asyncio.sleep(STREAM_HEARTBEAT_SECONDS)  # the framer's tick, not a test wait
+        if os.path.getsize(full) <= position:
+            yield b"{}"

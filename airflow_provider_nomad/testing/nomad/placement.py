@@ -52,6 +52,7 @@ def new_metrics() -> dict[str, Any]:
         "NodesEvaluated": 0,
         "NodesFiltered": 0,
         "NodesInPool": 0,
+        "NodePool": "",
         "NodesAvailable": {},
         "ClassFiltered": None,
         "ConstraintFiltered": None,
@@ -182,10 +183,13 @@ def select_node(
     pool = job.spec.get("NodePool") or "default"
     in_pool = [n for n in nodes if pool in ("all", n.node_pool)]
     metrics["NodesInPool"] = len(in_pool)
+    metrics["NodePool"] = pool
     ready = [
         n
         for n in in_pool
-        if n.status == "ready" and datacenter_match(n, job.spec.get("Datacenters"))
+        if n.status == "ready"
+        and n.eligibility == "eligible"  # draining or marked ineligible: never considered
+        and datacenter_match(n, job.spec.get("Datacenters"))
     ]
     for node in ready:
         metrics["NodesAvailable"][node.datacenter] = (

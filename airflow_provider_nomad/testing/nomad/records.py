@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,7 +34,9 @@ EVAL_TERMINAL = frozenset({EVAL_COMPLETE, EVAL_FAILED, EVAL_CANCELED})
 TRIGGER_JOB_REGISTER = "job-register"
 TRIGGER_JOB_DEREGISTER = "job-deregister"
 TRIGGER_NODE_UPDATE = "node-update"
+TRIGGER_NODE_DRAIN = "node-drain"
 TRIGGER_ALLOC_FAILURE = "alloc-failure"
+TRIGGER_ALLOC_STOP = "alloc-stop"
 TRIGGER_QUEUED_ALLOCS = "queued-allocs"
 
 JOB_PENDING = "pending"
@@ -48,10 +51,15 @@ TASK_DEAD = "dead"
 DESC_NOT_NEEDED = "alloc not needed due to job update"
 DESC_LOST = "alloc is lost since its node is down"
 DESC_RESCHEDULED = "alloc was rescheduled because it failed"
+DESC_MIGRATING = "alloc is being migrated"
+DESC_UPDATING = "alloc is being updated due to job update"
 DESC_BLOCKED_EVAL = "created to place remaining allocations"
 DESC_FOLLOWUP_EVAL = "created for delayed rescheduling"
 
 MAX_TASK_EVENTS = 10
+
+#: The Nomad version the emulator answers as (agent self, node attributes, members).
+NOMAD_VERSION = "2.0.0"
 
 
 def _omit_empty(data: dict[str, Any]) -> dict[str, Any]:
@@ -203,6 +211,7 @@ class EvalRecord:
     failed_tg_allocs: dict[str, dict[str, Any]] | None = None
     queued_allocations: dict[str, int] | None = None
     snapshot_index: int = 0
+    deployment_id: str = ""
     create_index: int = 0
     modify_index: int = 0
     create_time: int = 0
@@ -222,6 +231,7 @@ class EvalRecord:
             "JobID": self.job_id,
             "JobModifyIndex": self.job_modify_index,
             "NodeID": self.node_id,
+            "DeploymentID": self.deployment_id,
             "Status": self.status,
             "StatusDescription": self.status_description,
             "WaitUntil": format_time(self.wait_until_ns) if self.wait_until_ns else None,
@@ -292,7 +302,9 @@ class TaskState:
             "StartedAt": format_time(self.started_at_ns),
             "FinishedAt": format_time(self.finished_at_ns),
             "Events": [dict(e, Details=dict(e["Details"] or {})) for e in self.events],
-            "TaskHandle": None,
+            # TaskScheduleState: "" while the task runs unpaused. The client's TaskHandle
+            # (driver state) never leaves the client: structs.TaskState has no such field.
+            "Paused": "",
         }
 
 
@@ -322,6 +334,12 @@ class AllocRecord:
     next_allocation: str = ""
     reschedule_events: list[dict[str, Any]] | None = None
     followup_eval_id: str = ""
+    deployment_id: str = ""
+    #: ``AllocDeploymentStatus`` once the deployment watcher judged it (None before).
+    deployment_status: dict[str, Any] | None = None
+    #: ``DesiredTransition`` flags the server set (``Migrate`` by ``allocation stop``).
+    desired_transition: dict[str, Any] = field(default_factory=dict)
+    signing_key_id: str = ""
     create_index: int = 0
     modify_index: int = 0
     alloc_modify_index: int = 0
@@ -376,8 +394,21 @@ class AllocRecord:
             return None
         return {name: ts.to_dict() for name, ts in self.task_states.items()}
 
-    def stub(self) -> dict[str, Any]:
-        """``AllocListStub``: no Job, Metrics or PreviousAllocation; no empty-field omission."""
+    def _desired_transition(self) -> dict[str, Any]:
+        flags = ("Migrate", "Reschedule", "ForceReschedule", "NoShutdownDelay")
+        return {flag: self.desired_transition.get(flag) for flag in flags}
+
+    def stub(self, *, resources: bool = False) -> dict[str, Any]:
+        """``AllocListStub``: no Job, Metrics or PreviousAllocation; no empty-field omission.
+
+        :param resources: include ``AllocatedResources`` (``?resources=true``; omitted else).
+        """
+        out = self._stub()
+        if resources:
+            out = {**out, "AllocatedResources": self.allocated_resources()}
+        return out
+
+    def _stub(self) -> dict[str, Any]:
         return {
             "ID": self.id,
             "EvalID": self.eval_id,
@@ -393,14 +424,9 @@ class AllocRecord:
             "DesiredDescription": self.desired_description,
             "ClientStatus": self.client_status,
             "ClientDescription": self.client_description,
-            "DesiredTransition": {
-                "Migrate": None,
-                "Reschedule": None,
-                "ForceReschedule": None,
-                "NoShutdownDelay": None,
-            },
+            "DesiredTransition": self._desired_transition(),
             "TaskStates": self._task_states_dict(),
-            "DeploymentStatus": None,
+            "DeploymentStatus": copy.deepcopy(self.deployment_status),
             "FollowupEvalID": self.followup_eval_id,
             "NextAllocation": self.next_allocation,
             "RescheduleTracker": self.reschedule_tracker(),
@@ -427,14 +453,17 @@ class AllocRecord:
             "Metrics": copy.deepcopy(self.metrics),
             "DesiredStatus": self.desired_status,
             "DesiredDescription": self.desired_description,
-            "DesiredTransition": {},
+            "DesiredTransition": self._desired_transition() if self.desired_transition else {},
             "ClientStatus": self.client_status,
             "ClientDescription": self.client_description,
             "TaskStates": self._task_states_dict(),
             "PreviousAllocation": self.previous_allocation,
             "NextAllocation": self.next_allocation,
+            "DeploymentID": self.deployment_id,
+            "DeploymentStatus": copy.deepcopy(self.deployment_status),
             "RescheduleTracker": self.reschedule_tracker(),
             "FollowupEvalID": self.followup_eval_id,
+            "SigningKeyID": self.signing_key_id,
             "CreateIndex": self.create_index,
             "ModifyIndex": self.modify_index,
             "AllocModifyIndex": self.alloc_modify_index,
@@ -460,6 +489,12 @@ class NodeRecord:
     status: str = "ready"
     attributes: dict[str, str] = field(default_factory=dict)
     meta: dict[str, str] = field(default_factory=dict)
+    eligibility: str = "eligible"
+    #: ``DrainStrategy`` while draining, else None.
+    drain_strategy: dict[str, Any] | None = None
+    last_drain: dict[str, Any] | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    registered_ns: int = 0
     create_index: int = 0
     modify_index: int = 0
 
@@ -482,35 +517,129 @@ class NodeRecord:
             "os.name": "linux",
             "cpu.arch": "amd64",
             "unique.hostname": self.name,
-            "nomad.version": "2.0.0",
+            "os.version": "emulated",
+            "nomad.version": NOMAD_VERSION,
         }
         attrs.update({f"driver.{d}": "1" for d in self.drivers})
         attrs.update(self.attributes)
         return attrs
 
+    def _drivers(self) -> dict[str, Any]:
+        return {
+            d: {
+                "Attributes": {f"driver.{d}": "true"},
+                "Detected": True,
+                "Healthy": True,
+                "HealthDescription": "Healthy",
+                "UpdateTime": format_time(self.registered_ns),
+            }
+            for d in self.drivers
+        }
+
+    def _resources(self) -> dict[str, Any]:
+        return {
+            "Cpu": {"CpuShares": self.cpu, "TotalCpuCores": 0, "ReservableCpuCores": None},
+            "Memory": {"MemoryMB": self.memory},
+            "Disk": {"DiskMB": self.disk},
+            "Networks": None,
+            "NodeNetworks": None,
+            "Devices": None,
+            "NUMA": None,
+            "MinDynamicPort": 20000,
+            "MaxDynamicPort": 32000,
+        }
+
+    def computed_class(self) -> str:
+        """``Node.ComputeClass``: a stable hash of what placement looks at."""
+        digest = hashlib.blake2b(f"{self.node_class}|{self.datacenter}".encode(), digest_size=8)
+        return f"v1:{int.from_bytes(digest.digest(), 'big')}"
+
+    @property
+    def drain(self) -> bool:
+        return self.drain_strategy is not None
+
     def to_dict(self) -> dict[str, Any]:
+        """``structs.Node`` as ``GET /v1/node/:id`` serves it (no ``Drain`` flag since 1.x)."""
         return {
             "ID": self.id,
-            "Name": self.name,
+            "SecretID": "",
             "Datacenter": self.datacenter,
+            "Name": self.name,
+            "CgroupParent": "",
+            "HTTPAddr": "127.0.0.1:4646",
+            "TLSEnabled": False,
+            "Attributes": self.all_attributes(),
+            "NodeResources": self._resources(),
+            "ReservedResources": {
+                "Cpu": {"CpuShares": 0, "ReservedCpuCores": None},
+                "Memory": {"MemoryMB": 0},
+                "Disk": {"DiskMB": 0},
+                "Networks": {"ReservedHostPorts": ""},
+            },
+            "Links": None,
+            "Meta": dict(self.meta),
             "NodeClass": self.node_class,
             "NodePool": self.node_pool,
+            "ComputedClass": self.computed_class(),
+            "DrainStrategy": copy.deepcopy(self.drain_strategy),
+            "SchedulingEligibility": self.eligibility,
             "Status": self.status,
-            "SchedulingEligibility": "eligible",
-            "Drivers": {
-                d: {"Detected": True, "Healthy": True, "HealthDescription": "Healthy"}
-                for d in self.drivers
-            },
-            "Attributes": self.all_attributes(),
-            "Meta": dict(self.meta),
-            "NodeResources": {
-                "Cpu": {"CpuShares": self.cpu},
-                "Memory": {"MemoryMB": self.memory},
-                "Disk": {"DiskMB": self.disk},
-            },
+            "StatusDescription": "",
+            "StatusUpdatedAt": self.registered_ns // 1_000_000_000,
+            "Events": [dict(e) for e in self.events],
+            "Drivers": self._drivers(),
+            "CSIControllerPlugins": None,
+            "CSINodePlugins": None,
+            "HostVolumes": None,
+            "GCVolumesOnNodeGC": False,
+            "HostNetworks": None,
+            "LastDrain": copy.deepcopy(self.last_drain),
+            "NodeMaxAllocs": 0,
+            "LastMissedHeartbeatIndex": 0,
+            "LastAllocUpdateIndex": 0,
             "CreateIndex": self.create_index,
             "ModifyIndex": self.modify_index,
         }
+
+    def stub(self, *, resources: bool = False, os_attributes: bool = False) -> dict[str, Any]:
+        """``NodeListStub`` (``?resources=true`` and ``?os=true`` add their fields)."""
+        out: dict[str, Any] = {"Address": "127.0.0.1", "ID": self.id}
+        if os_attributes:
+            attrs = self.all_attributes()
+            out["Attributes"] = {k: attrs[k] for k in ("os.name", "os.version") if k in attrs}
+        out.update(
+            Datacenter=self.datacenter,
+            Name=self.name,
+            NodePool=self.node_pool,
+            NodeClass=self.node_class,
+            Version=NOMAD_VERSION,
+            Drain=self.drain,
+            SchedulingEligibility=self.eligibility,
+            Status=self.status,
+            StatusDescription="",
+            Drivers=self._drivers(),
+            HostVolumes=None,
+        )
+        if resources:
+            out["NodeResources"] = self._resources()
+            out["ReservedResources"] = self.to_dict()["ReservedResources"]
+        out.update(
+            LastDrain=copy.deepcopy(self.last_drain),
+            CreateIndex=self.create_index,
+            ModifyIndex=self.modify_index,
+        )
+        return out
+
+
+def node_event(message: str, time_ns: int, subsystem: str = "Cluster", **details: str) -> dict:
+    """A ``NodeEvent`` (what ``nomad node status -verbose`` lists)."""
+    return {
+        "Message": message,
+        "Subsystem": subsystem,
+        "Details": details or None,
+        "Timestamp": format_time(time_ns),
+        "CreateIndex": 0,
+    }
 
 
 def make_event(type_: str, time_ns: int, **fields: Any) -> dict[str, Any]:
@@ -567,6 +696,13 @@ def display_message(e: dict[str, Any]) -> str:
         if e["FailedSibling"]:
             return f"Task's sibling {quote(e['FailedSibling'])} failed"
         return "Task's sibling failed"
+    if kind == "Signaling":
+        sig, reason = e["TaskSignal"], e["TaskSignalReason"]
+        if not sig:
+            return reason or "Task being sent a signal"
+        return (
+            f"Task being sent signal {sig}: {reason}" if reason else f"Task being sent signal {sig}"
+        )
     if kind == "Leader Task Dead":
         return "Leader Task in Group dead"
     return e["Message"]

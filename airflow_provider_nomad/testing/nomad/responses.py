@@ -180,14 +180,7 @@ async def jobs_parse_request(ctx: Ctx) -> Response:
 # -- /v1/job/:id[/...] -----------------------------------------------------------------------
 
 _JOB_SUFFIXES_NOT_EMULATED = (
-    "/evaluate",
     "/periodic/force",
-    "/plan",
-    "/versions",
-    "/revert",
-    "/deployments",
-    "/deployment",
-    "/stable",
     "/scale",
     "/services",
     "/submission",
@@ -197,11 +190,20 @@ _JOB_SUFFIXES_NOT_EMULATED = (
 
 
 async def job_specific_request(ctx: Ctx, path: str) -> Response:
+    from . import job_lifecycle_responses as lifecycle  # they import this module's helpers
+
     for suffix, handler in (
         ("/allocations", _job_allocations),
+        ("/evaluate", lifecycle.job_evaluate),
         ("/evaluations", _job_evaluations),
+        ("/plan", lifecycle.job_plan),
         ("/summary", _job_summary),
         ("/dispatch", _job_dispatch),
+        ("/versions", lifecycle.job_versions),
+        ("/revert", lifecycle.job_revert),
+        ("/deployments", lifecycle.job_deployments),
+        ("/deployment", lifecycle.job_latest_deployment),
+        ("/stable", lifecycle.job_stable),
     ):
         if path.endswith(suffix):
             return await handler(ctx, path[: -len(suffix)])
@@ -380,6 +382,7 @@ async def allocs_request(ctx: Ctx) -> Response:
             backend.acl.allowed_namespaces(opts.token, "read-job", list(backend.state.namespaces))
         )
     with_states = ctx.query.get("task_states") != "false"
+    with_resources = bool(ctx.query.bool("resources"))
 
     def run() -> QueryResult:
         stubs = []
@@ -390,7 +393,7 @@ async def allocs_request(ctx: Ctx) -> Response:
                 continue
             if allowed is not None and alloc.namespace not in allowed:
                 continue
-            stub = alloc.stub()
+            stub = alloc.stub(resources=with_resources)
             if not with_states:
                 stub["TaskStates"] = None
             stubs.append(stub)
@@ -401,7 +404,9 @@ async def allocs_request(ctx: Ctx) -> Response:
 
 
 async def alloc_specific_request(ctx: Ctx, path: str) -> Response:
-    for suffix in ("/stop", "/services", "/checks", "/pause"):
+    if path.endswith("/stop"):
+        return await _alloc_stop(ctx, path[: -len("/stop")])
+    for suffix in ("/services", "/checks", "/pause"):
         if path.endswith(suffix):
             return not_emulated(f"{ctx.method} /v1/allocation/:alloc_id{suffix}")
     if ctx.method != GET:
@@ -420,6 +425,20 @@ async def alloc_specific_request(ctx: Ctx, path: str) -> Response:
         return error_response(errors.not_found(errors.ALLOC_NOT_FOUND), meta_headers(result.index))
     backend.acl.check(opts.token, result.body.namespace, "read-job")
     return json_response(result.body.to_dict(), result.index)
+
+
+async def _alloc_stop(ctx: Ctx, alloc_id: str) -> Response:
+    """``Alloc.Stop``: the allocation is migrated (replaced), its eval answered."""
+    if ctx.method not in WRITE_METHODS:
+        raise method_not_allowed()
+    backend = ctx.backend
+    backend.acl.authenticate(ctx.token)
+    alloc = backend.state.allocs.get(alloc_id)
+    if alloc is None:
+        raise errors.not_found(errors.unknown_allocation(alloc_id))
+    backend.acl.check(ctx.token, alloc.namespace, "alloc-lifecycle")
+    reply = backend.stop_alloc(alloc)
+    return json_response(reply, reply["Index"], write=True)
 
 
 async def evals_request(ctx: Ctx) -> Response:
@@ -543,20 +562,6 @@ async def namespaces(ctx: Ctx) -> Response:
         return QueryResult(
             items, backend.state.table_index["namespaces"], (("table", "namespaces"),)
         )
-
-    result = await _read(ctx, opts, run)
-    return json_response(result.body, result.index)
-
-
-async def nodes(ctx: Ctx) -> Response:
-    if ctx.method != GET:
-        raise method_not_allowed()
-    opts = ctx.options()
-    backend = ctx.backend
-
-    def run() -> QueryResult:
-        items = [n.to_dict() for n in sorted(backend.state.nodes.values(), key=lambda n: n.id)]
-        return QueryResult(items, backend.state.table_index["nodes"], (("table", "nodes"),))
 
     result = await _read(ctx, opts, run)
     return json_response(result.body, result.index)

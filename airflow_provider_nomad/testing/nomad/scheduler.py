@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import clock as clocks
+from . import deployments
 from .placement import Need, select_node
 from .records import (
     CLIENT_FAILED,
@@ -24,8 +25,10 @@ from .records import (
     DESC_BLOCKED_EVAL,
     DESC_FOLLOWUP_EVAL,
     DESC_LOST,
+    DESC_MIGRATING,
     DESC_NOT_NEEDED,
     DESC_RESCHEDULED,
+    DESC_UPDATING,
     DESIRED_RUN,
     DESIRED_STOP,
     EVAL_BLOCKED,
@@ -152,6 +155,9 @@ class Scheduler:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._timers: dict[str, clocks.Timer] = {}
         self._unblock_pending = False
+        # The keyring's active key: Nomad signs every allocation's workload identities with
+        # it and names it in the allocation's SigningKeyID.
+        self.signing_key_id = str(uuid.uuid4())
         self._worker = asyncio.ensure_future(self._work())
         state.on_capacity_freed.append(self._capacity_freed)
 
@@ -198,7 +204,11 @@ class Scheduler:
         job = self.state.jobs.get((ev.namespace, ev.job_id))
         if job is None or job.stopped:
             return True
-        ready = [n for n in self.state.nodes.values() if n.status == "ready"]
+        ready = [
+            n
+            for n in self.state.nodes.values()
+            if n.status == "ready" and n.eligibility == "eligible"
+        ]
         for group_name in ev.failed_tg_allocs or {}:
             group = job.group(group_name)
             if group is None:
@@ -272,6 +282,19 @@ class Scheduler:
             return
         if alloc.next_allocation:
             return
+        if alloc.server_terminal and alloc.client_status not in (CLIENT_LOST, CLIENT_FAILED):
+            # Stopped by the server (job stopped, migrated away): the reconciler filters
+            # such allocations out, so the name is free for a new placement.
+            plan.places.append(Placement(name, group))
+            return
+        if not alloc.terminal and alloc.desired_transition.get("Migrate"):
+            plan.stops.append((alloc, DESC_MIGRATING, None))
+            plan.places.append(Placement(name, group, previous=alloc))
+            return
+        if not alloc.terminal and self._job_updated(alloc):
+            plan.stops.append((alloc, DESC_UPDATING, None))
+            plan.places.append(Placement(name, group, previous=alloc))
+            return
         node = self.state.nodes.get(alloc.node_id)
         if not alloc.terminal and (node is None or node.status == "down"):
             plan.stops.append((alloc, DESC_LOST, CLIENT_LOST))
@@ -287,6 +310,11 @@ class Scheduler:
             plan.places.append(Placement(name, group, previous=alloc, reschedule=True))
         elif not alloc.followup_eval_id:
             plan.followups.append((alloc, when))
+
+    def _job_updated(self, alloc: AllocRecord) -> bool:
+        """A newer version of the job than the allocation runs: a destructive update."""
+        job = self.state.jobs.get((alloc.namespace, alloc.job_id))
+        return job is not None and job.job_modify_index > int(alloc.job.get("JobModifyIndex", 0))
 
     # -- apply ----------------------------------------------------------------------------------
 
@@ -312,6 +340,11 @@ class Scheduler:
             return failed
         nodes = list(self.state.nodes.values())
         usage = {n.id: self.state.node_usage(n.id) for n in nodes}
+        deployment = None
+        if plan.places:
+            deployment = deployments.for_placement(
+                self.state, w, job, str(uuid.uuid4()), self.clock.now_ns()
+            )
         for place in plan.places:
             group_name = place.group["Name"]
             if group_name in failed:
@@ -325,6 +358,8 @@ class Scheduler:
             cpu, memory, disk = usage[node.id]
             usage[node.id] = (cpu + need.cpu, memory + need.memory, disk + need.disk)
             alloc = self._new_alloc(job, ev, place, node, need, metrics)
+            if deployment is not None:
+                deployments.placed(self.state, w, deployment, alloc)
             self.state.put_alloc(w, alloc)
             created.append(alloc)
             if place.previous is not None:
@@ -358,6 +393,7 @@ class Scheduler:
             metrics=metrics,
             previous_allocation=place.previous.id if place.previous is not None else "",
             reschedule_events=events,
+            signing_key_id=self.signing_key_id,
         )
 
     def _link_previous(self, w: Write, place: Placement, alloc: AllocRecord) -> None:

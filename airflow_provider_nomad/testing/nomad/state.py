@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from .records import (
     CLIENT_COMPLETE,
@@ -32,7 +33,18 @@ from .watch import WatchRegistry
 
 JobKey = tuple[str, str]
 
-TABLES = ("jobs", "job_summary", "evals", "allocs", "nodes", "namespaces")
+TABLES = (
+    "jobs",
+    "job_summary",
+    "evals",
+    "allocs",
+    "nodes",
+    "namespaces",
+    "deployment",
+    "variables",
+    "acl_token",
+    "acl_policy",
+)
 
 _SUMMARY_FIELD_BY_STATUS = {
     CLIENT_PENDING: "Starting",
@@ -54,6 +66,15 @@ class Write:
     keys: set[Hashable] = field(default_factory=set)
     jobs: set[JobKey] = field(default_factory=set)
     freed_capacity: bool = False
+    #: The Raft message type this write stands for (names its events); None: inferred.
+    event_type: str | None = None
+    #: (table, id) -> (row, deleted, from_client): the last change of each row, in order.
+    changes: dict[tuple[str, Any], tuple[Any, bool, bool]] = field(default_factory=dict)
+
+    def changed(self, table: str, key: Any, row: Any, *, deleted=False, client=False) -> None:
+        """Note a row change for the event stream (go-memdb keeps one change per object)."""
+        self.changes.pop((table, key), None)
+        self.changes[(table, key)] = (row, deleted, client)
 
 
 class StateStore:
@@ -80,6 +101,10 @@ class StateStore:
         self.nodes: dict[str, NodeRecord] = {}
         self.namespaces: dict[str, dict] = {}
         self.on_capacity_freed: list[Callable[[], None]] = []
+        #: Called with each committed write that changed rows (the event stream's source).
+        self.on_commit: Callable[[Write], None] | None = None
+        self.deployments: dict[str, Any] = {}
+        self.variables: dict[tuple[str, str], Any] = {}
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -95,6 +120,8 @@ class StateStore:
             self.table_index[table] = w.index
             w.keys.add(("table", table))
         self.watch.fire(w.keys)
+        if w.changes and self.on_commit is not None:
+            self.on_commit(w)
         if w.freed_capacity:
             for callback in self.on_capacity_freed:
                 callback()
@@ -113,6 +140,7 @@ class StateStore:
             node.create_index = w.index
         node.modify_index = w.index
         self.nodes[node.id] = node
+        w.changed("nodes", node.id, node)
         w.tables.add("nodes")
         w.keys.add(("node", node.id))
         w.freed_capacity = True
@@ -136,6 +164,7 @@ class StateStore:
         if job is None:
             return
         self.summaries.pop(key, None)
+        w.changed("jobs", key, job, deleted=True)
         self._count_child(w, job, job.status, None)
         w.tables.update(("jobs", "job_summary"))
         w.keys.update((("job", *key), ("summary", *key)))
@@ -150,6 +179,7 @@ class StateStore:
         self.evals[ev.id] = ev
         key = (ev.namespace, ev.job_id)
         self.evals_by_job.setdefault(key, {})[ev.id] = ev
+        w.changed("evals", ev.id, ev)
         summary = self.summaries.get(key)
         if summary is not None and ev.queued_allocations is not None:
             for group, queued in ev.queued_allocations.items():
@@ -164,6 +194,35 @@ class StateStore:
         self.evals_by_job.get((ev.namespace, ev.job_id), {}).pop(ev.id, None)
         w.tables.add("evals")
         w.keys.update((("eval", ev.id), ("job_evals", ev.namespace, ev.job_id)))
+
+    def put_deployment(self, w: Write, deployment: Any) -> None:
+        if deployment.id not in self.deployments:
+            deployment.create_index = w.index
+        deployment.modify_index = w.index
+        self.deployments[deployment.id] = deployment
+        w.changed("deployment", deployment.id, deployment)
+        w.tables.add("deployment")
+        w.keys.update((("deployment", deployment.id), ("job_deployments", *deployment.job_key)))
+
+    def job_deployments(self, key: JobKey) -> list[Any]:
+        """A job's deployments, newest first (``DeploymentsByJobID`` sorted by create index)."""
+        found = [d for d in self.deployments.values() if d.job_key == key]
+        return sorted(found, key=lambda d: d.create_index, reverse=True)
+
+    def put_variable(self, w: Write, variable: Any) -> None:
+        key = (variable.namespace, variable.path)
+        if key not in self.variables:
+            variable.create_index = w.index
+        variable.modify_index = w.index
+        self.variables[key] = variable
+        w.changed("variables", key, variable)
+        w.tables.add("variables")
+
+    def delete_variable(self, w: Write, variable: Any) -> None:
+        key = (variable.namespace, variable.path)
+        if self.variables.pop(key, None) is not None:
+            w.changed("variables", key, variable, deleted=True)
+            w.tables.add("variables")
 
     def put_alloc(self, w: Write, alloc: AllocRecord, *, from_client: bool = False) -> None:
         previous = self.allocs.get(alloc.id)
@@ -182,6 +241,7 @@ class StateStore:
         self.allocs[alloc.id] = alloc
         key = (alloc.namespace, alloc.job_id)
         self.allocs_by_job.setdefault(key, {})[alloc.id] = alloc
+        w.changed("allocs", alloc.id, alloc, client=from_client)
         w.tables.add("allocs")
         w.keys.update((("alloc", alloc.id), ("job_allocs", *key)))
         w.jobs.add(key)
@@ -201,6 +261,9 @@ class StateStore:
     # -- derived state ----------------------------------------------------------------------
 
     def _touch_job(self, w: Write, key: JobKey) -> None:
+        job = self.jobs.get(key)
+        if job is not None:
+            w.changed("jobs", key, job)
         w.tables.add("jobs")
         w.keys.add(("job", *key))
         w.jobs.add(key)
