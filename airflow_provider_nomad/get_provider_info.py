@@ -99,6 +99,10 @@ def get_provider_info() -> dict:
             },
         ],
         "extra-links": ["airflow_provider_nomad.links.nomad.NomadJobLink"],
+        # `from airflow.sdk import task; @task.nomad(...)`: the function runs in a Nomad job.
+        "task-decorators": [
+            {"name": "nomad", "class-name": "airflow_provider_nomad.decorators.nomad.nomad_task"}
+        ],
         "connection-types": [
             {
                 "connection-type": "nomad",

@@ -1,4 +1,4 @@
-"""Operators that register, dispatch and stop Nomad jobs."""
+"""Operators that register, dispatch, run and stop Nomad jobs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator, conf
@@ -33,8 +32,17 @@ from airflow_provider_nomad.nomad.dispatch_input import (
 from airflow_provider_nomad.nomad.follow import JobFollower
 from airflow_provider_nomad.nomad.handover import cleared_before_this_try, dispatching_try
 from airflow_provider_nomad.nomad.identity import TaskIdentity
+from airflow_provider_nomad.nomad.jobspec_input import load_job
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult, assess
 from airflow_provider_nomad.nomad.report import raise_for_outcome, summary
+from airflow_provider_nomad.nomad.run_job import (
+    check_result_file_in_job,
+    check_runnable,
+    job_for_try,
+    registering_try,
+    run_job_id,
+    run_job_prefix,
+)
 from airflow_provider_nomad.nomad.states import JobStatus
 
 if TYPE_CHECKING:
@@ -73,7 +81,196 @@ class _NomadOperator(BaseOperator):
         return NomadHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
 
 
-class NomadDispatchJobOperator(_NomadOperator):
+class _FollowingJobOperator(_NomadOperator):
+    """What the operators that start a job and follow it to its end share.
+
+    One way to wait (:class:`~airflow_provider_nomad.nomad.follow.JobFollower`, on the worker
+    or in :class:`~airflow_provider_nomad.triggers.nomad.NomadJobTrigger`), one way to report
+    (:func:`~airflow_provider_nomad.nomad.report.raise_for_outcome`), one way to read a result
+    file and to stop the job on kill or timeout. Subclasses decide which job to follow.
+    """
+
+    def __init__(
+        self,
+        *,
+        deferrable: bool = False,
+        stream_logs: bool = True,
+        result_file: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.deferrable = deferrable
+        self.stream_logs = stream_logs
+        self.result_file = result_file
+        self._child_job_id: str | None = None
+
+    def _parent_job_id(self) -> str | None:
+        """The parent reported in the summary (a dispatched child's parameterized job)."""
+        return None
+
+    def _async_hook(self) -> NomadAsyncHook:
+        return NomadAsyncHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
+
+    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+        """Resume after the trigger: re-check the outcome through the hook, then report."""
+        from airflow_provider_nomad.triggers.nomad import NomadJobEvent
+
+        job_event = NomadJobEvent.from_dict(event)
+        self._child_job_id = job_event.job_id
+        if job_event.error:
+            raise NomadProviderError(
+                f"Waiting for Nomad job {job_event.job_id} in the triggerer failed: "
+                f"{job_event.error}"
+            )
+        outcome = job_event.outcome
+        if outcome.result is JobResult.TIMED_OUT:
+            raise NomadJobTimeoutError(
+                f"Nomad job {job_event.job_id} did not end within execution_timeout "
+                f"({self.execution_timeout}); it was stopped."
+            )
+        checked = self._current_outcome(job_event.job_id)
+        if checked is None:
+            # Nomad may have garbage-collected the job between the event and now: what the
+            # trigger saw is then the only record of how it ended.
+            self.log.warning(
+                "Nomad no longer reports an end for %s (garbage-collected?); using the outcome "
+                "the trigger saw: %s",
+                job_event.job_id,
+                outcome.result.value,
+            )
+            checked = outcome
+        checked.stderr_tail = outcome.stderr_tail
+        return self._finish(context, checked, adopted=job_event.adopted)
+
+    def on_kill(self) -> None:
+        self._stop_child(reason="task killed")
+
+    def _retire_cleared_children(self, live: list[dict[str, Any]]) -> None:
+        """Stop the live children of a cleared try and wait until they have ended.
+
+        The earlier try's own kill (its trigger's ``on_kill``) stops them too, from the
+        triggerer and at its own pace; stopping them here as well makes the order of the two
+        irrelevant, and waiting for their end keeps two copies of the batch from overlapping.
+        """
+        for child in live:
+            self.log.warning(
+                "This task instance was cleared while %s (of an earlier try) was still %s: "
+                "stopping it and waiting for it to end before dispatching a new child",
+                child["ID"],
+                child.get("Status"),
+            )
+            self.hook.stop_job(child["ID"])
+        for child in live:
+            outcome = asyncio.run(self._follow(child["ID"], None, deadline=None, logs=False))
+            self.log.info("%s ended (%s)", child["ID"], outcome.reason)
+
+    def _newest_succeeded(self, children: list[dict[str, Any]]) -> str | None:
+        """ID of the newest child that ran to success, or None."""
+        for child in sorted(children, key=lambda c: c.get("CreateIndex", 0), reverse=True):
+            earlier = self._current_outcome(child["ID"])
+            if earlier is not None and earlier.succeeded:
+                return child["ID"]
+        return None
+
+    async def _follow(
+        self, job_id: str, eval_id: str | None, deadline: float | None, *, logs: bool = True
+    ) -> JobOutcome:
+        async with self._async_hook() as hook:
+            follower = JobFollower(
+                hook,
+                job_id,
+                dispatch_eval_id=eval_id,
+                log=self.log,
+                follow_logs=self.stream_logs and logs,
+                deadline=deadline,
+            )
+            return await follower.run()
+
+    def _defer(self, job_id: str, eval_id: str | None, adopted: str | None) -> None:
+        from airflow_provider_nomad.triggers.nomad import NomadJobTrigger
+
+        deadline = None
+        if self.execution_timeout is not None:
+            deadline = time.time() + self.execution_timeout.total_seconds()
+        self.defer(
+            trigger=NomadJobTrigger(
+                job_id=job_id,
+                nomad_conn_id=self.nomad_conn_id,
+                namespace=self.namespace,
+                region=self.region,
+                dispatch_eval_id=eval_id,
+                deadline=deadline,
+                stream_logs=self.stream_logs,
+                adopted=adopted,
+            ),
+            method_name="execute_complete",
+        )
+
+    def _current_outcome(self, job_id: str) -> JobOutcome | None:
+        """The job's outcome as Nomad reports it now, or None if it has not ended (or Nomad
+        has garbage-collected it and no longer knows)."""
+        allocs = self.hook.get_job_allocations(job_id)
+        job_evals = self.hook.get_job_evaluations(job_id)
+        first_eval = min(job_evals, key=lambda e: e.get("CreateIndex", 0), default=None)
+        return assess(
+            job_id,
+            allocs,
+            {e["ID"]: e for e in job_evals},
+            dispatch_eval_id=first_eval["ID"] if first_eval else None,
+        ).outcome
+
+    def _finish(self, context: Context, outcome: JobOutcome, adopted: str | None) -> dict[str, Any]:
+        ti = context["ti"]
+        ti.xcom_push(key=ALLOC_IDS_XCOM_KEY, value=outcome.alloc_ids)
+        url = self.hook.job_ui_url(outcome.job_id)
+        if not outcome.succeeded:
+            Stats.incr("nomad.job.failed")
+            if outcome.result in (JobResult.PLACEMENT_FAILED, JobResult.LOST):
+                # A blocked evaluation (or a lost allocation's replacement) can still be placed
+                # later, when capacity frees up: the batch would then run with nobody watching,
+                # after the task reported it failed, and a retry would run it a second time.
+                self._stop_child(reason=f"reported {outcome.result.value}")
+            raise_for_outcome(outcome, ui_url=url)
+        result = summary(outcome, parent_job_id=self._parent_job_id(), adopted=adopted, url=url)
+        if self.result_file is not None:
+            result["result"] = self._read_result_file(outcome)
+        self.log.info("Nomad job %s succeeded: %s", outcome.job_id, outcome.reason)
+        return result
+
+    def _read_result_file(self, outcome: JobOutcome) -> Any:
+        alloc_id = outcome.final_alloc_ids[-1]
+        # Said in every failure: the retry this failure may lead to re-reads, never re-runs.
+        retry = (
+            f"A retry of this task reads the result of {outcome.job_id} again; it does not run "
+            "the batch again."
+        )
+        try:
+            raw = self.hook.read_alloc_file(alloc_id, self.result_file)
+            return json.loads(raw)
+        except NomadApiError as exc:
+            raise NomadInvalidInputError(
+                f"The batch succeeded but its result file {self.result_file!r} could not be "
+                f"read from allocation {alloc_id}: {exc}. Check that the batch writes it there "
+                "('alloc/...' is $NOMAD_ALLOC_DIR) and that the connection's ACL token has the "
+                f"read-fs capability. {retry}"
+            ) from None
+        except ValueError as exc:
+            raise NomadInvalidInputError(
+                f"The batch succeeded but its result file {self.result_file!r} is not JSON: "
+                f"{exc}. {retry}"
+            ) from None
+
+    def _stop_child(self, reason: str) -> None:
+        if not self._child_job_id:
+            return
+        self.log.warning("Stopping Nomad job %s (%s)", self._child_job_id, reason)
+        try:
+            self.hook.stop_job(self._child_job_id)
+        except NomadApiError as exc:
+            self.log.error("Could not stop Nomad job %s: %s", self._child_job_id, exc)
+
+
+class NomadDispatchJobOperator(_FollowingJobOperator):
     """Dispatch a parameterized Nomad batch job, follow it to its end and stream its logs.
 
     The task dispatches at most one child at a time: a later try of the same task instance
@@ -138,19 +335,23 @@ class NomadDispatchJobOperator(_NomadOperator):
         result_file: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(namespace=namespace, region=region, nomad_conn_id=nomad_conn_id, **kwargs)
+        super().__init__(
+            namespace=namespace,
+            region=region,
+            nomad_conn_id=nomad_conn_id,
+            deferrable=deferrable,
+            stream_logs=stream_logs,
+            result_file=result_file,
+            **kwargs,
+        )
         self.job_id = job_id
         self.meta = meta
         self.payload = payload
         self.wait_for_completion = wait_for_completion
-        self.deferrable = deferrable
         self.adopt_succeeded_child = adopt_succeeded_child
-        self.stream_logs = stream_logs
-        self.result_file = result_file
-        self._child_job_id: str | None = None
 
-    def _async_hook(self) -> NomadAsyncHook:
-        return NomadAsyncHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
+    def _parent_job_id(self) -> str | None:
+        return self.job_id
 
     # -- execute ----------------------------------------------------------------------------
 
@@ -197,40 +398,6 @@ class NomadDispatchJobOperator(_NomadOperator):
             raise
         Stats.timing("nomad.job.duration", timedelta(seconds=time.monotonic() - started))
         return self._finish(context, outcome, adopted=adopted)
-
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
-        """Resume after the trigger: re-check the outcome through the hook, then report."""
-        from airflow_provider_nomad.triggers.nomad import NomadJobEvent
-
-        job_event = NomadJobEvent.from_dict(event)
-        self._child_job_id = job_event.job_id
-        if job_event.error:
-            raise NomadProviderError(
-                f"Waiting for Nomad job {job_event.job_id} in the triggerer failed: "
-                f"{job_event.error}"
-            )
-        outcome = job_event.outcome
-        if outcome.result is JobResult.TIMED_OUT:
-            raise NomadJobTimeoutError(
-                f"Nomad job {job_event.job_id} did not end within execution_timeout "
-                f"({self.execution_timeout}); it was stopped."
-            )
-        checked = self._current_outcome(job_event.job_id)
-        if checked is None:
-            # Nomad may have garbage-collected the job between the event and now: what the
-            # trigger saw is then the only record of how it ended.
-            self.log.warning(
-                "Nomad no longer reports an end for %s (garbage-collected?); using the outcome "
-                "the trigger saw: %s",
-                job_event.job_id,
-                outcome.result.value,
-            )
-            checked = outcome
-        checked.stderr_tail = outcome.stderr_tail
-        return self._finish(context, checked, adopted=job_event.adopted)
-
-    def on_kill(self) -> None:
-        self._stop_child(reason="task killed")
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -320,129 +487,209 @@ class NomadDispatchJobOperator(_NomadOperator):
             try_number,
         )
 
-    def _retire_cleared_children(self, live: list[dict[str, Any]]) -> None:
-        """Stop the live children of a cleared try and wait until they have ended.
 
-        The earlier try's own kill (its trigger's ``on_kill``) stops them too, from the
-        triggerer and at its own pace; stopping them here as well makes the order of the two
-        irrelevant, and waiting for their end keeps two copies of the batch from overlapping.
-        """
-        for child in live:
-            self.log.warning(
-                "This task instance was cleared while %s (of an earlier try) was still %s: "
-                "stopping it and waiting for it to end before dispatching a new child",
-                child["ID"],
-                child.get("Status"),
-            )
-            self.hook.stop_job(child["ID"])
-        for child in live:
-            outcome = asyncio.run(self._follow(child["ID"], None, deadline=None, logs=False))
-            self.log.info("%s ended (%s)", child["ID"], outcome.reason)
+class NomadRunJobOperator(_FollowingJobOperator):
+    """Run a whole (not parameterized) Nomad batch job in one task: register it, follow it to
+    its end, stream its logs and report how it ended.
 
-    def _newest_succeeded(self, children: list[dict[str, Any]]) -> str | None:
-        """ID of the newest child that ran to success, or None."""
-        for child in sorted(children, key=lambda c: c.get("CreateIndex", 0), reverse=True):
-            earlier = self._current_outcome(child["ID"])
-            if earlier is not None and earlier.succeeded:
-                return child["ID"]
-        return None
+    **Job ID.** Each try registers the jobspec under an ID derived from the task instance::
 
-    async def _follow(
-        self, job_id: str, eval_id: str | None, deadline: float | None, *, logs: bool = True
-    ) -> JobOutcome:
-        async with self._async_hook() as hook:
-            follower = JobFollower(
-                hook,
-                job_id,
-                dispatch_eval_id=eval_id,
-                log=self.log,
-                follow_logs=self.stream_logs and logs,
-                deadline=deadline,
-            )
-            return await follower.run()
+        <jobspec ID>-af-<key>-try<try number>
 
-    def _defer(self, job_id: str, eval_id: str | None, adopted: str | None) -> None:
-        from airflow_provider_nomad.triggers.nomad import NomadJobTrigger
+    where ``<key>`` is the task instance's identity key (a hash of ``dag_id``, ``task_id``,
+    ``run_id`` and ``map_index``; :class:`~airflow_provider_nomad.nomad.identity.TaskIdentity`).
+    The job's ``Name`` stays the jobspec's, and its meta names the DAG, task, run and try
+    (``airflow_*`` keys). So the same jobspec runs side by side for different DAG runs, and:
 
-        deadline = None
-        if self.execution_timeout is not None:
-            deadline = time.time() + self.execution_timeout.total_seconds()
-        self.defer(
-            trigger=NomadJobTrigger(
-                job_id=job_id,
-                nomad_conn_id=self.nomad_conn_id,
-                namespace=self.namespace,
-                region=self.region,
-                dispatch_eval_id=eval_id,
-                deadline=deadline,
-                stream_logs=self.stream_logs,
-                adopted=adopted,
-            ),
-            method_name="execute_complete",
+    - a later try (after a worker died, or a retry) finds the job an earlier try left pending
+      or running and adopts it, instead of registering the batch a second time;
+    - a job this very try already registered is never registered again (its outcome is
+      reported); a job that an earlier try ran to success is adopted instead of run again when
+      ``adopt_succeeded_job`` is on or a ``result_file`` is set;
+    - a task instance that was cleared while its job ran stops that job, waits for its end and
+      runs the batch anew.
+
+    All arguments are checked before anything is registered; bad ones fail the task with
+    :class:`~airflow_provider_nomad.exceptions.NomadInvalidInputError` naming the fix. A failed
+    job raises :class:`~airflow_provider_nomad.exceptions.NomadJobFailedError` (exit code,
+    signal, OOM, last lines of stderr) or
+    :class:`~airflow_provider_nomad.exceptions.NomadPlacementError`.
+
+    :param job: the job as a dict (Nomad's JSON ``Job``), HCL text, or the path of a ``.hcl``
+        / ``.nomad`` / ``.json`` file, read as ``NomadRegisterJobOperator`` reads it. It must
+        be of type ``batch`` (or ``sysbatch``), neither parameterized nor periodic. (templated)
+    :param meta: merged into the job's meta (over the jobspec's own values): how a static
+        jobspec gets this run's values (business date, account range...), which its tasks read
+        as ``NOMAD_META_<key>``. Every value must be a string. (templated)
+    :param namespace: Nomad namespace; overrides the connection's. (templated)
+    :param region: Nomad region; overrides the connection's.
+    :param nomad_conn_id: connection of type ``nomad``.
+    :param deferrable: wait in the triggerer instead of holding a worker slot.
+    :param stream_logs: stream the job's stdout/stderr into the task log while it runs.
+    :param result_file: path of a JSON file the batch writes, relative to the allocation
+        directory (``alloc/result.json`` is ``$NOMAD_ALLOC_DIR/result.json``); read back
+        through Nomad's fs API and returned under ``"result"``. (templated)
+    :param adopt_succeeded_job: for batches that must run at most once per task instance: a
+        job that an earlier try ran to success is adopted (its outcome reported again) instead
+        of running the batch again. Off by default: a retry runs the batch anew once the
+        earlier try's job has ended.
+    :param purge_on_success: purge the job from Nomad once it succeeded (and its result file
+        was read). Off by default: the job stays in the Nomad UI, where the task's link points,
+        until Nomad's own garbage collection removes it (``job_gc_threshold``, 4 hours by
+        default); a purged job can no longer be adopted by a later clear or retry.
+    :param stop_on_failure: stop the job when it failed (on by default), so that nothing of it
+        is rescheduled or placed later, with nobody watching. A job that could not be placed
+        or whose allocation was lost is stopped whatever this says: capacity freed later would
+        run it after the task reported it failed. Stopping keeps the job's allocations and
+        logs for inspection.
+    """
+
+    template_fields: Sequence[str] = ("job", "meta", "namespace", "result_file")
+    template_fields_renderers = {"job": "json", "meta": "json"}
+    operator_extra_links = (NomadJobLink(),)
+
+    def __init__(
+        self,
+        *,
+        job: Mapping[str, Any] | str,
+        meta: Mapping[str, str] | None = None,
+        namespace: str | None = None,
+        region: str | None = None,
+        nomad_conn_id: str = NomadHook.default_conn_name,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        stream_logs: bool = True,
+        result_file: str | None = None,
+        adopt_succeeded_job: bool = False,
+        purge_on_success: bool = False,
+        stop_on_failure: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            namespace=namespace,
+            region=region,
+            nomad_conn_id=nomad_conn_id,
+            deferrable=deferrable,
+            stream_logs=stream_logs,
+            result_file=result_file,
+            **kwargs,
         )
+        self.job = job
+        self.meta = meta
+        self.adopt_succeeded_job = adopt_succeeded_job
+        self.purge_on_success = purge_on_success
+        self.stop_on_failure = stop_on_failure
 
-    def _current_outcome(self, job_id: str) -> JobOutcome | None:
-        """The job's outcome as Nomad reports it now, or None if it has not ended (or Nomad
-        has garbage-collected it and no longer knows)."""
-        allocs = self.hook.get_job_allocations(job_id)
-        job_evals = self.hook.get_job_evaluations(job_id)
-        first_eval = min(job_evals, key=lambda e: e.get("CreateIndex", 0), default=None)
-        return assess(
-            job_id,
-            allocs,
-            {e["ID"]: e for e in job_evals},
-            dispatch_eval_id=first_eval["ID"] if first_eval else None,
-        ).outcome
+    def execute(self, context: Context) -> dict[str, Any]:
+        result_file = check_result_file(self.result_file)
+        meta = normalize_meta(self.meta)
+        spec = self._job_spec(context)
+        base_id = check_runnable(spec)
+        if meta:
+            spec = {**spec, "Meta": {**(spec.get("Meta") or {}), **meta}}
+        check_result_file_in_job(spec, result_file)
+
+        ti = context["ti"]
+        identity = TaskIdentity(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+        job_id, eval_id, adopted = self._adopt_or_register(
+            spec,
+            base_id,
+            identity,
+            ti.try_number,
+            cleared=cleared_before_this_try(ti, self.retries),
+        )
+        self._child_job_id = job_id
+        url = self.hook.job_ui_url(job_id)
+        ti.xcom_push(key=JOB_ID_XCOM_KEY, value=job_id)
+        ti.xcom_push(key=JOB_URL_XCOM_KEY, value=url)
+        ti.xcom_push(key=NomadJobLink().xcom_key, value=url)
+        self.log.info("Nomad job %s: %s", job_id, url)
+
+        if adopted in ("succeeded", "ended"):
+            outcome = self._current_outcome(job_id)
+            assert outcome is not None  # adopted only after it was seen ended
+            return self._finish(context, outcome, adopted=adopted)
+        if self.deferrable:
+            self._defer(job_id, eval_id, adopted)
+        started = time.monotonic()
+        try:
+            outcome = asyncio.run(self._follow(job_id, eval_id, deadline=None))
+        except AirflowTaskTimeout:
+            self._stop_child(reason="execution_timeout")
+            raise
+        Stats.timing("nomad.job.duration", timedelta(seconds=time.monotonic() - started))
+        return self._finish(context, outcome, adopted=adopted)
+
+    def _job_spec(self, context: Context) -> dict[str, Any]:
+        """The jobspec as Nomad's JSON job (a hook for subclasses that build it)."""
+        return load_job(self.job, self.hook.parse_jobspec)
+
+    def _adopt_or_register(
+        self,
+        spec: dict[str, Any],
+        base_id: str,
+        identity: TaskIdentity,
+        try_number: int,
+        *,
+        cleared: bool,
+    ) -> tuple[str, str | None, str | None]:
+        """Return ``(job ID, register eval ID or None, how it was adopted or None)``."""
+        jobs = self.hook.list_jobs(prefix=run_job_prefix(base_id, identity))
+        live = [j for j in jobs if j.get("Status") in JobStatus.LIVE and not j.get("Stop")]
+        if live and cleared:
+            self._retire_cleared_children(live)
+        elif live:
+            job = max(live, key=lambda j: j.get("CreateIndex", 0))
+            earlier = registering_try(job["ID"])
+            self.log.info(
+                "Adopting %s: registered by %s of this task instance and still %s. That try "
+                "ended (its worker died or it failed) while the batch went on running in "
+                "Nomad; try %d follows the same batch to its end instead of running it a "
+                "second time.",
+                job["ID"],
+                f"try {earlier}" if earlier else "an earlier try",
+                job.get("Status"),
+                try_number,
+            )
+            Stats.incr("nomad.run.adopted")
+            return job["ID"], None, "running"
+        own_id = run_job_id(base_id, identity, try_number)
+        if any(j["ID"] == own_id for j in jobs) and self._current_outcome(own_id) is not None:
+            # This very try registered the job already and it ended (the try's execution was
+            # interrupted after that): report that end, never run the batch twice in one try.
+            self.log.info("%s was registered by this try and has ended; reporting its end", own_id)
+            return own_id, None, "ended"
+        if self.adopt_succeeded_job or (self.result_file is not None and not cleared):
+            succeeded = self._newest_succeeded(jobs)
+            if succeeded is not None:
+                self.log.info(
+                    "Adopting %s: an earlier try ran it to success, so the batch is not run again",
+                    succeeded,
+                )
+                Stats.incr("nomad.run.adopted")
+                return succeeded, None, "succeeded"
+        response = self.hook.register_job(job_for_try(spec, identity, try_number))
+        Stats.incr("nomad.run")
+        eval_id = response.get("EvalID") or None
+        self.log.info("Registered %s (evaluation %s)", own_id, eval_id or "-")
+        return own_id, eval_id, None
 
     def _finish(self, context: Context, outcome: JobOutcome, adopted: str | None) -> dict[str, Any]:
-        ti = context["ti"]
-        ti.xcom_push(key=ALLOC_IDS_XCOM_KEY, value=outcome.alloc_ids)
-        url = self.hook.job_ui_url(outcome.job_id)
-        if not outcome.succeeded:
-            Stats.incr("nomad.job.failed")
-            if outcome.result in (JobResult.PLACEMENT_FAILED, JobResult.LOST):
-                # A blocked evaluation (or a lost allocation's replacement) can still be placed
-                # later, when capacity frees up: the batch would then run with nobody watching,
-                # after the task reported it failed, and a retry would run it a second time.
-                self._stop_child(reason=f"reported {outcome.result.value}")
-            raise_for_outcome(outcome, ui_url=url)
-        result = summary(outcome, parent_job_id=self.job_id, adopted=adopted, url=url)
-        if self.result_file is not None:
-            result["result"] = self._read_result_file(outcome)
-        self.log.info("Nomad job %s succeeded: %s", outcome.job_id, outcome.reason)
+        if (
+            not outcome.succeeded
+            and self.stop_on_failure
+            # The base class stops these itself, whatever stop_on_failure says.
+            and outcome.result not in (JobResult.PLACEMENT_FAILED, JobResult.LOST)
+        ):
+            self._stop_child(reason=f"reported {outcome.result.value}; stop_on_failure is on")
+        result = super()._finish(context, outcome, adopted=adopted)
+        if self.purge_on_success:
+            self.log.info("Purging Nomad job %s (purge_on_success)", outcome.job_id)
+            try:
+                self.hook.stop_job(outcome.job_id, purge=True)
+            except NomadApiError as exc:
+                # The batch succeeded: a job left for Nomad's GC is no reason to fail it.
+                self.log.warning("Could not purge Nomad job %s: %s", outcome.job_id, exc)
         return result
-
-    def _read_result_file(self, outcome: JobOutcome) -> Any:
-        alloc_id = outcome.final_alloc_ids[-1]
-        # Said in every failure: the retry this failure may lead to re-reads, never re-runs.
-        retry = (
-            f"A retry of this task reads the result of {outcome.job_id} again; it does not run "
-            "the batch again."
-        )
-        try:
-            raw = self.hook.read_alloc_file(alloc_id, self.result_file)
-            return json.loads(raw)
-        except NomadApiError as exc:
-            raise NomadInvalidInputError(
-                f"The batch succeeded but its result file {self.result_file!r} could not be "
-                f"read from allocation {alloc_id}: {exc}. Check that the batch writes it there "
-                "('alloc/...' is $NOMAD_ALLOC_DIR) and that the connection's ACL token has the "
-                f"read-fs capability. {retry}"
-            ) from None
-        except ValueError as exc:
-            raise NomadInvalidInputError(
-                f"The batch succeeded but its result file {self.result_file!r} is not JSON: "
-                f"{exc}. {retry}"
-            ) from None
-
-    def _stop_child(self, reason: str) -> None:
-        if not self._child_job_id:
-            return
-        self.log.warning("Stopping Nomad job %s (%s)", self._child_job_id, reason)
-        try:
-            self.hook.stop_job(self._child_job_id)
-        except NomadApiError as exc:
-            self.log.error("Could not stop Nomad job %s: %s", self._child_job_id, exc)
 
 
 class NomadRegisterJobOperator(_NomadOperator):
@@ -483,33 +730,7 @@ class NomadRegisterJobOperator(_NomadOperator):
         return {"job_id": job.get("ID"), "job_modify_index": response.get("JobModifyIndex")}
 
     def _job_dict(self) -> dict[str, Any]:
-        if isinstance(self.job, Mapping):
-            job = dict(self.job)
-            return dict(job["Job"]) if set(job) == {"Job"} else job
-        if not isinstance(self.job, str) or not self.job.strip():
-            raise NomadInvalidInputError(
-                "job must be a dict, HCL text or the path of a jobspec file, got "
-                f"{type(self.job).__name__}."
-            )
-        text = self.job
-        if "\n" not in text and text.rstrip().endswith((".hcl", ".nomad", ".json")):
-            path = Path(text)
-            if not path.is_file():
-                raise NomadInvalidInputError(f"Jobspec file {text!r} does not exist.")
-            text = path.read_text()
-            if path.suffix == ".json":
-                return self._job_from_json(text, source=str(path))
-        if text.lstrip().startswith("{"):
-            return self._job_from_json(text, source="job")
-        return self.hook.parse_jobspec(text)
-
-    @staticmethod
-    def _job_from_json(text: str, source: str) -> dict[str, Any]:
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise NomadInvalidInputError(f"{source} is not valid JSON: {exc}") from None
-        return dict(data["Job"]) if isinstance(data, dict) and set(data) == {"Job"} else data
+        return load_job(self.job, self.hook.parse_jobspec)
 
 
 class NomadStopJobOperator(_NomadOperator):

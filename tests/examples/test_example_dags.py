@@ -41,7 +41,7 @@ def jobspecs() -> dict[str, dict]:
 
 def test_dag_files_import_without_errors(dagbag: DagBag) -> None:
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"nightly_settlement", "desk_pnl"}
+    assert set(dagbag.dag_ids) == {"nightly_settlement", "desk_pnl", "position_rollup"}
     # The batch programs are not DAG files: .airflowignore keeps the parser out of jobs/.
     assert all("/jobs/" not in path for path in dagbag.file_last_changed)
 
@@ -64,7 +64,7 @@ def test_a_copy_without_airflowignore_parses_the_same(
     shutil.copytree(EXAMPLES, copy, ignore=shutil.ignore_patterns(".airflowignore", "__pycache__"))
     bag = DagBag(dag_folder=str(copy), safe_mode=safe_mode)
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"nightly_settlement", "desk_pnl"}
+    assert set(bag.dag_ids) == {"nightly_settlement", "desk_pnl", "position_rollup"}
     # The batch programs were imported: the test exercised them, not an ignore rule.
     parsed = {Path(path).name for path in bag.file_last_changed if "/jobs/" in path}
     assert "desk_pnl.py" in parsed  # its docstring names Airflow and the DAG: safe mode reads it
@@ -72,7 +72,7 @@ def test_a_copy_without_airflowignore_parses_the_same(
         assert parsed == {path.name for path in JOBS.glob("*.py")}
 
 
-@pytest.mark.parametrize("dag_id", ["nightly_settlement", "desk_pnl"])
+@pytest.mark.parametrize("dag_id", ["nightly_settlement", "desk_pnl", "position_rollup"])
 def test_dags_serialize_as_the_dag_processor_stores_them(dagbag: DagBag, dag_id: str) -> None:
     """The scheduler and the UI only ever see the serialized DAG: it must round-trip."""
     data = DagSerialization.to_dict(dagbag.dags[dag_id])
@@ -176,11 +176,15 @@ def test_howto_markers_are_paired() -> None:
     assert all(name.startswith("howto_") for name in names)
 
 
-def test_jobspecs_are_parameterized_raw_exec_batches(jobspecs: dict[str, dict]) -> None:
-    assert set(jobspecs) == {"settlement", "reconciliation", "desk-pnl"}
+#: Whole jobspecs a NomadRunJobOperator registers as they are: not parent jobs to dispatch.
+WHOLE_JOBSPECS = {"position-extract"}
+
+
+def test_jobspecs_are_raw_exec_batches(jobspecs: dict[str, dict]) -> None:
+    assert set(jobspecs) == {"settlement", "reconciliation", "desk-pnl", *WHOLE_JOBSPECS}
     for name, job in jobspecs.items():
         assert job["ID"] == name and job["Type"] == "batch"
-        assert job["ParameterizedJob"] is not None
+        assert (job["ParameterizedJob"] is None) == (name in WHOLE_JOBSPECS)
         (group,) = job["TaskGroups"]
         (task,) = group["Tasks"]
         assert task["Driver"] == "raw_exec"
