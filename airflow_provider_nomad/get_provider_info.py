@@ -6,6 +6,8 @@ start-up, and the connection form in the UI is built from the ``conn-fields`` de
 
 from __future__ import annotations
 
+from airflow_provider_nomad.executors.config import provider_config
+
 _STRING = {"type": ["string", "null"]}
 _BOOLEAN_OFF = {"type": ["boolean", "null"], "default": False}
 _PEM = {"type": ["string", "null"], "format": "multiline"}
@@ -103,6 +105,10 @@ def get_provider_info() -> dict:
         "task-decorators": [
             {"name": "nomad", "class-name": "airflow_provider_nomad.decorators.nomad.nomad_task"}
         ],
+        "executors": ["airflow_provider_nomad.executors.nomad.NomadExecutor"],
+        "cli": ["airflow_provider_nomad.executors.cli.get_cli_commands"],
+        # Import-free data (no Airflow): the [nomad_executor] options and their defaults.
+        "config": provider_config(),
         "connection-types": [
             {
                 "connection-type": "nomad",

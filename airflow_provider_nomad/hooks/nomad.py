@@ -270,6 +270,21 @@ class NomadHook(_NomadHookMixin, BaseHook):
         """Job stubs whose ID starts with ``prefix`` (``GET /v1/jobs?prefix=``)."""
         return self._json(self._build(api.list_jobs, prefix))
 
+    def list_jobs_blocking(
+        self, prefix: str, *, index: int, wait: float, meta: bool = False
+    ) -> tuple[list[dict], int]:
+        """Job stubs of ``prefix`` and ``X-Nomad-Index``, once the index passes ``index``.
+
+        :param prefix: job ID prefix.
+        :param index: return once the jobs' index exceeds this (0: at once).
+        :param wait: longest wait in seconds (Nomad caps it at 300).
+        :param meta: include each stub's ``Meta`` (Nomad 1.6+).
+        """
+        request = self._build(api.list_jobs, prefix, index=index, wait=wait, meta=meta)
+        response = self._send(request)
+        body = self._decode_json(self.settings, response.status_code, response.text, request)
+        return body, index_header(response.headers, self.service)
+
     def parse_jobspec(self, hcl: str) -> dict:
         """HCL jobspec to the job's JSON, canonicalized, by the cluster (``/v1/jobs/parse``)."""
         return self._json(self._build(api.parse_jobspec, hcl))

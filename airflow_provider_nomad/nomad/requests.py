@@ -181,10 +181,30 @@ def get_job(job_id: str, *, namespace: str | None = None, region: str | None = N
 
 
 def list_jobs(
-    prefix: str, *, namespace: str | None = None, region: str | None = None
+    prefix: str,
+    *,
+    index: int | None = None,
+    wait: float | None = None,
+    meta: bool = False,
+    namespace: str | None = None,
+    region: str | None = None,
 ) -> ApiRequest:
-    """``GET /v1/jobs?prefix=``: job stubs whose ID starts with ``prefix``."""
-    return ApiRequest("GET", "/v1/jobs", _scope(namespace, region, prefix=prefix), answer=list)
+    """``GET /v1/jobs?prefix=``: job stubs whose ID starts with ``prefix``.
+
+    Blocking when ``index``/``wait`` are given: one such query watches every job of the
+    prefix (the executor's watch of all its children). ``meta`` asks for each stub's ``Meta``
+    (``?meta=true``, Nomad 1.6+).
+    """
+    if index is None and wait is None:
+        params = _scope(namespace, region, prefix=prefix)
+        if meta:
+            params["meta"] = "true"
+        return ApiRequest("GET", "/v1/jobs", params, answer=list)
+    request = _blocking("GET", "/v1/jobs", namespace, region, index, wait, list)
+    params = {**request.params, "prefix": prefix}
+    if meta:
+        params["meta"] = "true"
+    return ApiRequest("GET", "/v1/jobs", params, wait=request.wait, answer=list)
 
 
 def parse_jobspec(

@@ -1,0 +1,1 @@
+"""Run Airflow's own task workloads as Nomad dispatched jobs (:class:`NomadExecutor`)."""
