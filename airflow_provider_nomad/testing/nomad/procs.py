@@ -273,27 +273,64 @@ class ProcessSupervisor:
         for handle in list(self._handles):
             if not handle.memory_limit or handle.exited_at is not None or handle.oom_killed:
                 continue
-            if resident_bytes(handle.pid) > handle.memory_limit:
+            # The resident sizes are cheap to read but count a page shared by a forked child
+            # and its parent twice; a cgroup charges it once. Only a tree whose resident sum
+            # is over the limit pays for the proportional sizes, which count it once.
+            if (
+                resident_bytes(handle.pid) > handle.memory_limit
+                and charged_bytes(handle.pid) > handle.memory_limit
+            ):
                 # What the cgroup OOM killer does: SIGKILL, and the driver reports OOM.
                 handle.oom_killed = True
                 self.signal(handle, signal.SIGKILL)
 
 
-def resident_bytes(pid: int) -> int:
-    """Resident memory of ``pid`` and its descendants, from ``/proc``."""
-    total = 0
+def _process_tree(pid: int) -> list[int]:
+    """``pid`` and its live descendants, from ``/proc``."""
+    tree: list[int] = []
     stack = [pid]
-    seen = set()
     while stack:
         current = stack.pop()
-        if current in seen:
+        if current in tree:
             continue
-        seen.add(current)
         try:
-            with open(f"/proc/{current}/statm", "rb") as f:
-                total += int(f.read().split()[1]) * _PAGE
             with open(f"/proc/{current}/task/{current}/children", "rb") as f:
                 stack.extend(int(p) for p in f.read().split())
-        except (OSError, ValueError, IndexError):
+        except (OSError, ValueError):
             continue
+        tree.append(current)
+    return tree
+
+
+def resident_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and its descendants (what ``ps`` shows, summed)."""
+    return sum(_resident_bytes_of(current) for current in _process_tree(pid))
+
+
+def charged_bytes(pid: int) -> int:
+    """Memory of ``pid`` and its descendants as a cgroup would charge it: each page once.
+
+    The sum of the processes' proportional set sizes (``Pss`` in ``smaps_rollup``): a page
+    that a forked child still shares with its parent is split between them, not counted in
+    full for each, as their resident sizes would. A process whose ``smaps_rollup`` cannot be
+    read counts its resident size.
+    """
+    total = 0
+    for current in _process_tree(pid):
+        try:
+            with open(f"/proc/{current}/smaps_rollup", "rb") as f:
+                for line in f:
+                    if line.startswith(b"Pss:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except (OSError, ValueError, IndexError):
+            total += _resident_bytes_of(current)
     return total
+
+
+def _resident_bytes_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return 0
