@@ -65,7 +65,8 @@ Nomad behaviours reproduced that clients must expect
 
 OOM kills
 ---------
-A ``raw_exec``/``exec`` task whose resident memory (its whole process tree) exceeds
+A ``raw_exec``/``exec`` task whose memory (its whole process tree, each page counted once as
+a cgroup charges it: proportional set sizes) exceeds
 ``resources.memory_max`` (or ``resources.memory`` when no max is set) is killed with SIGKILL and
 reported like a cgroup OOM kill: a ``Terminated`` event with ``exit_code`` 137, ``signal`` 9,
 ``oom_killed: "true"`` and the message ``OOM Killed``. Memory is sampled every 50 ms.
