@@ -13,14 +13,11 @@ Usage: ``python scripts/run_py_consul_suite.py [--junit FILE] [-- PYTEST_ARGS...
 
 from __future__ import annotations
 
-import argparse
 import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-from thirdparty_suite import JUNIT_OPTIONS, Outcome, read_junit, report
+from thirdparty_suite import Outcome, main, read_junit, run_pytest
 
 from airflow_provider_nomad.testing import Emulator
 from airflow_provider_nomad.testing.consul.node_responses import CONSUL_VERSION
@@ -159,38 +156,15 @@ def _suite_env(plain: Emulator, acl: Emulator) -> dict[str, str]:
     return env
 
 
-def run_suite(pytest_args: list[str], junit: Path) -> tuple[int, Outcome]:
+def run_suite(pytest_args: list[str], junit: Path) -> Outcome:
     with Emulator() as plain, Emulator(acl=True) as acl:
-        command = [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            f"--junitxml={junit}",
-            *JUNIT_OPTIONS,
-            *(
-                f"--ignore={node_id}" if node_id.endswith(".py") else f"--deselect={node_id}"
-                for node_id in EXCLUDED
-            ),
-            *pytest_args,
+        not_run = [
+            f"--ignore={node_id}" if node_id.endswith(".py") else f"--deselect={node_id}"
+            for node_id in EXCLUDED
         ]
-        completed = subprocess.run(
-            command, cwd=SUITE_DIR, env=_suite_env(plain, acl), check=False, timeout=1800
-        )
-    return completed.returncode, read_junit(junit)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--junit", type=Path, help="keep the JUnit XML report here")
-    args, pytest_args = parser.parse_known_args(argv)
-    pytest_args = [a for a in pytest_args if a != "--"]
-    with tempfile.TemporaryDirectory() as tmp:
-        junit = args.junit or Path(tmp) / "py-consul.xml"
-        _, outcome = run_suite(pytest_args, junit)
-        matched = report("py-consul", outcome, EXCLUDED, EXPECTED_FAILURES)
-        return 0 if matched else 1
+        run_pytest(SUITE_DIR, junit, _suite_env(plain, acl), [*not_run, *pytest_args])
+    return read_junit(junit)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("py-consul", __doc__, run_suite, EXCLUDED, EXPECTED_FAILURES))

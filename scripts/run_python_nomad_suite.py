@@ -15,14 +15,12 @@ Usage: ``python scripts/run_python_nomad_suite.py [--junit FILE] [-- PYTEST_ARGS
 
 from __future__ import annotations
 
-import argparse
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from thirdparty_suite import JUNIT_OPTIONS, Outcome, read_junit, report
+from thirdparty_suite import Outcome, main, read_junit, run_pytest
 
 from airflow_provider_nomad.testing import Emulator
 from airflow_provider_nomad.testing.nomad.records import NOMAD_VERSION
@@ -71,45 +69,16 @@ def _suite_env(emulator: Emulator) -> dict[str, str]:
     return env
 
 
-def run_suite(pytest_args: list[str], junit: Path) -> tuple[int, Outcome]:
+def run_suite(pytest_args: list[str], junit: Path) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="python-nomad-suite-") as state_dir:
         emulator = Emulator(
             acl=True, acl_bootstrapped=False, node_name=NODE_NAME, state_dir=state_dir
         )
         with emulator:
-            command = [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:randomly",
-                # The suite marks a few tests @flaky(max_runs=5): here every test runs once, and
-                # one that fails against the emulator is an emulator bug, not bad luck.
-                "-p",
-                "no:flaky",
-                f"--junitxml={junit}",
-                *JUNIT_OPTIONS,
-                *(f"--deselect={node_id}" for node_id in EXCLUDED),
-                *pytest_args,
-            ]
-            completed = subprocess.run(
-                command, cwd=SUITE_DIR, env=_suite_env(emulator), check=False, timeout=1800
-            )
-    return completed.returncode, read_junit(junit)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--junit", type=Path, help="keep the JUnit XML report here")
-    args, pytest_args = parser.parse_known_args(argv)
-    pytest_args = [a for a in pytest_args if a != "--"]
-    with tempfile.TemporaryDirectory() as tmp:
-        junit = args.junit or Path(tmp) / "python-nomad.xml"
-        _, outcome = run_suite(pytest_args, junit)
-        matched = report("python-nomad", outcome, EXCLUDED, EXPECTED_FAILURES)
-        return 0 if matched else 1
+            deselected = [f"--deselect={node_id}" for node_id in EXCLUDED]
+            run_pytest(SUITE_DIR, junit, _suite_env(emulator), [*deselected, *pytest_args])
+    return read_junit(junit)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main("python-nomad", __doc__, run_suite, EXCLUDED, EXPECTED_FAILURES))

@@ -8,7 +8,12 @@ and says whether the run matched those lists exactly.
 
 from __future__ import annotations
 
+import argparse
+import subprocess
+import sys
+import tempfile
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,3 +91,44 @@ def report(name: str, outcome: Outcome, excluded: dict[str, str], expected: dict
     for node_id in missing:
         print(f"  MISSING   {node_id}: not run at all")
     return not unexpected and not fixed and not missing
+
+
+def run_pytest(suite_dir: Path, junit: Path, env: dict[str, str], args: list[str]) -> int:
+    """Run the suite in its own pytest process, every test once; pytest's exit status.
+
+    A few suites mark tests ``@flaky``: flaky's reruns are off, so a test that fails against
+    the emulator fails the run instead of passing on a later try.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:flaky",
+        f"--junitxml={junit}",
+        *JUNIT_OPTIONS,
+        *args,
+    ]
+    return subprocess.run(command, cwd=suite_dir, env=env, check=False, timeout=1800).returncode
+
+
+def main(
+    name: str,
+    doc: str,
+    run_suite: Callable[[list[str], Path], Outcome],
+    excluded: dict[str, str],
+    expected: dict[str, str],
+    argv: list[str] | None = None,
+) -> int:
+    """A runner's command line: run the suite, report, 0 when the outcome is as expected."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--junit", type=Path, help="keep the JUnit XML report here")
+    args, pytest_args = parser.parse_known_args(argv)
+    pytest_args = [a for a in pytest_args if a != "--"]
+    with tempfile.TemporaryDirectory() as tmp:
+        junit = args.junit or Path(tmp) / f"{name}.xml"
+        outcome = run_suite(pytest_args, junit)
+        return 0 if report(name, outcome, excluded, expected) else 1
