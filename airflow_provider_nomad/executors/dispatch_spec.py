@@ -146,6 +146,16 @@ def build_dispatch(
     )
 
 
+def run_token(try_token: str, run: int) -> str:
+    """The idempotency token of the ``run``-th run (from 1) of one try.
+
+    Airflow runs a try again under the same try number when a sensor in reschedule mode pokes
+    again or a deferred task resumes. Each such run needs a child of its own: with the try's
+    token alone, Nomad would answer with the child of the earlier run, which has ended.
+    """
+    return try_token if run == 1 else f"{try_token}-run{run}"
+
+
 def try_of(stub: Mapping[str, Any]) -> int | None:
     """The try number a child was dispatched for, from its meta (``None`` if not ours)."""
     value = (stub.get("Meta") or {}).get(META_TRY_NUMBER)

@@ -41,12 +41,14 @@ from airflow_provider_nomad.executors.dispatch_spec import (
     DispatchSpec,
     TaskKey,
     build_dispatch,
+    run_token,
     runner_for,
     try_of,
 )
 from airflow_provider_nomad.executors.watch import ChildWatch, WatchedChild
 from airflow_provider_nomad.nomad.dispatch_input import check_against_parent
 from airflow_provider_nomad.nomad.outcome import JobOutcome, latest_allocations
+from airflow_provider_nomad.nomad.states import JobStatus
 
 if TYPE_CHECKING:
     from airflow.models.taskinstance import TaskInstance
@@ -208,7 +210,10 @@ class NomadExecutor(BaseExecutor):
             if self._pool is None:
                 self.start()
             assert self._pool is not None
-            self._pool.submit(self._dispatch_in_thread, key, spec)
+            # The child of this try's earlier run, still followed when the try runs again
+            # (a resumed deferral, a rescheduled poke): never the child of this new run.
+            earlier = self._children.get(key, (None, None))[1]
+            self._pool.submit(self._dispatch_in_thread, key, spec, earlier)
 
     def _parent(self, hook: NomadHook, runner: str) -> dict[str, Any]:
         parent = self._parents.get(runner)
@@ -216,7 +221,9 @@ class NomadExecutor(BaseExecutor):
             parent = self._parents[runner] = hook.get_job(runner)
         return parent
 
-    def _dispatch_in_thread(self, key: TaskInstanceKey, spec: DispatchSpec) -> None:
+    def _dispatch_in_thread(
+        self, key: TaskInstanceKey, spec: DispatchSpec, earlier: str | None = None
+    ) -> None:
         hook = self._new_hook()
         try:
             try:
@@ -233,7 +240,7 @@ class NomadExecutor(BaseExecutor):
                 meta=spec.meta,
                 payload=spec.payload,
                 id_prefix_template=spec.id_prefix_template,
-                idempotency_token=spec.idempotency_token,
+                idempotency_token=self._token_of_this_run(hook, key, spec, earlier),
             )
             job_id = answer["DispatchedJobID"]
             reused = not answer.get("EvalID")
@@ -252,6 +259,34 @@ class NomadExecutor(BaseExecutor):
         finally:
             hook.close()
 
+    @staticmethod
+    def _token_of_this_run(
+        hook: NomadHook, key: TaskInstanceKey, spec: DispatchSpec, earlier: str | None
+    ) -> str:
+        """The idempotency token of the run of ``key`` being dispatched.
+
+        The children this try already has decide: none, the try's own token; the newest still
+        running and not the one this executor followed (a scheduler that died after
+        dispatching), its token again, so the try is not run twice; the newest ended, stopped
+        or followed by this executor (the try runs again: resumed deferral, rescheduled
+        poke), the token of a new run.
+        """
+        prefix = _task_key(key).identity.children_prefix(spec.runner_job_id)
+        stubs = hook.list_jobs_blocking(prefix, index=0, wait=1, meta=True)[0]
+        runs = sorted(
+            (s for s in stubs if try_of(s) == key.try_number),
+            key=lambda s: s.get("CreateIndex", 0),
+        )
+        if not runs:
+            return run_token(spec.idempotency_token, 1)
+        newest = runs[-1]
+        ongoing = (
+            newest.get("Status") != JobStatus.DEAD
+            and not newest.get("Stop")
+            and newest.get("ID") != earlier
+        )
+        return run_token(spec.idempotency_token, len(runs) if ongoing else len(runs) + 1)
+
     # -- sync -------------------------------------------------------------------------------
 
     def sync(self) -> None:
@@ -265,6 +300,9 @@ class NomadExecutor(BaseExecutor):
                 self._on_dispatched(event)
             elif isinstance(event, _DispatchFailed):
                 self._dispatching.discard(event.key)
+                earlier = self._children.pop(event.key, None)
+                if earlier is not None:
+                    self._forget(*earlier)
                 if event.key in self._revoked:
                     self._revoked.discard(event.key)
                     continue
@@ -290,14 +328,28 @@ class NomadExecutor(BaseExecutor):
         self.running_state(key, event.child.job_id)
 
     def _follow(self, key: TaskInstanceKey, runner: str, child: WatchedChild) -> None:
+        earlier = self._children.get(key)
+        if earlier is not None and earlier[1] != child.job_id:
+            # The try runs again in a new child: the earlier run's end is no longer its end.
+            self._forget(*earlier)
         self._children[key] = (runner, child.job_id)
         self._keys_by_job[child.job_id] = key
         self.running.add(key)
         self._watch(runner).track(child)
 
+    def _forget(self, runner: str, job_id: str) -> None:
+        self._keys_by_job.pop(job_id, None)
+        watch = self._watches.get(runner)
+        if watch is not None:
+            watch.untrack(job_id)
+
     def _on_ended(self, event: _Ended) -> None:
         key = self._keys_by_job.pop(event.job_id, None)
         if key is None:
+            return
+        if key in self._dispatching:
+            # The try runs again (resumed deferral, rescheduled poke) and its new child is
+            # being dispatched: this earlier run's end must not end the try.
             return
         self._children.pop(key, None)
         outcome = event.outcome

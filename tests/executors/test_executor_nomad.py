@@ -80,6 +80,53 @@ def test_the_next_try_is_a_new_child(make_executor, nomad):
     assert tries == ["1", "2"]
 
 
+def test_a_try_that_runs_again_runs_in_a_child_of_its_own(make_executor, nomad, runners):
+    """A resumed deferral or a rescheduled poke runs the same try again: a new child."""
+    executor = make_executor()
+    work = workload()
+    first = second = None
+    for _ in range(2):
+        executor.queue_workload(work, session=None)
+        state, child_id = end_event(executor, work.ti.key)
+        assert state == "success"
+        first, second = second, child_id
+    assert first != second
+    assert [c["ID"] for c in _children(nomad)] == [first, second]
+    assert [c["Meta"]["airflow_try_number"] for c in _children(nomad)] == ["1", "1"]
+    assert _dispatches(runners) == 2
+
+
+def test_the_end_of_a_tries_earlier_run_does_not_end_its_new_run(make_executor, nomad):
+    """The earlier run's child may end after the try was queued again (it is still tearing
+    down when a short deferral resumes): the try goes on in its new child."""
+    executor = make_executor()
+    work = workload(executor_config={"nomad": {"runner_job_id": "runner-long"}})
+    executor.queue_workload(work, session=None)
+    _, earlier = drive(executor, lambda: executor._children.get(work.ti.key), "the first run")
+    drive(executor, lambda: _job(nomad, earlier)["Status"] == "running", "the first run to run")
+
+    executor.queue_workload(work, session=None)
+    _, later = drive(
+        executor,
+        lambda: (c := executor._children.get(work.ti.key)) and c[1] != earlier and c,
+        "the second run's dispatch",
+    )
+    executor.get_event_buffer()
+    nomad.delete(f"/v1/job/{quote(earlier, safe='')}")
+    drive(executor, lambda: _job(nomad, earlier)["Status"] == "dead", "the first run's end")
+    watch = executor._watches["runner-long"]
+    jobs_index = int(nomad.get("/v1/jobs").headers["X-Nomad-Index"])
+    drive(executor, lambda: watch.index >= jobs_index, "the watch to see the first run's end")
+
+    assert executor.get_event_buffer() == {}
+    assert work.ti.key in executor.running
+    assert watch.watching() == [later]
+    # The try ends with its new child.
+    nomad.delete(f"/v1/job/{quote(later, safe='')}")
+    state, reason = end_event(executor, work.ti.key)
+    assert state == "failed" and later in reason, reason
+
+
 def test_one_blocking_query_watches_all_running_children(make_executor, nomad, runners):
     executor = make_executor()
     works = [
