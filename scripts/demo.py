@@ -443,6 +443,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--home", type=Path, default=ROOT / ".demo", help="demo state folder (.demo)"
     )
     parser.add_argument("--timeout", type=float, default=300, help="give up after (seconds)")
+    parser.add_argument(
+        "--executor",
+        choices=("dags-test", "nomad"),
+        default="dags-test",
+        help="dags-test: `airflow dags test` (default); nomad: a scheduler whose NomadExecutor "
+        "runs every task as a Nomad child (scripts/demo_executor.py)",
+    )
     return parser.parse_args(argv)
 
 
@@ -462,6 +469,10 @@ def run_conf(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     raise_on_termination()
+    if args.executor == "nomad":
+        import demo_executor
+
+        return demo_executor.main(args)
     home = args.home.resolve()
     started = time.monotonic()
     try:
