@@ -31,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.claims.executor import ExecutorBenchmark
 from benchmarks.claims.headroom import HeadroomBenchmark
 from benchmarks.claims.logs import LogBenchmark
 from benchmarks.claims.triggers import TriggerBenchmark
@@ -39,7 +40,7 @@ from benchmarks.emulator import raise_open_file_limit
 from benchmarks.profile import PROFILES, Profile
 from benchmarks.report import targets_table, write
 
-CLAIMS = ("wait", "headroom", "logs", "triggers")
+CLAIMS = ("wait", "headroom", "logs", "triggers", "executor")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -85,6 +86,9 @@ def run(profile: Profile, claims: tuple[str, ...], out: Path, keep: bool) -> int
     if "triggers" in claims:
         label = f"3: {profile.triggers} triggers"
         others.append(("triggers", label, TriggerBenchmark(profile, workdir).run))
+    if "executor" in claims:
+        label = "5: NomadExecutor with " + ", ".join(map(str, profile.executor_tasks)) + " tasks"
+        others.append(("executor", label, ExecutorBenchmark(profile, workdir).run))
     try:
         if "wait" in claims:
             wait = WaitBenchmark(profile, workdir)

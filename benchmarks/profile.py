@@ -40,6 +40,9 @@ class Profile:
     :param headroom_seconds: length of each throughput measurement of the emulator.
     :param headroom_connections: concurrent client connections for it.
     :param blocking_queries: blocking queries held open at once against the emulator.
+    :param executor_tasks: NomadExecutor tries running at once, one size after another.
+    :param executor_window_s: the quiet window in which the executor's requests are counted
+        while every try runs (a minute, so the figure reads as requests per minute).
     :param concurrent_claims: run claims 2-4 side by side with claim 1 (the smoke run, where
         only correctness is checked) instead of one after another (``make bench``).
     """
@@ -63,6 +66,8 @@ class Profile:
     headroom_seconds: float
     headroom_connections: int
     blocking_queries: int
+    executor_tasks: tuple[int, ...]
+    executor_window_s: float
     concurrent_claims: bool
 
     def to_dict(self) -> dict[str, Any]:
@@ -92,6 +97,8 @@ FULL = Profile(
     headroom_seconds=5.0,
     headroom_connections=32,
     blocking_queries=4000,
+    executor_tasks=(1, 50, 500),
+    executor_window_s=60.0,
     concurrent_claims=False,
 )
 
@@ -115,6 +122,8 @@ QUICK = Profile(
     headroom_seconds=1.0,
     headroom_connections=8,
     blocking_queries=200,
+    executor_tasks=(1, 5),
+    executor_window_s=3.0,
     concurrent_claims=True,
 )
 

@@ -231,6 +231,58 @@ def _headroom_targets(
     return out
 
 
+#: A quiet executor sends one blocking query per ``watch_wait_seconds`` (60 s): one a minute,
+#: two when the window straddles an answer.
+EXECUTOR_QUIET_PER_MINUTE = 2
+#: Per dispatched try: the list that picks the run's token, the dispatch, the read of the
+#: pending child's allocations and evaluations; the shared watch answers and the one read of
+#: the runner job spread over every try.
+EXECUTOR_DISPATCH_PER_TASK = 5
+#: Per ended try: its allocations and evaluations, plus a share of the watch's answers.
+EXECUTOR_END_PER_TASK = 3
+
+
+def _executor_targets(executor: dict[str, Any] | None) -> list[Target]:
+    if not executor:
+        return [Target("5", "NomadExecutor requests", "-", "-", NOT_RUN, timing=False)]
+    out = []
+    for size in executor["sizes"]:
+        n, phases = size["tasks"], size["phases"]
+        steady = phases["steady"]
+        out.append(
+            Target(
+                "5",
+                f"NomadExecutor, {n} running tasks: Nomad requests per minute "
+                f"({steady['heartbeats']} heartbeats in {steady['seconds']:.0f} s)",
+                f"<= {EXECUTOR_QUIET_PER_MINUTE}",
+                f"{steady['requests']} ({_fmt(steady['requests_per_minute'], '/min')})",
+                _check(steady["requests"] <= EXECUTOR_QUIET_PER_MINUTE),
+                steady["requests"],
+                EXECUTOR_QUIET_PER_MINUTE,
+                timing=False,
+            )
+        )
+        for name, limit in (
+            ("dispatch", EXECUTOR_DISPATCH_PER_TASK),
+            ("ends", EXECUTOR_END_PER_TASK),
+        ):
+            phase = phases[name]
+            out.append(
+                Target(
+                    "5",
+                    f"NomadExecutor, {n} tasks: requests per task, {name} "
+                    f"({_fmt(phase['seconds'], 's')})",
+                    f"<= {limit}",
+                    _fmt(phase["requests_per_task"]),
+                    _check(phase["requests_per_task"] <= limit),
+                    phase["requests_per_task"],
+                    limit,
+                    timing=False,
+                )
+            )
+    return out
+
+
 def targets(results: dict[str, Any]) -> list[Target]:
     claims = results["claims"]
     profile = results["meta"]["profile"]
@@ -240,6 +292,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
         *_log_targets(claims.get("logs")),
         *_trigger_targets(claims.get("triggers"), profile["triggers"]),
         *_headroom_targets(claims.get("headroom"), claims.get("triggers")),
+        *_executor_targets(claims.get("executor")),
     ]
 
 
@@ -404,6 +457,36 @@ def _headroom_section(headroom: dict[str, Any]) -> list[str]:
     ]
 
 
+def _executor_section(executor: dict[str, Any]) -> list[str]:
+    lines = [
+        "## 5. NomadExecutor: requests to Nomad",
+        "",
+        "One executor in a worker process, heartbeat once a second as a scheduler's loop does; "
+        "`mock_driver` children of a runner job shaped like the documented one, one fresh "
+        "emulator per size. Phases: **dispatch** (the tries queued until the watch saw every "
+        "child running), **steady** (a quiet window while every child runs: the figure that "
+        "must not grow with the number of tasks), **ends** (every child stopped from outside "
+        "at once, until the executor reported every end; the stop requests are not counted). "
+        "Load averages (1, 5, 15 min) are the machine's, before and after the size."
+        + (f" Measured {executor['started']}." if executor.get("started") else ""),
+        "",
+        "| tasks | phase | seconds | heartbeats | requests | per minute | per task | by route "
+        "| load before / after |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for size in executor["sizes"]:
+        for name in ("dispatch", "steady", "ends"):
+            p = size["phases"][name]
+            routes = ", ".join(f"`{r}` {c}" for r, c in p["by_route"].items()) or "-"
+            load = f"{size['load_before']} / {size['load_after']}" if name == "dispatch" else ""
+            lines.append(
+                f"| {size['tasks']} | {name} | {p['seconds']:.1f} | {p['heartbeats']} | "
+                f"{p['requests']} | {_fmt(p['requests_per_minute'])} | "
+                f"{_fmt(p['requests_per_task'])} | {routes} | {load} |"
+            )
+    return lines
+
+
 def markdown(results: dict[str, Any], rows: list[Target]) -> str:
     meta = results["meta"]
     long_batches = tuple(float(b) for b in meta["profile"]["long_batches"])
@@ -430,6 +513,8 @@ def markdown(results: dict[str, Any], rows: list[Target]) -> str:
         lines += [*_triggers_section(claims["triggers"]), ""]
     if claims.get("headroom"):
         lines += [*_headroom_section(claims["headroom"]), ""]
+    if claims.get("executor"):
+        lines += [*_executor_section(claims["executor"]), ""]
     if results.get("errors"):
         lines += ["## Harness errors", "", *(f"- {e}" for e in results["errors"]), ""]
     lines += ["## Schedule", "", "| Phase | start s | end s |", "|---|---|---|"]

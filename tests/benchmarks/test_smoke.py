@@ -43,13 +43,13 @@ def test_run_is_complete_and_error_free(quick_run):
     out, results, stdout = quick_run
     assert results["errors"] == []
     assert results["meta"]["profile"]["name"] == "quick"
-    assert set(results["claims"]) == {"wait", "logs", "triggers", "headroom"}
+    assert set(results["claims"]) == {"wait", "logs", "triggers", "headroom", "executor"}
     # The table is printed at the end and written to results.md, every claim evaluated.
     assert "| Claim | Measure | Target |" in stdout
     markdown = (out / "results.md").read_text()
     assert "NOT RUN" not in markdown
     rows = results["targets"]
-    assert {r["claim"] for r in rows} == {"1", "2", "3", "4"}
+    assert {r["claim"] for r in rows} == {"1", "2", "3", "4", "5"}
     assert all(r["result"] in ("PASS", "FAIL") for r in rows)
 
 
@@ -129,6 +129,23 @@ def test_emulator_held_every_blocking_query(quick_run):
     blocking = results["claims"]["headroom"]["blocking_queries"]
     assert blocking["held_until_change"] == blocking["requested"] == QUICK.blocking_queries
     assert results["claims"]["headroom"]["status_leader"]["requests_per_s"] > 0
+
+
+def test_the_executor_ran_every_size_and_saw_every_end(quick_run):
+    _, results, _ = quick_run
+    sizes = results["claims"]["executor"]["sizes"]
+    assert [s["tasks"] for s in sizes] == list(QUICK.executor_tasks)
+    for size in sizes:
+        phases = size["phases"]
+        n = size["tasks"]
+        # One dispatch per task, nothing dispatched twice, and no request at all stopping
+        # children: that was the harness's, left out of the count.
+        assert phases["dispatch"]["by_route"]["POST /v1/job/:job_id/dispatch"] == n
+        assert not any(r.startswith("DELETE") for p in phases.values() for r in p["by_route"])
+        # While every child runs, the requests do not grow with the tasks.
+        assert phases["steady"]["requests"] <= 2, phases["steady"]
+        assert phases["ends"]["requests"] >= 1
+        assert len(size["load_before"]) == len(size["load_after"]) == 3
 
 
 def test_plots_are_written(quick_run):
