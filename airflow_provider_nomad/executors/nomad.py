@@ -71,6 +71,7 @@ class _Dispatched:
 class _DispatchFailed:
     key: TaskInstanceKey
     reason: str
+    runner: str
 
 
 @dataclass(frozen=True)
@@ -213,6 +214,7 @@ class NomadExecutor(BaseExecutor):
             # The child of this try's earlier run, still followed when the try runs again
             # (a resumed deferral, a rescheduled poke): never the child of this new run.
             earlier = self._children.get(key, (None, None))[1]
+            self._watch(spec.runner_job_id).expect()
             self._pool.submit(self._dispatch_in_thread, key, spec, earlier)
 
     def _parent(self, hook: NomadHook, runner: str) -> dict[str, Any]:
@@ -251,10 +253,16 @@ class NomadExecutor(BaseExecutor):
             child = WatchedChild(job_id, answer.get("EvalID") or None, create_index)
             self._events.put(_Dispatched(key, spec.runner_job_id, child, reused))
         except NomadProviderError as exc:
-            self._events.put(_DispatchFailed(key, f"Nomad dispatch failed: {exc}"))
+            self._events.put(
+                _DispatchFailed(key, f"Nomad dispatch failed: {exc}", spec.runner_job_id)
+            )
         except Exception as exc:  # a bug must fail the task, not leave it queued forever
             self._events.put(
-                _DispatchFailed(key, f"Nomad dispatch failed: {type(exc).__name__}: {exc}")
+                _DispatchFailed(
+                    key,
+                    f"Nomad dispatch failed: {type(exc).__name__}: {exc}",
+                    spec.runner_job_id,
+                )
             )
         finally:
             hook.close()
@@ -300,6 +308,7 @@ class NomadExecutor(BaseExecutor):
                 self._on_dispatched(event)
             elif isinstance(event, _DispatchFailed):
                 self._dispatching.discard(event.key)
+                self._watch(event.runner).unexpect()
                 earlier = self._children.pop(event.key, None)
                 if earlier is not None:
                     self._forget(*earlier)
@@ -315,9 +324,10 @@ class NomadExecutor(BaseExecutor):
         self._dispatching.discard(key)
         if key in self._revoked:
             self._revoked.discard(key)
+            self._watch(event.runner).unexpect()
             self._stop_child(event.child.job_id)
             return
-        self._follow(key, event.runner, event.child)
+        self._follow(key, event.runner, event.child, expected=True)
         self.log.info(
             "%s runs as Nomad job %s%s",
             key,
@@ -327,7 +337,9 @@ class NomadExecutor(BaseExecutor):
         # The scheduler stores the child's ID as the try's external_executor_id.
         self.running_state(key, event.child.job_id)
 
-    def _follow(self, key: TaskInstanceKey, runner: str, child: WatchedChild) -> None:
+    def _follow(
+        self, key: TaskInstanceKey, runner: str, child: WatchedChild, expected: bool = False
+    ) -> None:
         earlier = self._children.get(key)
         if earlier is not None and earlier[1] != child.job_id:
             # The try runs again in a new child: the earlier run's end is no longer its end.
@@ -335,7 +347,7 @@ class NomadExecutor(BaseExecutor):
         self._children[key] = (runner, child.job_id)
         self._keys_by_job[child.job_id] = key
         self.running.add(key)
-        self._watch(runner).track(child)
+        self._watch(runner).track(child, expected)
 
     def _forget(self, runner: str, job_id: str) -> None:
         self._keys_by_job.pop(job_id, None)

@@ -137,6 +137,10 @@ class ChildWatch:
         self._children: dict[str, WatchedChild] = {}
         self._seen: dict[str, tuple[Any, ...]] = {}
         self._recheck: set[str] = set()
+        #: Dispatches on their way whose child is not tracked yet.
+        self._expecting = 0
+        #: Tracked children no answer has shown yet.
+        self._unconfirmed: set[str] = set()
         self._cond = threading.Condition()
         self._stopped = False
         self._thread = threading.Thread(
@@ -158,10 +162,30 @@ class ChildWatch:
         if self._thread.is_alive():
             self._thread.join(timeout)
 
-    def track(self, child: WatchedChild) -> None:
+    def expect(self) -> None:
+        """A dispatch to this runner is on its way.
+
+        Its child's creation wakes the query in flight, but the child is tracked only once the
+        scheduler's next heartbeat applied the dispatch, after that answer was examined. Until
+        an answer shows the tracked child, queries wait :data:`RECHECK_WAIT` only: a child that
+        ran or ended in between is seen a moment later, not one whole ``wait`` later.
+        """
         with self._cond:
+            self._expecting += 1
+
+    def unexpect(self) -> None:
+        """An expected dispatch failed or was revoked: no child to wait for."""
+        with self._cond:
+            self._expecting = max(0, self._expecting - 1)
+
+    def track(self, child: WatchedChild, expected: bool = False) -> None:
+        """Watch ``child``; ``expected``: it is the child of a dispatch :meth:`expect` announced."""
+        with self._cond:
+            if expected:
+                self._expecting = max(0, self._expecting - 1)
             self._children[child.job_id] = child
             self._seen.pop(child.job_id, None)
+            self._unconfirmed.add(child.job_id)
             self._cond.notify_all()
 
     def untrack(self, job_id: str) -> None:
@@ -169,6 +193,7 @@ class ChildWatch:
             self._children.pop(job_id, None)
             self._seen.pop(job_id, None)
             self._recheck.discard(job_id)
+            self._unconfirmed.discard(job_id)
 
     def watching(self) -> list[str]:
         with self._cond:
@@ -186,7 +211,8 @@ class ChildWatch:
                     self._cond.wait()
                 if self._stopped:
                     return
-                wait = RECHECK_WAIT if self._recheck else self.wait
+                briefly = self._recheck or self._unconfirmed or self._expecting
+                wait = RECHECK_WAIT if briefly else self.wait
             try:
                 pacer.sending(index)
                 self.queries += 1
@@ -222,6 +248,9 @@ class ChildWatch:
             recheck = set(self._recheck)
         for child in children:
             stub = by_id.get(child.job_id)
+            if stub is not None:
+                with self._cond:
+                    self._unconfirmed.discard(child.job_id)
             if stub is None:
                 if answered >= child.create_index:
                     self._ended(
@@ -262,4 +291,5 @@ class ChildWatch:
                 return  # untracked meanwhile (revoked)
             self._seen.pop(job_id, None)
             self._recheck.discard(job_id)
+            self._unconfirmed.discard(job_id)
         self._report(job_id, outcome)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from urllib.parse import quote
 
 import pytest
-from executor_inproc_testlib import drive, end_event, ti_like, workload
+from executor_inproc_testlib import BOUND, drive, end_event, ti_like, workload
 
 from airflow_provider_nomad.nomad.dispatch_input import MAX_PAYLOAD_BYTES
 
@@ -152,6 +153,50 @@ def test_one_blocking_query_watches_all_running_children(make_executor, nomad, r
     counts = runners.control.request_counts()
     assert set(counts) <= {"GET /v1/jobs"} and counts.get("GET /v1/jobs", 0) <= 1, counts
     assert watch.watching() == sorted(c for _, c in executor._children.values())
+
+
+def _until(condition, what: str):
+    """``condition()``'s first truthy value, without heartbeats; bounded against hangs."""
+    deadline = time.monotonic() + BOUND
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what} after {BOUND:g} s")
+        time.sleep(0.05)
+    return value
+
+
+def test_a_child_that_ends_before_the_watch_tracks_it_is_reported_at_once(
+    make_executor, nomad, monkeypatch
+):
+    """The child's changes wake the watch's query before the next heartbeat hands the child to
+    the watch: the watch must look again shortly, not after its whole wait (300 s here)."""
+    monkeypatch.setenv("AIRFLOW__NOMAD_EXECUTOR__WATCH_WAIT_SECONDS", "300")
+    executor = make_executor()
+    long = {"nomad": {"runner_job_id": "runner-long"}}
+    running = workload(task_id="running", executor_config=long)
+    executor.queue_workload(running, session=None)
+    _, running_id = drive(executor, lambda: executor._children.get(running.ti.key), "dispatch")
+    watch = executor._watches["runner-long"]
+    jobs_index = int(nomad.get("/v1/jobs").headers["X-Nomad-Index"])
+    drive(executor, lambda: watch.index >= jobs_index, "the watch to park")
+
+    quick = workload(task_id="quick", executor_config=long)
+    executor.queue_workload(quick, session=None)
+    executor.heartbeat()  # sends the dispatch; no heartbeat applies it until the child ended
+    quick_id = _until(
+        lambda: next(
+            (c["ID"] for c in _children(nomad, "runner-long") if c["ID"] != running_id), None
+        ),
+        "the second child",
+    )
+    nomad.delete(f"/v1/job/{quote(quick_id, safe='')}")
+    _until(lambda: _job(nomad, quick_id)["Status"] == "dead", "the second child's end")
+    jobs_index = int(nomad.get("/v1/jobs").headers["X-Nomad-Index"])
+    _until(lambda: watch.index >= jobs_index, "the watch to answer past that end")
+
+    state, reason = end_event(executor, quick.ti.key)
+    assert state == "failed" and quick_id in reason and "stopped" in reason, reason
+    assert watch.watching() == [running_id]
 
 
 def test_an_unplaceable_child_fails_its_try_with_the_reason_and_is_stopped(make_executor, nomad):
