@@ -38,8 +38,8 @@ def runner_job(nomad: httpx.Client, flavour: str, job_id: str, env: dict[str, st
     if flavour == "raw_exec":
         task["Config"]["command"] = sys.executable
     task["Env"] = {**task.get("Env", {}), **env}
-    # The documented 1024 MB: the emulator enforces it on the whole process tree (Airflow's
-    # supervisor and the task process), and 256 MB OOM-kills some tasks on a loaded machine.
+    # The documented 1024 MB: the emulator enforces the limit on the task's whole process
+    # tree (Airflow's supervisor and the task process), which can pass 256 MB.
     task["Resources"] = {"CPU": 100, "MemoryMB": 1024}
     return job
 
