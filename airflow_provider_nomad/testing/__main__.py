@@ -5,15 +5,22 @@ Prints one line once both ports answer, e.g.
 ``--acl``), then serves until signalled; on exit every task process it started is killed.
 With ``--acl`` the token is a management token, and the control API (``/_emulator/``) takes
 nothing else: ``EmulatorControl(nomad_addr, token=token)``.
+
+``--substitute`` (repeatable) declares driver substitutions, as ``POST
+/_emulator/substitutions`` takes them: a JSON object or list inline, or the path of a file
+holding one, e.g. ``--substitute '{"driver": "docker", "command": ["./run.sh"]}'``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import signal
 import sys
 import threading
 
+from .nomad.substitutes import Substitution
 from .server import Emulator
 
 
@@ -33,7 +40,31 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-cert", default=None)
     serve.add_argument("--tls-key", default=None)
     serve.add_argument("--tls-ca", default=None, help="require client certificates (mTLS)")
+    serve.add_argument(
+        "--substitute",
+        action="append",
+        default=[],
+        metavar="JSON_OR_FILE",
+        help="a driver substitution (JSON object or list, inline or in a file); repeatable",
+    )
     return parser
+
+
+def substitutions(values: list[str]) -> list[dict]:
+    """The declarations of every ``--substitute``: inline JSON, or a JSON file's content."""
+    specs: list[dict] = []
+    for value in values:
+        text = value if value.lstrip().startswith(("{", "[")) else _read(value)
+        data = json.loads(text)
+        specs.extend(data if isinstance(data, list) else [data])
+    for spec in specs:
+        Substitution.from_dict(spec)  # refuse a bad declaration before serving
+    return specs
+
+
+def _read(path: str) -> str:
+    with open(path, encoding="utf-8") as f:
+        return f.read()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,6 +72,14 @@ def main(argv: list[str] | None = None) -> int:
     if bool(args.tls_cert) != bool(args.tls_key):
         print("--tls-cert and --tls-key go together", file=sys.stderr)
         return 2
+    try:
+        declared = substitutions(args.substitute)
+    except (OSError, ValueError) as exc:
+        print(f"--substitute: {exc}", file=sys.stderr)
+        return 2
+    # The emulator's warnings (a task no driver can run, and how to declare a substitution)
+    # go to stderr.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
@@ -53,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         tls_ca=args.tls_ca,
+        substitutions=declared,
     )
     emulator.start()
     try:

@@ -203,6 +203,65 @@ class EmulatorControl:
         """PIDs of task processes still running."""
         return self._call("GET", "processes")["pids"]
 
+    # -- driver substitutions ----------------------------------------------------------------
+
+    def substitute(
+        self,
+        driver: str = "",
+        image: str = "",
+        command: Iterable[str] | None = None,
+        *,
+        append_args: bool = False,
+        env: dict[str, str] | None = None,
+        run_for: str | float | None = None,
+        exit_code: int | None = None,
+        stdout: str | None = None,
+        stderr: str | None = None,
+        mock: dict[str, Any] | None = None,
+    ) -> str:
+        """Run the tasks of ``driver`` (and/or whose config ``image`` matches the glob
+        ``image``) as a local command, or as a mock behaviour, instead of failing placement.
+
+        :param command: an argv run like a ``raw_exec`` task: in the task directory, with the
+            task's environment; ``${NOMAD_...}`` in it are interpolated.
+        :param append_args: append the task config's ``args`` to ``command``.
+        :param env: more environment variables for ``command``.
+        :param run_for: mock: how long the task runs (seconds, or a Go duration such as "2s").
+        :param exit_code: mock: the exit code.
+        :param stdout: mock: text written to stdout.
+        :param stderr: mock: text written to stderr.
+        :param mock: mock: any other ``mock_driver`` options.
+        :returns: the substitution's id (for :meth:`remove_substitution`).
+        """
+        behaviour = dict(mock or {})
+        if run_for is not None:
+            behaviour["run_for"] = f"{run_for}s" if isinstance(run_for, int | float) else run_for
+        if exit_code is not None:
+            behaviour["exit_code"] = exit_code
+        if stdout is not None:
+            behaviour["stdout_string"] = stdout
+        if stderr is not None:
+            behaviour["stderr_string"] = stderr
+        spec = {
+            "driver": driver,
+            "image": image,
+            "command": list(command or []),
+            "append_args": append_args,
+            "env": env or {},
+            "mock": behaviour,
+        }
+        return self._call("POST", "substitutions", json=spec)["IDs"][0]
+
+    def substitutions(self) -> list[dict[str, Any]]:
+        return self._call("GET", "substitutions")
+
+    def remove_substitution(self, substitution_id: str) -> None:
+        self._call("DELETE", f"substitutions/{substitution_id}")
+
+    def clear_substitutions(self) -> None:
+        """Drop the substitutions declared through this API (those given at start stay)."""
+        self._call("DELETE", "substitutions")
+
     # -- waiting (blocking queries) -----------------------------------------------------------
 
     def _wait_for(self, path: str, params: dict[str, str], done, timeout: float) -> Any:

@@ -1,4 +1,5 @@
-"""The ``/_emulator/`` control API: resets, counters, faults, nodes, tokens, namespaces, GC.
+"""The ``/_emulator/`` control API: resets, counters, faults, nodes, tokens, namespaces, GC,
+driver substitutions.
 
 It lives beside the Nomad API on the Nomad port, outside ``/v1/``, and is never counted or
 faulted. With ACLs on, every request must carry the management token (``X-Nomad-Token`` or
@@ -53,6 +54,16 @@ class ControlApi:
                 Route("/_emulator/namespaces", self.namespaces, methods=["POST"]),
                 Route("/_emulator/gc", self.gc, methods=["POST"]),
                 Route("/_emulator/processes", self.processes, methods=["GET"]),
+                Route(
+                    "/_emulator/substitutions",
+                    self.substitutions,
+                    methods=["GET", "POST", "DELETE"],
+                ),
+                Route(
+                    "/_emulator/substitutions/{substitution_id}",
+                    self.substitution,
+                    methods=["DELETE"],
+                ),
             ]
         )
 
@@ -150,6 +161,25 @@ class ControlApi:
 
     async def processes(self, request: Request) -> Response:
         return JSONResponse({"pids": self.nomad.supervisor.live_pids()})
+
+    async def substitutions(self, request: Request) -> Response:
+        """List, declare (one object, or a list of them) or clear driver substitutions."""
+        declared = self.nomad.substitutions
+        if request.method == "GET":
+            return JSONResponse([s.to_dict() for s in declared.all()])
+        if request.method == "DELETE":
+            declared.reset()
+            return JSONResponse({"ok": True})
+        body = json.loads(await request.body() or b"{}")
+        specs = body if isinstance(body, list) else [body]
+        added = [self.nomad.substitute(spec) for spec in specs]
+        return JSONResponse({"IDs": [s.id for s in added]})
+
+    async def substitution(self, request: Request) -> Response:
+        substitution_id = request.path_params["substitution_id"]
+        if not self.nomad.substitutions.remove(substitution_id):
+            return JSONResponse({"error": f"no substitution {substitution_id}"}, status_code=404)
+        return JSONResponse({"ok": True})
 
 
 def _service(name: str | None) -> str:

@@ -16,6 +16,7 @@ import ssl
 import tempfile
 import threading
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import uvicorn
@@ -33,6 +34,7 @@ from .nomad.acl import Acl
 from .nomad.backend import NomadBackend
 from .nomad.clock import Clock
 from .nomad.routes import NomadApp, route_template
+from .nomad.substitutes import Substitution
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +131,8 @@ class Emulator:
     :param acl_bootstrapped: with ``acl``, False starts like a fresh ``-acl-enabled`` agent:
         no token works until ``POST /v1/acl/bootstrap`` hands out :attr:`token`.
     :param event_heartbeat: seconds between ``/v1/event/stream`` heartbeats (Nomad: 30).
+    :param substitutions: driver substitutions (objects as ``POST /_emulator/substitutions``
+        takes them) in force from the start and kept across resets.
     """
 
     def __init__(
@@ -146,6 +150,7 @@ class Emulator:
         node_name: str = "node-1",
         acl_bootstrapped: bool = True,
         event_heartbeat: float = 30.0,
+        substitutions: Iterable[dict[str, Any]] = (),
     ) -> None:
         if bool(tls_cert) != bool(tls_key):
             raise ValueError("tls_cert and tls_key go together")
@@ -160,6 +165,8 @@ class Emulator:
         self._node_name = node_name
         self._acl_bootstrapped = acl_bootstrapped
         self._event_heartbeat = event_heartbeat
+        # Validated now, so a bad declaration fails the caller, not the emulator's thread.
+        self._substitutions = [Substitution.from_dict(spec) for spec in substitutions]
         self.token: str | None = str(uuid.uuid4()) if acl else None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -268,6 +275,7 @@ class Emulator:
             clock=self._clock,
             node_name=self._node_name,
             event_heartbeat=self._event_heartbeat,
+            substitutions=self._substitutions,
         )
         self.backend = backend
         observatory = Observatory()

@@ -12,6 +12,7 @@ import copy
 import os
 import shutil
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from . import deployments, errors, nodes
@@ -44,6 +45,7 @@ from .state_events import (
     NODE_EVENT,
     events_of,
 )
+from .substitutes import Substitution, Substitutions, declaration_hint, unrunnable_tasks
 from .taskrunner import AllocRunner, ClientServices
 from .versions import JobVersions
 from .watch import WatchRegistry
@@ -61,6 +63,7 @@ class NomadBackend:
     :param node_name: the name of the node the emulator starts with (``nomad agent -node``).
     :param event_heartbeat: seconds between the ``{}`` heartbeats of ``/v1/event/stream``
         (Nomad's 30 s; tests shorten it).
+    :param substitutions: driver substitutions declared at start; a reset keeps them.
     """
 
     def __init__(
@@ -72,8 +75,10 @@ class NomadBackend:
         region: str = "global",
         node_name: str = DEFAULT_NODE["name"],
         event_heartbeat: float = HEARTBEAT_SECONDS,
+        substitutions: Iterable[Substitution] = (),
     ) -> None:
         self.loop = asyncio.get_running_loop()
+        self.substitutions = Substitutions(substitutions)
         self.state_dir = state_dir
         self.acl = acl
         self.clock = clock or SystemClock()
@@ -85,7 +90,12 @@ class NomadBackend:
         self.closed = asyncio.Event()
         self.supervisor = ProcessSupervisor(self.loop)
         self.services = ClientServices(
-            self.clock, self.supervisor, region, self._log_signal, self._client_sync
+            self.clock,
+            self.supervisor,
+            region,
+            self._log_signal,
+            self._client_sync,
+            self.substitutions,
         )
         self._build(start_index=1)
 
@@ -93,7 +103,9 @@ class NomadBackend:
         self.state = StateStore(self.watch, self.clock.now_ns)
         self.state.index = start_index
         self.state.on_commit = self._publish
-        self.scheduler = Scheduler(self.state, self.clock, self._placed, self._stopped)
+        self.scheduler = Scheduler(
+            self.state, self.clock, self._placed, self._stopped, self.substitutions
+        )
         self.runners: dict[str, AllocRunner] = {}
         self._client_status: dict[str, str] = {}
         self._health: dict[str, Any] = {}
@@ -120,6 +132,7 @@ class NomadBackend:
         self.scheduler.close()
         shutil.rmtree(os.path.join(self.state_dir, "allocs"), ignore_errors=True)
         self.acl.reset()
+        self.substitutions.reset()
         self.events.clear()
         self._build(start_index=self.state.index + 1)
         self.watch.fire_all()
@@ -151,9 +164,11 @@ class NomadBackend:
         if namespace not in self.state.namespaces:
             raise errors.server_error(errors.nonexistent_namespace(job_spec["ID"], namespace))
         evaluate = not (job_spec.get("Periodic") or job_spec.get("ParameterizedJob"))
+        warnings = self.driver_warnings(job_spec)
         if existing is None or spec_changed(existing.spec, job_spec):
-            return self._store_job(existing, job_spec, evaluate)
+            return dict(self._store_job(existing, job_spec, evaluate), Warnings=warnings)
         reply = _register_reply(job_modify_index=existing.job_modify_index)
+        reply["Warnings"] = warnings
         if evaluate:
             with self.state.write() as w:
                 w.event_type = JOB_REGISTERED
@@ -162,6 +177,23 @@ class NomadBackend:
             reply.update(EvalID=ev.id, EvalCreateIndex=w.index, Index=w.index)
             self.scheduler.enqueue(ev)
         return reply
+
+    def driver_warnings(self, job_spec: dict[str, Any]) -> str:
+        """Register's ``Warnings``: each task no node and no substitution can run."""
+        drivers = {d for n in self.state.nodes.values() for d in n.drivers}
+        unrunnable = unrunnable_tasks(job_spec, drivers, self.substitutions)
+        hints = [declaration_hint(task) for task in unrunnable]
+        # helper.MergeMultierrorWarnings's format, as `nomad job run` prints it.
+        return f"{len(hints)} warning(s):\n" + "".join(f"\n* {h}" for h in hints) if hints else ""
+
+    # -- driver substitutions (control API) -----------------------------------------------------
+
+    def substitute(self, spec: dict[str, Any]) -> Substitution:
+        """Declare a substitution; blocked evaluations get another pass, as when a node
+        gains a driver."""
+        substitution = self.substitutions.add(Substitution.from_dict(spec))
+        self.scheduler.retry_blocked()
+        return substitution
 
     def _check_enforce(self, existing: JobRecord | None, enforce: tuple | None) -> None:
         if enforce is None:

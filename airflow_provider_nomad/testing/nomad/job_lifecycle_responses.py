@@ -132,7 +132,7 @@ async def job_plan(ctx: Ctx, job_id: str) -> Response:
         "CreatedEvals": None,
         "Diff": _diff(spec, existing, changed) if field_of(body, "Diff") else None,
         "NextPeriodicLaunch": ZERO_TIME,
-        "Warnings": "",
+        "Warnings": backend.driver_warnings(spec),
         "Index": backend.state.index,
     }
     return json_response(reply, backend.state.index, write=True)
@@ -177,7 +177,7 @@ def _plan_groups(backend, spec, existing, changed) -> tuple[dict[str, Any], dict
         counts["Place"] = max(want - len(running), 0)
         updates[group["Name"]] = counts
         if counts["Place"]:
-            node, metrics = select_node(job, group, nodes, usage)
+            node, metrics = select_node(job, group, nodes, usage, backend.substitutions)
             if node is None:
                 metrics["CoalescedFailures"] = counts["Place"] - 1
                 failed[group["Name"]] = metrics

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .records import JobRecord, NodeRecord
+from .substitutes import Substitutions
 
 MISSING_DRIVERS = "missing drivers"
 
@@ -128,14 +129,24 @@ def constraint_met(c: dict[str, Any], values: dict[str, str]) -> bool:
     return False
 
 
-def infeasible_reason(job: JobRecord, group: dict[str, Any], node: NodeRecord) -> str | None:
-    """The first check a node fails, worded as Nomad's metrics word it; None if feasible."""
+def infeasible_reason(
+    job: JobRecord,
+    group: dict[str, Any],
+    node: NodeRecord,
+    substitutions: Substitutions | None = None,
+) -> str | None:
+    """The first check a node fails, worded as Nomad's metrics word it; None if feasible.
+
+    A task a declared substitution matches counts as runnable whatever its driver.
+    """
     values = node.target_values()
     for c in job.spec.get("Constraints") or []:
         if not constraint_met(c, values):
             return constraint_string(c)
     for task in group.get("Tasks") or []:
-        if task.get("Driver") not in node.drivers:
+        if task.get("Driver") not in node.drivers and not (
+            substitutions is not None and substitutions.find(task)
+        ):
             return MISSING_DRIVERS
     for c in group.get("Constraints") or []:
         if not constraint_met(c, values):
@@ -176,6 +187,7 @@ def select_node(
     group: dict[str, Any],
     nodes: list[NodeRecord],
     usage: dict[str, tuple[int, int, int]],
+    substitutions: Substitutions | None = None,
 ) -> tuple[NodeRecord | None, dict[str, Any]]:
     """Pick a node for one allocation of ``group``; always return the metrics."""
     metrics = new_metrics()
@@ -198,7 +210,7 @@ def select_node(
     best: tuple[float, NodeRecord] | None = None
     for node in sorted(ready, key=lambda n: n.name):
         metrics["NodesEvaluated"] += 1
-        reason = infeasible_reason(job, group, node)
+        reason = infeasible_reason(job, group, node, substitutions)
         if reason is not None:
             metrics["NodesFiltered"] += 1
             _bump(metrics, "ConstraintFiltered", reason)

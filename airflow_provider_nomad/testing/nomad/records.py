@@ -703,6 +703,8 @@ def display_message(e: dict[str, Any]) -> str:
         return (
             f"Task being sent signal {sig}: {reason}" if reason else f"Task being sent signal {sig}"
         )
+    if kind == "Driver":
+        return e["DriverMessage"]
     if kind == "Leader Task Dead":
         return "Leader Task in Group dead"
     return e["Message"]

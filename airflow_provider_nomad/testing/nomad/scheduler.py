@@ -18,7 +18,7 @@ from typing import Any
 
 from . import clock as clocks
 from . import deployments
-from .placement import Need, select_node
+from .placement import MISSING_DRIVERS, Need, select_node
 from .records import (
     CLIENT_FAILED,
     CLIENT_LOST,
@@ -42,6 +42,7 @@ from .records import (
     JobRecord,
 )
 from .state import StateStore, Write
+from .substitutes import Substitutions, warn_unrunnable
 
 RESCHEDULE_WINDOW_NS = 1_000_000_000  # reconcile.go: rescheduleWindowSize
 _UNBLOCK = "<unblock>"
@@ -139,6 +140,7 @@ class Scheduler:
     :param clock: time for reschedule decisions and ``WaitUntil`` timers.
     :param placed: called with each new allocation once it is committed.
     :param stopped: called with each allocation the server stopped, once committed.
+    :param substitutions: declared driver substitutions, which make their tasks placeable.
     """
 
     def __init__(
@@ -147,8 +149,10 @@ class Scheduler:
         clock: clocks.Clock,
         placed: Callable[[AllocRecord], None],
         stopped: Callable[[AllocRecord], None],
+        substitutions: Substitutions | None = None,
     ) -> None:
         self.state = state
+        self.substitutions = substitutions
         self.clock = clock
         self.placed = placed
         self.stopped = stopped
@@ -185,6 +189,10 @@ class Scheduler:
     def _due(self, eval_id: str) -> None:
         self._timers.pop(eval_id, None)
         self._queue.put_nowait(eval_id)
+
+    def retry_blocked(self) -> None:
+        """What a node gaining a driver does: blocked evaluations get another pass."""
+        self._capacity_freed()
 
     def _capacity_freed(self) -> None:
         # Coalesced: one pass over the blocked evaluations however many allocs just ended.
@@ -350,9 +358,15 @@ class Scheduler:
             if group_name in failed:
                 failed[group_name]["CoalescedFailures"] += 1
                 continue
-            node, metrics = select_node(job, place.group, nodes, usage)
+            node, metrics = select_node(job, place.group, nodes, usage, self.substitutions)
             if node is None:
                 failed[group_name] = metrics
+                if self.substitutions is not None and MISSING_DRIVERS in (
+                    metrics["ConstraintFiltered"] or {}
+                ):
+                    # Nomad's metrics only say "missing drivers": say which, and the cure.
+                    drivers = {d for n in nodes for d in n.drivers}
+                    warn_unrunnable(job.spec, drivers, self.substitutions)
                 continue
             need = Need.of(place.group)
             cpu, memory, disk = usage[node.id]

@@ -36,6 +36,7 @@ from .records import (
     make_event,
 )
 from .restarts import KILLED, NOT_RESTARTING, RESTARTING, ExitResult, RestartTracker, StartError
+from .substitutes import Substitution, Substitutions
 from .taskenv import TaskContext, build_env, interpolate_config
 
 MIB = 1024 * 1024
@@ -49,6 +50,7 @@ class ClientServices:
     :param region: the agent's region.
     :param log_signal: makes the thread-safe notifier for one (alloc, task, type) log.
     :param sync: commits an allocation's changed client state to the state store.
+    :param substitutions: what runs in place of tasks of drivers the emulator lacks.
     """
 
     def __init__(
@@ -58,8 +60,10 @@ class ClientServices:
         region: str,
         log_signal: Callable[[str, str, str], LogSignal],
         sync: Callable[[AllocRecord], None],
+        substitutions: Substitutions | None = None,
     ) -> None:
         self.clock = clock
+        self.substitutions = substitutions or Substitutions()
         self.supervisor = supervisor
         self.region = region
         self.log_signal = log_signal
@@ -161,10 +165,25 @@ class TaskRunner:
             if not await clocks.sleep(services.clock, delay_ns / 1e9, self.kill_requested):
                 return
 
+    def _driver(self) -> tuple[str, dict[str, Any], Substitution | None]:
+        """The driver that runs the task, its config, and the substitution behind it, if any."""
+        config = self.task.get("Config") or {}
+        substitution = self.ar.services.substitutions.find(self.task)
+        if substitution is None:
+            return self.task["Driver"], config, None
+        driver, config = substitution.driver_and_config(config)
+        return driver, config, substitution
+
     async def _attempt(self, task_dir: str, tracker: RestartTracker) -> None:
-        driver = DRIVERS[self.task["Driver"]]
+        driver_name, config, substitution = self._driver()
+        if substitution is not None:
+            # What a real driver reports while it starts (pulling an image...): here, what
+            # runs instead of the task, so `nomad alloc status` shows it.
+            message = substitution.describe()
+            self.event("Driver", DriverMessage=message, details={"driver_message": message})
+        request = self._start_request(task_dir, driver_name, config, substitution)
         try:
-            self.handle = await driver.start(self._start_request(task_dir))
+            self.handle = await DRIVERS[driver_name].start(request)
         except ValidationError as exc:
             self.event(
                 "Failed Validation",
@@ -206,15 +225,23 @@ class TaskRunner:
             details=details,
         )
 
-    def _start_request(self, task_dir: str) -> StartRequest:
+    def _start_request(
+        self,
+        task_dir: str,
+        driver: str,
+        config: dict[str, Any],
+        substitution: Substitution | None,
+    ) -> StartRequest:
         ctx = self.ar.task_context(self, task_dir)
-        env = build_env(ctx, inherit_host=self.task["Driver"] == "raw_exec")
+        env = build_env(ctx, inherit_host=driver == "raw_exec")
+        if substitution is not None:
+            env.update(substitution.env)
         resources = self.task.get("Resources") or {}
         limit_mb = resources.get("MemoryMaxMB") or resources.get("MemoryMB") or 0
         return StartRequest(
             task_name=self.name,
             task_dir=task_dir,
-            config=interpolate_config(self.task.get("Config") or {}, env, ctx.node_attrs),
+            config=interpolate_config(config, env, ctx.node_attrs),
             env=env,
             stdout=self.logs["stdout"],
             stderr=self.logs["stderr"],
