@@ -262,6 +262,11 @@ class EmulatorControl:
         """Drop the substitutions declared through this API (those given at start stay)."""
         self._call("DELETE", "substitutions")
 
+    def vault_secret(self, path: str, data: dict[str, Any]) -> None:
+        """Declare a Vault secret for task templates: ``{{ with secret "path" }}{{ .Data.key
+        }}{{ end }}`` reads ``data`` (the emulator has no Vault; undeclared paths fail)."""
+        self._call("PUT", f"vault/{path.strip('/')}", json=data)
+
     # -- waiting (blocking queries) -----------------------------------------------------------
 
     def _wait_for(self, path: str, params: dict[str, str], done, timeout: float) -> Any:

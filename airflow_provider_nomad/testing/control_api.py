@@ -1,5 +1,5 @@
 """The ``/_emulator/`` control API: resets, counters, faults, nodes, tokens, namespaces, GC,
-driver substitutions.
+driver substitutions, Vault secrets for templates.
 
 It lives beside the Nomad API on the Nomad port, outside ``/v1/``, and is never counted or
 faulted. With ACLs on, every request must carry the management token (``X-Nomad-Token`` or
@@ -59,6 +59,7 @@ class ControlApi:
                     self.substitutions,
                     methods=["GET", "POST", "DELETE"],
                 ),
+                Route("/_emulator/vault/{path:path}", self.vault_secret, methods=["PUT"]),
                 Route(
                     "/_emulator/substitutions/{substitution_id}",
                     self.substitution,
@@ -174,6 +175,11 @@ class ControlApi:
         specs = body if isinstance(body, list) else [body]
         added = [self.nomad.substitute(spec) for spec in specs]
         return JSONResponse({"IDs": [s.id for s in added]})
+
+    async def vault_secret(self, request: Request) -> Response:
+        """Declare the data of a Vault secret that task templates read with ``secret``."""
+        self.nomad.put_vault_secret(request.path_params["path"], await _json(request))
+        return JSONResponse({"ok": True})
 
     async def substitution(self, request: Request) -> Response:
         substitution_id = request.path_params["substitution_id"]

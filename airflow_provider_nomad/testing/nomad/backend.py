@@ -47,9 +47,11 @@ from .state_events import (
 )
 from .substitutes import Substitution, Substitutions, declaration_hint, unrunnable_tasks
 from .taskrunner import AllocRunner, ClientServices
+from .templates import TemplateData
 from .versions import JobVersions
 from .watch import WatchRegistry
 
+_VAULT_KEY = ("vault", "secrets")
 DEFAULT_NODE = {"name": "node-1", "cpu": 4000, "memory": 8192, "datacenter": "dc1"}
 
 
@@ -79,6 +81,8 @@ class NomadBackend:
     ) -> None:
         self.loop = asyncio.get_running_loop()
         self.substitutions = Substitutions(substitutions)
+        # Vault secrets a test declared, the only ones a template's `secret` can read.
+        self.vault_secrets: dict[str, dict[str, Any]] = {}
         self.state_dir = state_dir
         self.acl = acl
         self.clock = clock or SystemClock()
@@ -96,6 +100,7 @@ class NomadBackend:
             self._log_signal,
             self._client_sync,
             self.substitutions,
+            TemplateData(self._template_variable, self.vault_secrets.get, self._template_changed),
         )
         self._build(start_index=1)
 
@@ -133,6 +138,7 @@ class NomadBackend:
         shutil.rmtree(os.path.join(self.state_dir, "allocs"), ignore_errors=True)
         self.acl.reset()
         self.substitutions.reset()
+        self.vault_secrets.clear()
         self.events.clear()
         self._build(start_index=self.state.index + 1)
         self.watch.fire_all()
@@ -185,6 +191,22 @@ class NomadBackend:
         hints = [declaration_hint(task) for task in unrunnable]
         # helper.MergeMultierrorWarnings's format, as `nomad job run` prints it.
         return f"{len(hints)} warning(s):\n" + "".join(f"\n* {h}" for h in hints) if hints else ""
+
+    # -- what task templates read -------------------------------------------------------------
+
+    def _template_variable(self, namespace: str, path: str) -> dict[str, str] | None:
+        variable = self.state.variables.get((namespace, path))
+        return None if variable is None else dict(variable.items)
+
+    async def _template_changed(self, timeout: float) -> bool:
+        return await self.watch.wait([("table", "variables"), _VAULT_KEY], timeout)
+
+    def put_vault_secret(self, path: str, data: dict[str, Any]) -> None:
+        """Declare the ``Data`` a template's ``secret "path"`` reads (there is no Vault)."""
+        if not isinstance(data, dict):
+            raise ValueError("a Vault secret's data is a JSON object")
+        self.vault_secrets[path.strip("/")] = dict(data)
+        self.watch.fire([_VAULT_KEY])
 
     # -- driver substitutions (control API) -----------------------------------------------------
 

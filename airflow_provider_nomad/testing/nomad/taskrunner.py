@@ -38,6 +38,13 @@ from .records import (
 from .restarts import KILLED, NOT_RESTARTING, RESTARTING, ExitResult, RestartTracker, StartError
 from .substitutes import Substitution, Substitutions
 from .taskenv import TaskContext, build_env, interpolate_config
+from .templates import (
+    MISSING_EVENT_DELAY,
+    MissingDependencies,
+    TemplateData,
+    TemplateError,
+    render_templates,
+)
 
 MIB = 1024 * 1024
 
@@ -51,6 +58,7 @@ class ClientServices:
     :param log_signal: makes the thread-safe notifier for one (alloc, task, type) log.
     :param sync: commits an allocation's changed client state to the state store.
     :param substitutions: what runs in place of tasks of drivers the emulator lacks.
+    :param template_data: what task templates read (Nomad variables, declared Vault secrets).
     """
 
     def __init__(
@@ -61,8 +69,10 @@ class ClientServices:
         log_signal: Callable[[str, str, str], LogSignal],
         sync: Callable[[AllocRecord], None],
         substitutions: Substitutions | None = None,
+        template_data: TemplateData | None = None,
     ) -> None:
         self.clock = clock
+        self.template_data = template_data
         self.substitutions = substitutions or Substitutions()
         self.supervisor = supervisor
         self.region = region
@@ -83,6 +93,8 @@ class TaskRunner:
         self.handle = None
         self.logs: dict[str, FileRotator] = {}
         self.done = asyncio.Event()
+        # Variables of `env = true` templates, which override the task's own env.
+        self.template_env: dict[str, str] = {}
 
     # -- state changes -------------------------------------------------------------------------
 
@@ -130,6 +142,8 @@ class TaskRunner:
             details={"message": "Building Task Directory"},
         )
         task_dir = self.ar.setup_task_dir(self)
+        if self.task.get("Templates") and not await self._render_templates(task_dir):
+            return
         tracker = RestartTracker(
             self.task.get("RestartPolicy") or {},
             self.ar.alloc.job.get("Type", "batch"),
@@ -173,6 +187,63 @@ class TaskRunner:
             return self.task["Driver"], config, None
         driver, config = substitution.driver_and_config(config)
         return driver, config, substitution
+
+    async def _render_templates(self, task_dir: str) -> bool:
+        """The template hook's prestart: render, waiting for missing data; False if the task
+        must not start (a template failed, or the task was killed meanwhile)."""
+        services = self.ar.services
+        ctx = self.ar.task_context(self, task_dir)
+        env = build_env(ctx, inherit_host=False)
+        announced: list[str] = []
+        since = asyncio.get_running_loop().time()
+        while not self.kill_requested.is_set():
+            try:
+                self.template_env = render_templates(
+                    self.task["Templates"],
+                    task_dir,
+                    env,
+                    ctx.namespace,
+                    services.region,
+                    services.template_data,
+                )
+                return True
+            except MissingDependencies as missing:
+                if missing.deps == announced:
+                    await self._until_killed_or(services.template_data.changed(300))
+                    continue
+                # Said once the set of missing data stays the same for the event rate.
+                elapsed = asyncio.get_running_loop().time() - since
+                wait = max(MISSING_EVENT_DELAY - elapsed, 0)
+                if not await self._until_killed_or(services.template_data.changed(wait)):
+                    if self.kill_requested.is_set():
+                        break
+                    announced = missing.deps
+                    self.event("Template", DisplayMessage="Missing: " + ", ".join(announced))
+                since = asyncio.get_running_loop().time()
+            except TemplateError as exc:
+                message = f"Template failed: {exc}"
+                self.event(
+                    "Killing",
+                    FailsTask=True,
+                    DisplayMessage=message,
+                    details={"fails_task": "true"},
+                )
+                self.event("Killed")
+                return False
+        self.event("Killed")
+        return False
+
+    async def _until_killed_or(self, waiting) -> bool:
+        """Await ``waiting`` unless the task is killed first; its result, or False."""
+        change = asyncio.ensure_future(waiting)
+        killed = asyncio.ensure_future(self.kill_requested.wait())
+        try:
+            await asyncio.wait([change, killed], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            killed.cancel()
+            if not change.done():
+                change.cancel()
+        return change.done() and not change.cancelled() and bool(change.result())
 
     async def _attempt(self, task_dir: str, tracker: RestartTracker) -> None:
         driver_name, config, substitution = self._driver()
@@ -234,6 +305,7 @@ class TaskRunner:
     ) -> StartRequest:
         ctx = self.ar.task_context(self, task_dir)
         env = build_env(ctx, inherit_host=driver == "raw_exec")
+        env.update(self.template_env)
         if substitution is not None:
             env.update(substitution.env)
         resources = self.task.get("Resources") or {}
