@@ -38,7 +38,9 @@ every request needs the management token (:attr:`Emulator.token`, as ``X-Nomad-T
 ``POST reset``; ``GET|DELETE requests?service=``; ``GET|POST|DELETE faults`` (status/body,
 dropped connection, latency, probability); ``GET|POST nodes``, ``POST nodes/{id}``,
 ``POST nodes/{id}/down``; ``POST tokens`` (namespaces x capabilities); ``POST namespaces``;
-``POST gc``; ``GET processes``. :class:`EmulatorControl` is its Python client
+``POST gc``; ``GET processes``; ``GET|POST|DELETE substitutions``, ``DELETE
+substitutions/{id}`` (driver substitutions); ``PUT vault/{path}`` (Vault secrets for templates).
+:class:`EmulatorControl` is its Python client
 (``Emulator.control`` sends the token). The Consul side has its own under
 ``/_emulator/consul/`` on the Consul port (``X-Consul-Token``; client
 :class:`~airflow_provider_nomad.testing.consul.ConsulControl`).
@@ -79,8 +81,15 @@ Deviations from real Nomad
   paths, not ``/alloc``, ``/local``, ``/secrets``. Only ``raw_exec`` inherits the agent's
   environment (minus Nomad's default ``env.denylist``).
 * Only batch semantics are modelled faithfully (service/system jobs are placed but never
-  restarted on success, no deployments, update or migrate blocks). Lifecycle hooks, templates,
+  restarted on success, no deployments, update or migrate blocks). Lifecycle hooks,
   artifacts, services, volumes, networks and devices are accepted but not acted upon.
+* Drivers other than ``raw_exec``/``exec``/``mock_driver`` run only through a declared
+  substitution (``EmulatorControl.substitute``, ``--substitute``): a local command or a mock
+  behaviour, never the container or JVM itself; nodes do not advertise substituted drivers.
+* Templates (``nomad.templates``) render once, before the task starts, with ``env``,
+  ``nomadVar``/``nomadVarExists``, Go's built-ins, a few string helpers and ``secret`` for
+  declared Vault secrets; no re-render, so ``change_mode`` never fires; ``nomadVar`` reads any
+  variable of the namespace (no workload-identity check); other functions fail the task.
 * Scheduling: feasibility checks cover datacenters, node pools, drivers and constraints
   (``=``, ``!=``, ``<``..``>=``, ``regexp``, ``set_contains*``, ``is_set``, ``is_not_set``;
   ``version``/``semver`` only check that the attribute exists); bin-packing picks the fullest
