@@ -6,11 +6,16 @@ travels to Nomad, where the emulator runs it as a real process with this interpr
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
+from pathlib import Path
 
 import pendulum
 import pytest
 from airflow.sdk import DAG, task
+from nomad_testlib import HANG_BOUND, act_when_logged
 
 from airflow_provider_nomad.decorators.nomad import NomadPythonTaskError
 from airflow_provider_nomad.exceptions import NomadInvalidInputError
@@ -247,3 +252,67 @@ def test_mapped_instances_run_one_job_each_and_multiple_outputs_unrolls(
         rows = session.query(XComModel).filter_by(dag_id="task_nomad_mapped", key="long").all()
         longs = sorted(XComModel.deserialize_value(r) for r in rows)
     assert longs == [40, 100]
+
+
+WORKER_SCRIPT = """
+import sys
+sys.path.insert(0, {tests!r})
+sys.path.insert(0, {here!r})
+from gated_task_dag import build_dag
+from nomad_testlib import run_dag
+run_dag(build_dag({release!r}, {runs!r}))
+"""
+
+
+def test_retry_after_the_worker_died_adopts_the_running_function(
+    nomad_conn, nomad_client, dag_runner, capfd, tmp_path
+):
+    """SIGKILL the worker while the function runs on Nomad: the retry follows that same job."""
+    from gated_task_dag import DAG_ID, build_dag
+
+    release, runs = tmp_path / "release", tmp_path / "runs"
+    script = tmp_path / "worker.py"
+    script.write_text(
+        WORKER_SCRIPT.format(
+            tests=str(Path(__file__).parent.parent),
+            here=str(Path(__file__).parent),
+            release=str(release),
+            runs=str(runs),
+        )
+    )
+    worker = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
+        start_new_session=True,
+    )
+    try:
+        # The worker follows the job once the function's first line reached its task log.
+        for line in worker.stdout:
+            if "rollup started" in line:
+                break
+        else:
+            pytest.fail("the worker ended before the function started")
+    finally:
+        os.killpg(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=HANG_BOUND)
+    prefix = f"airflow-{DAG_ID}-gated_rollup-af-"
+    [job] = nomad_client.jobs.get_jobs(prefix=prefix)
+    assert job["Status"] == "running"
+
+    released = act_when_logged(capfd, "Adopting", release.touch)
+    result = dag_runner(build_dag(str(release), str(runs)))
+    assert released(), "the retry never logged that it adopted the job"
+    output = capfd.readouterr().out
+
+    assert result.state == "success", output[-3000:]
+    assert f"Adopting {job['ID']}" in output
+    # One job for both tries, and the function started once: the retry ran nothing again.
+    assert [j["ID"] for j in nomad_client.jobs.get_jobs(prefix=prefix)] == [job["ID"]]
+    assert len(runs.read_text().splitlines()) == 1
+    assert "rollup finished" in output
+    # The value the adopted run returned reached the downstream task.
+    assert result.xcom("gated_rollup") == {"desk": "rates", "net": "10448.0"}
+    assert result.xcom("book") == "rates 10448.0"
