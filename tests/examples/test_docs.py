@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DOCS = [p for p in (ROOT / "docs" / "README-sections.md", ROOT / "README.md") if p.is_file()]
+DOCS = [
+    p
+    for p in (
+        ROOT / "docs" / "README-sections.md",
+        ROOT / "docs" / "run-job-and-task-nomad.md",
+        ROOT / "README.md",
+    )
+    if p.is_file()
+]
 SNIPPET = re.compile(r"<!-- snippet: (\S+) (\w+) -->\n```python\n(.*?)```", re.DOTALL)
 IMAGE = re.compile(r"!\[[^\]]*\]\(([^)]+)\)")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
