@@ -10,6 +10,7 @@ where the logs are. It exits 0 when the run succeeded.
 
     python scripts/demo.py                  # the weekday before today's run, accounts 1000-1099
     python scripts/demo.py --business-date 2026-11-24 --inject-break   # watch it fail
+    python scripts/demo.py --dag position_rollup   # NomadRunJobOperator and @task.nomad
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 DAG_ID = "nightly_settlement"
+#: The example DAGs the demo runs (``--dag``); the default is the one ``make demo`` shows.
+DEMO_DAGS = (DAG_ID, "position_rollup")
 DAGS_FOLDER = ROOT / "example_dags"
 #: The Consul services the DAG waits for, with stand-in instances (service -> ports).
 SERVICES = {"ledger-db": [5432], "market-data": [9001, 9002], "trade-capture": [8443]}
@@ -278,14 +281,18 @@ BREAK_MARKERS = ("BREAK ", "RECONCILIATION FAILED")
 
 
 def run_dag(
-    env: dict[str, str], logical_date: str, conf: dict[str, Any], timeout: float
+    env: dict[str, str],
+    logical_date: str,
+    conf: dict[str, Any],
+    timeout: float,
+    dag_id: str = DAG_ID,
 ) -> list[str]:
     """``airflow dags test``, its output streamed; killed (with its group) past ``timeout``.
 
     Returns the reconciliation's break lines seen in the output.
     """
-    command = airflow("dags", "test", DAG_ID, logical_date, "--conf", json.dumps(conf))
-    print(f"demo: airflow dags test {DAG_ID} {logical_date} --conf '{json.dumps(conf)}'")
+    command = airflow("dags", "test", dag_id, logical_date, "--conf", json.dumps(conf))
+    print(f"demo: airflow dags test {dag_id} {logical_date} --conf '{json.dumps(conf)}'")
     proc = subprocess.Popen(
         command,
         env=env,
@@ -325,10 +332,14 @@ class RunSummary:
     reconciliation: dict[str, Any] | None
     breaks: list[str]
     log_folder: Path
+    dag_id: str = DAG_ID
 
 
-def read_run(env: dict[str, str], since: dt.datetime, breaks: list[str]) -> RunSummary:
-    """The run ``airflow dags test`` made (after ``since``), its tasks and the reconciliation."""
+def read_run(
+    env: dict[str, str], since: dt.datetime, breaks: list[str], dag_id: str = DAG_ID
+) -> RunSummary:
+    """The run ``airflow dags test`` made (after ``since``), its tasks and what ``report``
+    returned (both example DAGs end with a ``report`` task)."""
     script = f"""
 import datetime as dt
 import json
@@ -341,7 +352,7 @@ from airflow.utils.session import create_session
 with create_session() as session:
     run = session.scalars(
         select(DagRun)
-        .where(DagRun.dag_id == {DAG_ID!r})
+        .where(DagRun.dag_id == {dag_id!r})
         .where(DagRun.run_after >= dt.datetime.fromisoformat({since.isoformat()!r}))
         .order_by(DagRun.id.desc())
         .limit(1)
@@ -377,7 +388,7 @@ with create_session() as session:
         raise DemoError("could not read the DAG run from Airflow's database")
     data = json.loads(done.stdout.strip().splitlines()[-1])
     if data is None:
-        raise DemoError(f"airflow dags test created no {DAG_ID} run: see its output above")
+        raise DemoError(f"airflow dags test created no {dag_id} run: see its output above")
     return RunSummary(
         run_id=data["run_id"],
         state=data["state"],
@@ -385,6 +396,7 @@ with create_session() as session:
         reconciliation=data["reconciliation"],
         breaks=breaks,
         log_folder=Path(env["AIRFLOW__LOGGING__BASE_LOG_FOLDER"]),
+        dag_id=dag_id,
     )
 
 
@@ -392,11 +404,18 @@ def print_summary(summary: RunSummary, emulator_log: Path | None) -> None:
     width = max(len(task) for task, _ in summary.tasks) if summary.tasks else 10
     print()
     print("=" * 72)
-    print(f"DAG run {DAG_ID} / {summary.run_id}: {summary.state.upper()}")
+    print(f"DAG run {summary.dag_id} / {summary.run_id}: {summary.state.upper()}")
     for task, state in summary.tasks:
         print(f"  {task:<{width}}  {state}")
     result = summary.reconciliation
-    if result:
+    if summary.dag_id != DAG_ID:
+        # position_rollup's report returns the total market value of the positions rolled up.
+        print(
+            f"Positions rolled up on Nomad: {result:,} JPY"
+            if result is not None
+            else "Positions: no result (the run did not get that far; see the output above)"
+        )
+    elif result:
         print(
             f"Reconciliation of {result['business_date']} (accounts "
             f"{result['accounts']['first']}-{result['accounts']['last']}): "
@@ -410,7 +429,7 @@ def print_summary(summary: RunSummary, emulator_log: Path | None) -> None:
             print(f"  {line}")
     else:
         print("Reconciliation: no result (the run did not get that far; see the output above)")
-    run_logs = summary.log_folder / f"dag_id={DAG_ID}" / f"run_id={summary.run_id}"
+    run_logs = summary.log_folder / f"dag_id={summary.dag_id}" / f"run_id={summary.run_id}"
     if run_logs.is_dir():
         print(f"Task logs: {run_logs}")
     else:
@@ -433,6 +452,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=dt.datetime.now(dt.timezone.utc).date().isoformat(),
         help="the DAG run's logical date (default: today)",
     )
+    parser.add_argument(
+        "--dag", choices=DEMO_DAGS, default=DAG_ID, help=f"example DAG to run ({DAG_ID})"
+    )
     parser.add_argument("--business-date", help="settle this day (default: the DAG's rule)")
     parser.add_argument("--accounts", default="1000-1099", help="account range (1000-1099)")
     parser.add_argument("--dry-run", action="store_true", help="settle without posting")
@@ -450,10 +472,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="dags-test: `airflow dags test` (default); nomad: a scheduler whose NomadExecutor "
         "runs every task as a Nomad child (scripts/demo_executor.py)",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.executor == "nomad" and args.dag != DAG_ID:
+        parser.error(f"--executor nomad runs {DAG_ID} only; leave out --dag {args.dag}")
+    return args
 
 
 def run_conf(args: argparse.Namespace) -> dict[str, Any]:
+    if args.dag != DAG_ID:
+        if args.dry_run or args.inject_break:
+            raise DemoError("--dry-run and --inject-break are options of nightly_settlement")
+        rollup = {"accounts": args.accounts}
+        if args.business_date:
+            rollup["business_date"] = args.business_date
+        return rollup
     first, _, last = args.accounts.partition("-")
     conf: dict[str, Any] = {
         "first_account": int(first),
@@ -476,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     home = args.home.resolve()
     started = time.monotonic()
     try:
+        # Options that do not fit the DAG are refused before anything is started.
+        conf = run_conf(args)
         with contextlib.ExitStack() as stack:
             cluster = cluster_from_environment()
             emulator_log = None
@@ -488,8 +522,8 @@ def main(argv: list[str] | None = None) -> int:
             env = airflow_environment(home / "airflow", cluster)
             migrate(env)
             since = dt.datetime.now(dt.timezone.utc)
-            breaks = run_dag(env, args.logical_date, run_conf(args), args.timeout)
-            summary = read_run(env, since, breaks)
+            breaks = run_dag(env, args.logical_date, conf, args.timeout, args.dag)
+            summary = read_run(env, since, breaks, args.dag)
             print_summary(summary, emulator_log)
     except DemoError as exc:
         print(f"demo: {exc}", file=sys.stderr)

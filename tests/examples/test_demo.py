@@ -1,7 +1,8 @@
-"""``make demo`` end to end: real Airflow (SQLite), the emulator CLI, the nightly settlement DAG.
+"""``make demo`` end to end: real Airflow (SQLite), the emulator CLI, the example DAGs.
 
-Both runs, the balanced one and the one with an injected break, start at once and run side by
-side (each demo has its own emulator, Airflow home and ports), so the module costs one run.
+The runs (the balanced settlement, the one with an injected break, and ``--dag
+position_rollup``) start at once and run side by side (each demo has its own emulator, Airflow
+home and ports), so the module costs one run.
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ class DemoRun:
     returncode: int
     output: str
 
-    def task_states(self) -> dict[str, str]:
-        summary = self.output.split("DAG run nightly_settlement / ", 1)[1]
+    def task_states(self, dag_id: str = "nightly_settlement") -> dict[str, str]:
+        summary = self.output.split(f"DAG run {dag_id} / ", 1)[1]
         return dict(re.findall(r"^  (\w+)\s+(\w+)$", summary, flags=re.MULTILINE))
 
 
@@ -47,7 +48,11 @@ class DemoRun:
 def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, DemoRun]:
     env = {k: v for k, v in os.environ.items() if k not in ("NOMAD_ADDR", "CONSUL_HTTP_ADDR")}
     procs = {}
-    for name, extra in (("balanced", []), ("break", ["--inject-break"])):
+    for name, extra in (
+        ("balanced", []),
+        ("break", ["--inject-break"]),
+        ("rollup", ["--dag", "position_rollup"]),
+    ):
         home = tmp_path_factory.mktemp(f"demo-{name}")
         procs[name] = subprocess.Popen(
             [sys.executable, str(DEMO), "--home", str(home), "--business-date", DAY, *extra],
@@ -100,3 +105,22 @@ def test_demo_with_an_injected_break_fails_loudly(demo_runs: dict[str, DemoRun])
     assert re.search(r"DAG run nightly_settlement / \S+: FAILED", run.output)
     assert "Reconciliation FAILED: the books do not balance" in run.output
     assert "BREAK journal balance: debits 9,855,112,339 JPY != credits" in run.output
+
+
+def test_demo_runs_position_rollup_on_nomad(demo_runs: dict[str, DemoRun]) -> None:
+    """``--dag position_rollup``: the extract job and the @task.nomad roll-up, both on Nomad."""
+    run = demo_runs["rollup"]
+    assert run.returncode == 0, run.output[-3000:]
+    assert "demo: airflow dags test position_rollup" in run.output
+    # The extract batch's and the Python function's stdout, from their Nomad allocations.
+    assert re.search(r"\[extract \w+ stdout\] account 1000: \d+ instruments", run.output)
+    rolled = re.search(
+        r"\[python \w+ stdout\] \d+ positions, 100 accounts, ([\d,]+) JPY", run.output
+    )
+    assert rolled, run.output[-3000:]
+    assert re.search(r"DAG run position_rollup / manual__\S+: SUCCESS", run.output)
+    assert run.task_states("position_rollup") == dict.fromkeys(
+        ["extract_positions", "plan_run", "report", "rollup_positions"], "success"
+    )
+    # The summary's total is what the function printed on Nomad, returned through XCom.
+    assert f"Positions rolled up on Nomad: {rolled.group(1)} JPY" in run.output
