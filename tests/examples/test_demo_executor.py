@@ -88,3 +88,17 @@ def test_every_tries_log_is_served_by_the_rest_api(run: DemoRun) -> None:
     assert re.search(r"\[settle \w+ stderr\] WARNING trade T20261124-", settle), settle
     assert re.search(r"Nomad job settlement/dispatch-af-\S+ succeeded", settle), settle
     assert "(HTTP " not in run.output.split("Nomad children of", 1)[1]
+
+
+def test_the_executor_demo_refuses_another_dag_before_starting_anything() -> None:
+    """``--executor nomad`` runs nightly_settlement only: ``--dag`` with it is refused up front."""
+    done = subprocess.run(
+        [sys.executable, str(DEMO), "--executor", "nomad", "--dag", "position_rollup"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert "--executor nomad runs nightly_settlement only" in done.stderr
+    assert "demo:" not in done.stdout
