@@ -132,6 +132,10 @@ class EmulatorControl:
         }
         return self._call("POST", "faults", json=spec)["ID"]
 
+    def cut_event_streams(self) -> None:
+        """Break the connection of every open ``/v1/event/stream`` (later ones are served)."""
+        self._call("POST", "event-streams/cut")
+
     def faults(self) -> list[dict[str, Any]]:
         return self._call("GET", "faults")
 

@@ -53,6 +53,7 @@ class ControlApi:
                 Route("/_emulator/tokens", self.tokens, methods=["POST"]),
                 Route("/_emulator/namespaces", self.namespaces, methods=["POST"]),
                 Route("/_emulator/gc", self.gc, methods=["POST"]),
+                Route("/_emulator/event-streams/cut", self.cut_event_streams, methods=["POST"]),
                 Route("/_emulator/processes", self.processes, methods=["GET"]),
                 Route(
                     "/_emulator/substitutions",
@@ -87,6 +88,10 @@ class ControlApi:
 
     async def health(self, request: Request) -> Response:
         return JSONResponse({"ok": True, "index": self.nomad.state.index})
+
+    async def cut_event_streams(self, request: Request) -> Response:
+        self.nomad.events.cut_streams()
+        return JSONResponse({"ok": True})
 
     async def reset(self, request: Request) -> Response:
         self.nomad.reset()

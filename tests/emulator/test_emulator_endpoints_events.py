@@ -260,6 +260,26 @@ def test_bad_requests_answer_400_before_streaming(api, params, text):
     assert (response.status_code, response.text) == (400, text)
 
 
+def test_cut_breaks_open_streams_mid_body_and_later_ones_are_served(emulator, api):
+    stream = EventStream(emulator.nomad_addr, topic="Job")
+    try:
+        assert stream.next() == {}
+        emulator.control.cut_event_streams()
+        line = stream.next()
+        while line == {}:  # a heartbeat may come first
+            line = stream.next()
+        # No end of the chunked body: a broken connection, not a stream Nomad ended.
+        assert isinstance(line, httpx.RemoteProtocolError), line
+    finally:
+        stream.close()
+    later = EventStream(emulator.nomad_addr, topic="Job")
+    try:
+        register_mock_job(api, unique("after-cut"))
+        assert events_of(later.until(lambda b: bool(b.get("Events"))))[0]["Topic"] == "Job"
+    finally:
+        later.close()
+
+
 def test_only_get_is_allowed(api):
     response = api.post("/v1/event/stream")
     assert (response.status_code, response.text) == (405, "Invalid method")

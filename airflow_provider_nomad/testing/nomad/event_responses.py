@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import parse_qsl
 
 from starlette.responses import Response, StreamingResponse
 
+from ..middleware import TRANSPORT_KEY
 from . import errors
-from .events import TOPIC_ALL, EventBroker, StreamClosed, Subscription
+from .events import TOPIC_ALL, EventBroker, StreamClosed, StreamCut, Subscription
 from .golang import GoError, parse_int
 from .responses import GET, Ctx, method_not_allowed
 
@@ -82,13 +84,16 @@ async def event_stream(ctx: Ctx) -> Response:
     namespaces = sorted(backend.state.namespaces) if everywhere else [opts.namespace]
     _check_acl(ctx, opts.token, namespaces, topics)
     sub = backend.events.subscribe(topics, namespaces, max(index, 0))
-    body = _stream(backend.events, sub, backend.event_heartbeat)
+    transport = ctx.request.scope.get(TRANSPORT_KEY)
+    body = _stream(backend.events, sub, backend.event_heartbeat, transport)
     return StreamingResponse(
         body, media_type="application/json", headers={"Cache-Control": "no-cache"}
     )
 
 
-async def _stream(broker: EventBroker, sub: Subscription, heartbeat: float) -> AsyncIterator[bytes]:
+async def _stream(
+    broker: EventBroker, sub: Subscription, heartbeat: float, transport: Any
+) -> AsyncIterator[bytes]:
     yield HEARTBEAT  # NewJsonStream sends one as soon as the stream opens
     loop_time = asyncio.get_running_loop().time
     deadline = loop_time() + heartbeat
@@ -96,6 +101,13 @@ async def _stream(broker: EventBroker, sub: Subscription, heartbeat: float) -> A
         try:
             events = await broker.next(sub, max(0.0, deadline - loop_time()))
         except StreamClosed:
+            return
+        except StreamCut:
+            if transport is not None:
+                transport.abort()
+                # Let the server see the lost connection before the body ends.
+                for _ in range(3):
+                    await asyncio.sleep(0)
             return
         if events is None:
             yield HEARTBEAT

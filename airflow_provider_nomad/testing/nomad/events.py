@@ -24,6 +24,10 @@ HEARTBEAT_SECONDS = 30.0
 
 TOPIC_ALL = "*"
 
+# Markers linked into the chain of batches, never kept for replay.
+_CLOSED = -1
+_CUT = -2
+
 
 @dataclass
 class Event:
@@ -117,7 +121,14 @@ class EventBroker:
     def close(self) -> None:
         """End every open subscription (the emulator stops)."""
         self._closed = True
-        self._link(_Item(index=-1, events=[]))
+        self._link(_Item(index=_CLOSED, events=[]))
+
+    def cut_streams(self) -> None:
+        """Break every open subscription's connection, as a dying proxy or server would.
+
+        Later subscriptions are not affected: they start at, or after, the marker.
+        """
+        self._link(_Item(index=_CUT, events=[]))
 
     def subscribe(
         self, topics: dict[str, list[str]], namespaces: Iterable[str], index: int
@@ -148,6 +159,8 @@ class EventBroker:
         return self._deliver(item, sub)
 
     def _deliver(self, item: _Item, sub: Subscription) -> list[Event]:
+        if item.index == _CUT:
+            raise StreamCut
         if item.index < 0:
             raise StreamClosed
         return sub.filter(item.events)
@@ -159,3 +172,7 @@ class EventBroker:
 
 class StreamClosed(Exception):
     """The broker closed: the stream ends."""
+
+
+class StreamCut(Exception):
+    """The stream's connection is to be broken without an end."""
