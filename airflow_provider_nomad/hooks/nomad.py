@@ -552,6 +552,14 @@ class NomadAsyncHook(_NomadHookMixin, AsyncHttpClientMixin, BaseHook):
         response = await self._send(await self._build(api.read_alloc_file, alloc_id, path))
         return response.content
 
+    async def open_event_stream(self, index: int = 0) -> httpx.Response:
+        """Nomad's allocation and evaluation events from ``index`` on (``/v1/event/stream``).
+
+        The open streaming response: newline-delimited JSON, ``{"Index": n, "Events": [...]}``
+        batches and ``{}`` heartbeats; close it with ``aclose``.
+        """
+        return await self._send(await self._build(api.event_stream, index), stream=True)
+
     def sync_hook(self) -> NomadHook:
         """A :class:`NomadHook` on the same connection and overrides, for blocking work.
 

@@ -5,9 +5,11 @@ it in the triggerer's event loop and the sensor runs it bounded by its poke inte
 implementation of steps 4-6 of the design, so every path waits, streams and decides alike.
 
 Waiting is event-driven: blocking queries (``index``/``wait``) on the job's allocations and, only
-while they matter, on the dispatch or reschedule evaluations. Nothing polls on a timer, and each
-of those loops is paced (:mod:`~airflow_provider_nomad.blocking`) so a server that answers at
-once without progress (no index header behind a proxy) is not asked in a busy loop.
+while they matter, on the dispatch or reschedule evaluations; or, given a shared
+:class:`~airflow_provider_nomad.nomad.job_watch.JobChangeWatch`, plain reads of the same state
+each time Nomad's event stream says the job changed. Nothing polls on a timer, and each of those
+loops is paced (:mod:`~airflow_provider_nomad.blocking`) so a server that answers at once without
+progress (no index header behind a proxy) is not asked in a busy loop.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from airflow_provider_nomad.exceptions import (
     NomadNotFoundError,
     NomadTransientError,
 )
+from airflow_provider_nomad.nomad.job_watch import JobChangeWatch, WatchUnavailable
 from airflow_provider_nomad.nomad.log_lines import LineAssembler, LogChunk, LogLine, LogStreamKey
 from airflow_provider_nomad.nomad.log_reader_thread import BULK_READ_THRESHOLD, read_rest_in_thread
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult, assess
@@ -94,6 +97,9 @@ class JobFollower:
         worker thread (see :mod:`~airflow_provider_nomad.nomad.log_reader_thread`).
     :param on_written: called after each block of lines was handed out (from the thread that
         handed it out), so the caller can save :attr:`offsets` (a trigger's checkpoint).
+    :param changes: a watch shared with other followers of the same Nomad scope: the follower
+        waits for it to report a change of this job, then reads its state without blocking.
+        Where the watch is unavailable, the follower uses its own blocking queries.
     """
 
     def __init__(
@@ -115,6 +121,7 @@ class JobFollower:
         allocs_index: int = 0,
         bulk_read_threshold: int = BULK_READ_THRESHOLD,
         on_written: Callable[[], None] | None = None,
+        changes: JobChangeWatch | None = None,
     ) -> None:
         self.hook = hook
         self.job_id = job_id
@@ -136,6 +143,10 @@ class JobFollower:
         self._allocs: list[Mapping[str, Any]] = []
         self._allocs_changed = asyncio.Event()
         self._allocs_index = allocs_index
+        self._changes = changes
+        # Per watched target (the job's allocations, an evaluation): the watch's generation
+        # taken before its last read.
+        self._marks: dict[str, int] = {}
 
     # -- public state ---------------------------------------------------------------------
 
@@ -159,7 +170,10 @@ class JobFollower:
     async def run(self) -> JobOutcome:
         """Follow the job to its end (or the deadline) and return its outcome."""
         try:
-            outcome = await self._wait_for_end()
+            with contextlib.ExitStack() as stack:
+                if self._changes is not None:
+                    stack.enter_context(self._changes.following(self.job_id))
+                outcome = await self._wait_for_end()
             if outcome.result is not JobResult.TIMED_OUT:
                 # Past the deadline the tasks still run: their streams would never drain.
                 await self._drain_logs()
@@ -261,10 +275,35 @@ class JobFollower:
         The pause runs in the watch task, so the other watches' answers are acted on meanwhile.
         """
         await asyncio.sleep(pacer.delay())
+        if self._changes is not None:
+            try:
+                return await self._read_on_change(read, target, index)
+            except WatchUnavailable as exc:
+                self.log.info(
+                    "Waiting for Nomad job %s with its own blocking queries: %s",
+                    self.job_id,
+                    exc,
+                )
+                self._changes = None
         pacer.sending(index)
         body, answered = await read(target, index=index, wait=self._wait())
         pacer.answered(answered)
         return body, answered
+
+    async def _read_on_change(
+        self, read: Callable[..., Awaitable[tuple[Any, int]]], target: str, index: int
+    ) -> tuple[Any, int]:
+        """Wait until the shared watch saw the job change after ``index``, then read ``target``.
+
+        The first read of a target does not wait: it is what ``index`` comes from.
+        """
+        assert self._changes is not None
+        mark = self._marks.get(target)
+        if mark is not None and index > 0:
+            await self._changes.wait_changed(self.job_id, index, mark, self._wait())
+        # Taken before the read: a reconnect after it may have lost events this read missed.
+        self._marks[target] = self._changes.mark()
+        return await read(target)
 
     def _update_allocs(self, allocs: list[Mapping[str, Any]], index: int) -> None:
         if self.alloc_selector is not None:

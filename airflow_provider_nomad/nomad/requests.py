@@ -374,6 +374,28 @@ def stream_logs(
     return ApiRequest("GET", f"/v1/client/fs/logs/{_segment(alloc_id)}", params, stream=True)
 
 
+#: ``nomad/event_endpoint.go``: an idle event stream sends a heartbeat every 30 s; twice that
+#: without a byte means the connection is dead.
+EVENT_HEARTBEAT_SECONDS = 30.0
+
+
+def event_stream(
+    index: int = 0, *, namespace: str | None = None, region: str | None = None
+) -> ApiRequest:
+    """``GET /v1/event/stream`` for allocation and evaluation events from ``index`` on.
+
+    ``topic`` repeats, so it goes in the path: the request's parameters are a mapping.
+    """
+    params = _scope(namespace, region, index=max(int(index), 0))
+    return ApiRequest(
+        "GET",
+        "/v1/event/stream?topic=Allocation&topic=Evaluation",
+        params,
+        stream=True,
+        wait=2 * EVENT_HEARTBEAT_SECONDS,
+    )
+
+
 def job_ui_url(base_url: str, job_id: str, namespace: str | None) -> str:
     """Link to the job in the Nomad web UI: ``<base>/ui/jobs/<id>@<namespace>``.
 

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow.configuration import conf
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_provider_nomad.exceptions import NomadApiError, NomadProviderError
 from airflow_provider_nomad.hooks.nomad import NomadAsyncHook, NomadHook
 from airflow_provider_nomad.nomad.checkpoint import LogCheckpoint, merge_offsets
 from airflow_provider_nomad.nomad.follow import JobFollower
+from airflow_provider_nomad.nomad.job_watch import JobChangeWatch, watch_for
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult
 from airflow_provider_nomad.nomad.selection import select_allocations
+
+#: Configuration section read by the triggerer.
+WATCH_SECTION = "nomad_triggerer"
 
 
 @dataclass
@@ -56,7 +62,13 @@ class NomadJobEvent:
 
 
 class NomadJobTrigger(BaseTrigger):
-    """Follow a Nomad job to its end with blocking queries, streaming its logs.
+    """Follow a Nomad job to its end, streaming its logs.
+
+    The triggers of one triggerer that talk to the same connection, namespace and region share
+    one Nomad event stream (:mod:`~airflow_provider_nomad.nomad.job_watch`): each reads its own
+    job's state only when the stream says the job changed. Where the stream is refused (an ACL
+    token without ``read-job`` on the namespace, an older server, a proxy), each trigger waits
+    with its own blocking queries.
 
     Serializes only what rebuilds the hook and the wait. As lines reach the task log, their
     offsets are saved in an XCom of the task instance (:mod:`~airflow_provider_nomad.nomad.
@@ -78,6 +90,9 @@ class NomadJobTrigger(BaseTrigger):
     :param task_group: follow only this task group's allocations.
     :param stop_on_deadline: stop the job when the deadline passes (the operator's own child);
         a sensor watching someone else's job only reports the timeout.
+    :param shared_watch: wait through the triggerer's shared event stream (default); ``False``
+        waits with this trigger's own blocking queries. The triggerer's
+        ``[nomad_triggerer] shared_watch = False`` turns it off for every trigger.
     """
 
     def __init__(
@@ -95,6 +110,7 @@ class NomadJobTrigger(BaseTrigger):
         alloc_id: str | None = None,
         task_group: str | None = None,
         stop_on_deadline: bool = True,
+        shared_watch: bool = True,
     ) -> None:
         super().__init__()
         self.job_id = job_id
@@ -109,6 +125,7 @@ class NomadJobTrigger(BaseTrigger):
         self.alloc_id = alloc_id
         self.task_group = task_group
         self.stop_on_deadline = stop_on_deadline
+        self.shared_watch = shared_watch
         self._follower: JobFollower | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -129,6 +146,7 @@ class NomadJobTrigger(BaseTrigger):
                 "alloc_id": self.alloc_id,
                 "task_group": self.task_group,
                 "stop_on_deadline": self.stop_on_deadline,
+                "shared_watch": self.shared_watch,
             },
         )
 
@@ -160,6 +178,7 @@ class NomadJobTrigger(BaseTrigger):
                     deadline=self.deadline,
                     alloc_selector=select_allocations(self.alloc_id, self.task_group),
                     on_written=checkpoint.changed,
+                    changes=self._watch(),
                 )
                 event.outcome = await self._follower.run()
                 event.offsets = self._follower.offsets
@@ -170,6 +189,21 @@ class NomadJobTrigger(BaseTrigger):
             if self._follower is not None:
                 event.offsets = self._follower.offsets
         yield TriggerEvent(event.to_dict())
+
+    def _watch(self) -> JobChangeWatch | None:
+        # Read in the triggerer, so its own configuration decides, whatever the DAGs say.
+        if not (
+            self.shared_watch and conf.getboolean(WATCH_SECTION, "shared_watch", fallback=True)
+        ):
+            return None
+        return watch_for(
+            self.nomad_conn_id,
+            self.namespace,
+            self.region,
+            functools.partial(
+                NomadAsyncHook, self.nomad_conn_id, namespace=self.namespace, region=self.region
+            ),
+        )
 
     async def _stop(self, hook: NomadAsyncHook, reason: str) -> None:
         self.log.warning("Stopping Nomad job %s: %s", self.job_id, reason)

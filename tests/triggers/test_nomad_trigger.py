@@ -35,6 +35,7 @@ def test_serialize_round_trips_exactly():
         alloc_id="a1",
         task_group="g",
         stop_on_deadline=False,
+        shared_watch=False,
     )
     classpath, kwargs = trigger.serialize()
     assert classpath == "airflow_provider_nomad.triggers.nomad.NomadJobTrigger"

@@ -1,0 +1,236 @@
+"""One event stream per event loop and Nomad scope, waking the followers of the jobs that changed.
+
+Each follower waiting with its own blocking queries costs a request (and a connection) per job
+and per evaluation it watches. A :class:`JobChangeWatch` reads Nomad's event stream once
+(``GET /v1/event/stream?topic=Allocation&topic=Evaluation``) for every follower of one event
+loop, connection, namespace and region, records the last event index per job ID and wakes the
+followers of that job. The follower then reads its job's state with a plain request: the state
+read stays the source of truth, an event only says when to read.
+
+Nomad keeps a bounded replay buffer (``EventBufferSize``): a stream that reconnects from its last
+index may have missed events that fell out of it. So every (re)connection starts a new
+*generation* and wakes every waiter once, which re-reads. A stream Nomad refuses (403 without
+``read-job``, 404/501 from an older server or a proxy) or that keeps failing makes the watch
+*unavailable*: waiters get :class:`WatchUnavailable` and fall back to blocking queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import weakref
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from airflow_provider_nomad.exceptions import (
+    NomadApiError,
+    NomadConnectionError,
+    NomadTransientError,
+)
+
+log = logging.getLogger(__name__)
+
+#: Failed connections in a row (without a byte received) before giving the watch up.
+MAX_FAILURES = 5
+#: Statuses that say this server or proxy will never stream events to this token.
+_UNSUPPORTED = frozenset({403, 404, 405, 501})
+
+
+class WatchUnavailable(Exception):
+    """The event stream cannot be used here: wait with blocking queries instead."""
+
+
+def job_of(event: Mapping[str, Any]) -> str | None:
+    """The job an allocation or evaluation event is about (``nomad/state/events.go``)."""
+    payload = event.get("Payload") or {}
+    obj = payload.get(event.get("Topic") or "") or {}
+    job_id = obj.get("JobID") if isinstance(obj, Mapping) else None
+    if job_id:
+        return job_id
+    keys = event.get("FilterKeys") or []
+    return keys[0] if keys else None
+
+
+class JobChangeWatch:
+    """The shared watch of one scope. Get it with :func:`watch_for`; event-loop thread only.
+
+    :param hook_factory: builds the one ``NomadAsyncHook`` the stream uses.
+    """
+
+    def __init__(self, hook_factory: Any, on_idle: Any = None) -> None:
+        self._hook_factory = hook_factory
+        self._on_idle = on_idle
+        self._job_index: dict[str, int] = {}
+        self._interest: dict[str, int] = {}
+        self._wakeups: dict[str, asyncio.Event] = {}
+        self._generation = 0
+        self._index = 0
+        self._task: asyncio.Task | None = None
+        self.unavailable: str | None = None
+        self.connections = 0
+
+    # -- followers --------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def following(self, job_id: str) -> Iterator[JobChangeWatch]:
+        """Keep the job's index while a follower of it lives; stop the watch after the last."""
+        self._interest[job_id] = self._interest.get(job_id, 0) + 1
+        self._wakeups.setdefault(job_id, asyncio.Event())
+        if self._task is None and self.unavailable is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+        try:
+            yield self
+        finally:
+            self._interest[job_id] -= 1
+            if not self._interest[job_id]:
+                del self._interest[job_id]
+                self._job_index.pop(job_id, None)
+                self._wakeups.pop(job_id, None)
+            if not self._interest:
+                self._stop()
+
+    def mark(self) -> int:
+        """Take before a state read, pass to :meth:`wait_changed` after it."""
+        if self.unavailable is not None:
+            raise WatchUnavailable(self.unavailable)
+        return self._generation
+
+    async def wait_changed(self, job_id: str, index: int, mark: int, timeout: float) -> None:
+        """Return once ``job_id`` changed after ``index``, the stream (re)connected since
+        ``mark``, or ``timeout`` passed; :class:`WatchUnavailable` if the stream is given up."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
+        while True:
+            if self.unavailable is not None:
+                raise WatchUnavailable(self.unavailable)
+            if self._generation != mark or self._job_index.get(job_id, 0) > index:
+                return
+            left = until - loop.time()
+            if left <= 0:
+                return
+            wakeup = self._wakeups.setdefault(job_id, asyncio.Event())
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(wakeup.wait(), left)
+
+    # -- the stream -------------------------------------------------------------------------
+
+    def _wake(self, job_id: str) -> None:
+        wakeup = self._wakeups.get(job_id)
+        if wakeup is not None:
+            wakeup.set()
+            self._wakeups[job_id] = asyncio.Event()
+
+    def _wake_all(self) -> None:
+        for job_id in list(self._wakeups):
+            self._wake(job_id)
+
+    def _stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+        if self._on_idle is not None:
+            self._on_idle(self)
+
+    def _give_up(self, reason: str) -> None:
+        self.unavailable = reason
+        self._wake_all()
+
+    async def _run(self) -> None:
+        try:
+            await self._stream_forever()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the connection cannot be read, a bug: never strand waiters
+            self._give_up(f"the event stream stopped: {exc!r}")
+
+    async def _stream_forever(self) -> None:
+        failures = 0
+        async with self._hook_factory() as hook:
+            while True:
+                try:
+                    received = await self._follow(hook)
+                except NomadTransientError as exc:
+                    received, error = False, exc
+                except NomadApiError as exc:
+                    if exc.status in _UNSUPPORTED:
+                        self._give_up(f"Nomad refused the event stream (HTTP {exc.status})")
+                        return
+                    received, error = False, exc
+                except (NomadConnectionError, httpx.TransportError, OSError, ValueError) as exc:
+                    # A connection cut mid-stream, or a line cut short (ValueError from json).
+                    received, error = False, exc
+                else:
+                    error = None
+                failures = 0 if received else failures + 1
+                if failures >= MAX_FAILURES:
+                    self._give_up(f"the event stream failed {failures} times in a row ({error})")
+                    return
+                log.info(
+                    "Nomad event stream ended (%s); reconnecting from index %d",
+                    error or "closed by the server",
+                    self._index,
+                )
+                await asyncio.sleep(min(10.0, 0.2 * 2**failures))
+
+    async def _follow(self, hook: Any) -> bool:
+        """Read one connection of the stream; whether it delivered anything."""
+        response = await hook.open_event_stream(self._index)
+        self.connections += 1
+        received = False
+        try:
+            async for line in response.aiter_lines():
+                if not received:
+                    # Connected: whatever happened while no stream was open is unknown.
+                    received = True
+                    self._generation += 1
+                    self._wake_all()
+                line = line.strip()
+                if not line:
+                    continue
+                self._handle(json.loads(line))
+        finally:
+            await response.aclose()
+        return received
+
+    def _handle(self, batch: Mapping[str, Any]) -> None:
+        index = batch.get("Index")
+        if not isinstance(index, int):
+            return  # a heartbeat: {}
+        changed = set()
+        for event in batch.get("Events") or []:
+            job_id = job_of(event)
+            if job_id in self._interest:
+                self._job_index[job_id] = max(self._job_index.get(job_id, 0), index)
+                changed.add(job_id)
+        # Resume after this batch: a reconnect from ``index`` would replay it.
+        self._index = max(self._index, index + 1)
+        for job_id in changed:
+            self._wake(job_id)
+
+
+_watches: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[tuple[str, str | None, str | None], JobChangeWatch]
+] = weakref.WeakKeyDictionary()
+
+
+def watch_for(
+    conn_id: str, namespace: str | None, region: str | None, hook_factory: Any
+) -> JobChangeWatch:
+    """The running loop's watch for this scope, created on first use."""
+    loop = asyncio.get_running_loop()
+    scopes = _watches.setdefault(loop, {})
+    key = (conn_id, namespace, region)
+    watch = scopes.get(key)
+    if watch is None:
+
+        def forget(w: JobChangeWatch) -> None:
+            if scopes.get(key) is w:
+                del scopes[key]
+
+        watch = JobChangeWatch(hook_factory, on_idle=forget)
+        scopes[key] = watch
+    return watch

@@ -1,0 +1,145 @@
+"""Triggers of one event loop wait through one Nomad event stream, against the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from nomad_testlib import batch_job, dispatch
+
+from airflow_provider_nomad.hooks.nomad import NomadAsyncHook
+from airflow_provider_nomad.nomad.outcome import JobResult
+from airflow_provider_nomad.triggers.nomad import NomadJobEvent, NomadJobTrigger
+
+STREAM = "GET /v1/event/stream"
+ALLOCS = "GET /v1/job/:job_id/allocations"
+HANG = 120  # seconds: a bound on waits that should end far sooner
+
+
+@pytest.fixture
+def alloc_reads(monkeypatch) -> Counter:
+    """Allocation-list reads per job ID, whichever trigger makes them."""
+    reads: Counter = Counter()
+    read = NomadAsyncHook.get_job_allocations
+
+    async def counted(self, job_id, **kwargs):
+        reads[job_id] += 1
+        return await read(self, job_id, **kwargs)
+
+    monkeypatch.setattr(NomadAsyncHook, "get_job_allocations", counted)
+    return reads
+
+
+def held_job(nomad_client, tmp_path, name: str) -> None:
+    """A batch job whose dispatches run until ``<tmp_path>/<their meta "n">`` exists."""
+    script = f"""
+        import json, os, time
+        n = os.environ["NOMAD_META_n"]
+        while not os.path.exists(os.path.join({str(tmp_path)!r}, n)):
+            time.sleep(0.02)
+        print("done", n)
+    """
+    nomad_client.jobs.register_job({"Job": batch_job(name, script, meta_required=("n",))})
+
+
+def start(nomad_client, name: str, n: int, **kwargs) -> tuple[NomadJobTrigger, asyncio.Task]:
+    child = dispatch(nomad_client, name, meta={"n": str(n)})["DispatchedJobID"]
+    trigger = NomadJobTrigger(job_id=child, **kwargs)
+    return trigger, asyncio.create_task(first_event(trigger))
+
+
+async def first_event(trigger: NomadJobTrigger) -> NomadJobEvent:
+    async for event in trigger.run():
+        return NomadJobEvent.from_dict(event.payload)
+    raise AssertionError("the trigger fired no event")
+
+
+async def followers_saw_running(triggers: list[NomadJobTrigger]) -> None:
+    """Until every follower has read its allocation running: it then waits for a change."""
+
+    def running(trigger: NomadJobTrigger) -> bool:
+        follower = trigger._follower
+        allocs = follower.allocations if follower is not None else []
+        return bool(allocs) and all(a["ClientStatus"] == "running" for a in allocs)
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HANG
+    while not all(running(t) for t in triggers):
+        assert loop.time() < deadline, "the followers never saw their jobs run"
+        await asyncio.sleep(0.05)
+
+
+async def test_followers_share_one_stream_and_read_only_their_own_changes(
+    nomad_conn, nomad_client, tmp_path, alloc_reads
+):
+    held_job(nomad_client, tmp_path, "shared")
+    control = nomad_conn.control
+    started = [start(nomad_client, "shared", n) for n in range(12)]
+    children = [t.job_id for t, _ in started]
+    await followers_saw_running([t for t, _ in started])
+    before = dict(alloc_reads)
+
+    # One job ends: only its follower reads again.
+    (tmp_path / "0").touch()
+    event = await asyncio.wait_for(started[0][1], HANG)
+    assert event.outcome.result is JobResult.SUCCEEDED
+    assert {c: alloc_reads[c] for c in children[1:]} == {c: before[c] for c in children[1:]}
+
+    for n in range(1, len(children)):
+        (tmp_path / str(n)).touch()
+    events = await asyncio.wait_for(asyncio.gather(*(t for _, t in started[1:])), HANG)
+    assert all(e.outcome.result is JobResult.SUCCEEDED for e in events)
+    counts = control.request_counts()
+    assert counts[STREAM] == 1
+    # Each job changes a handful of times (placed, running, complete): its follower reads
+    # about that often, whatever the number of other jobs.
+    assert max(alloc_reads[c] for c in children) <= 6
+
+
+async def test_a_cut_stream_resumes_and_no_end_is_missed(
+    nomad_conn, nomad_client, tmp_path, alloc_reads
+):
+    held_job(nomad_client, tmp_path, "cut")
+    control = nomad_conn.control
+    started = [start(nomad_client, "cut", n) for n in range(5)]
+    children = [t.job_id for t, _ in started]
+    await followers_saw_running([t for t, _ in started])
+
+    # The reconnection waits while every job ends: their events happen with no stream open.
+    control.inject_fault(route=STREAM, status=None, delay=1.0)
+    control.cut_event_streams()
+    for n in range(len(children)):
+        (tmp_path / str(n)).touch()
+    for child in children:
+        await asyncio.to_thread(control.wait_job_status, child, "dead", timeout=HANG)
+    events = await asyncio.wait_for(asyncio.gather(*(t for _, t in started)), HANG)
+    assert all(e.outcome.result is JobResult.SUCCEEDED for e in events)
+    assert control.request_counts()[STREAM] == 2
+
+
+async def test_a_refused_stream_falls_back_to_blocking_queries(
+    nomad_conn, nomad_client, tmp_path, capfd
+):
+    held_job(nomad_client, tmp_path, "refused")
+    control = nomad_conn.control
+    control.inject_fault(route=STREAM, status=403, body="Permission denied", count=None)
+    (tmp_path / "0").touch()
+    (tmp_path / "1").touch()
+    started = [start(nomad_client, "refused", n) for n in range(2)]
+    events = await asyncio.wait_for(asyncio.gather(*(t for _, t in started)), HANG)
+    assert all(e.outcome.result is JobResult.SUCCEEDED for e in events)
+    assert control.request_counts()[STREAM] == 1
+    log = capfd.readouterr().out
+    fallbacks = [line for line in log.splitlines() if "own blocking queries" in line]
+    assert len(fallbacks) == 2  # one line per trigger
+    assert all("HTTP 403" in line for line in fallbacks)
+
+
+async def test_shared_watch_off_uses_blocking_queries_only(nomad_conn, nomad_client, tmp_path):
+    held_job(nomad_client, tmp_path, "alone")
+    (tmp_path / "0").touch()
+    _, task = start(nomad_client, "alone", 0, shared_watch=False)
+    event = await asyncio.wait_for(task, HANG)
+    assert event.outcome.result is JobResult.SUCCEEDED
+    assert STREAM not in nomad_conn.control.request_counts()

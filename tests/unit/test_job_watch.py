@@ -1,0 +1,152 @@
+"""JobChangeWatch against a scripted event stream: who wakes, when, and from which index."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from airflow_provider_nomad.exceptions import NomadPermissionError
+from airflow_provider_nomad.nomad.job_watch import JobChangeWatch, WatchUnavailable, job_of
+
+HANG = 30
+
+
+class _Stream:
+    """One connection: lines pushed by the test; ``None`` ends it."""
+
+    def __init__(self) -> None:
+        self.lines: asyncio.Queue[str | None] = asyncio.Queue()
+
+    async def aiter_lines(self):
+        while (line := await self.lines.get()) is not None:
+            yield line
+
+    async def aclose(self) -> None:
+        pass
+
+    def send(self, index: int | None = None, *jobs: str) -> None:
+        if index is None:
+            self.lines.put_nowait("{}")
+            return
+        events = [
+            {
+                "Topic": "Allocation",
+                "Key": f"alloc-{job}",
+                "FilterKeys": [job, ""],
+                "Index": index,
+                "Payload": {"Allocation": {"ID": f"alloc-{job}", "JobID": job}},
+            }
+            for job in jobs
+        ]
+        self.lines.put_nowait(json.dumps({"Index": index, "Events": events}))
+
+
+class _Hook:
+    """Hands out the streams the test queued, recording the index each was opened from."""
+
+    def __init__(self) -> None:
+        self.streams: asyncio.Queue[_Stream | Exception] = asyncio.Queue()
+        self.opened_from: list[int] = []
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        pass
+
+    async def open_event_stream(self, index: int = 0):
+        self.opened_from.append(index)
+        stream = await self.streams.get()
+        if isinstance(stream, Exception):
+            raise stream
+        return stream
+
+
+async def _waiter(watch: JobChangeWatch, job: str, index: int, mark: int) -> asyncio.Task:
+    task = asyncio.create_task(watch.wait_changed(job, index, mark, HANG))
+    await asyncio.sleep(0)  # let it start waiting
+    return task
+
+
+async def _until(condition) -> None:
+    async with asyncio.timeout(HANG):
+        while not condition():
+            await asyncio.sleep(0)
+
+
+async def test_wakes_only_the_followers_of_the_job_that_changed():
+    hook = _Hook()
+    watch = JobChangeWatch(lambda: hook)
+    first = _Stream()
+    hook.streams.put_nowait(first)
+    with watch.following("a"), watch.following("b"):
+        first.send()
+        await _until(lambda: watch._generation == 1)
+        mark = watch.mark()
+        a = await _waiter(watch, "a", 10, mark)
+        b = await _waiter(watch, "b", 10, mark)
+        first.send(11, "b", "someone-else")
+        await asyncio.wait_for(b, HANG)
+        assert not a.done()
+        first.send(12, "a")
+        await asyncio.wait_for(a, HANG)
+
+
+async def test_a_change_already_seen_by_the_read_does_not_wake():
+    hook = _Hook()
+    watch = JobChangeWatch(lambda: hook)
+    stream = _Stream()
+    hook.streams.put_nowait(stream)
+    with watch.following("a"):
+        stream.send()
+        stream.send(7, "a")
+        await _until(lambda: watch._job_index.get("a") == 7)
+        mark = watch.mark()
+        a = await _waiter(watch, "a", 7, mark)  # the read answered index 7: nothing new
+        assert not a.done()
+        stream.send(8, "a")
+        await asyncio.wait_for(a, HANG)
+
+
+async def test_a_reconnect_resumes_after_the_last_batch_and_wakes_everyone():
+    hook = _Hook()
+    watch = JobChangeWatch(lambda: hook)
+    first, second = _Stream(), _Stream()
+    hook.streams.put_nowait(first)
+    hook.streams.put_nowait(second)
+    with watch.following("a"):
+        first.send()
+        first.send(20, "other")
+        await _until(lambda: watch._index == 21)
+        mark = watch.mark()
+        a = await _waiter(watch, "a", 30, mark)
+        first.lines.put_nowait(None)  # the connection breaks
+        # The new connection says nothing about "a": events may have fallen out of Nomad's
+        # replay buffer, so the follower is woken to read its state again.
+        second.send()
+        await asyncio.wait_for(a, HANG)
+        assert hook.opened_from == [0, 21]
+
+
+async def test_a_refused_stream_makes_the_watch_unavailable():
+    hook = _Hook()
+    watch = JobChangeWatch(lambda: hook)
+    hook.streams.put_nowait(
+        NomadPermissionError(403, "Permission denied", "GET", "/v1/event/stream")
+    )
+    with watch.following("a"):
+        mark = watch._generation
+        with pytest.raises(WatchUnavailable, match="HTTP 403"):
+            await asyncio.wait_for(watch.wait_changed("a", 1, mark, HANG), HANG)
+        with pytest.raises(WatchUnavailable):
+            watch.mark()
+
+
+def test_job_of_reads_the_payload_then_the_filter_keys():
+    alloc = {"Topic": "Allocation", "Payload": {"Allocation": {"JobID": "j1"}}}
+    evaluation = {"Topic": "Evaluation", "FilterKeys": ["j2", "dep"], "Payload": {}}
+    assert job_of(alloc) == "j1"
+    assert job_of(evaluation) == "j2"
+    assert job_of({"Topic": "Node", "Payload": {"Node": {"ID": "n"}}}) is None
