@@ -17,6 +17,7 @@ table), not harness errors.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -173,6 +174,15 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="measure nothing: rewrite results.md and the plots from OUT/results.json",
     )
+    parser.add_argument(
+        "--triggers",
+        type=int,
+        metavar="N",
+        help="size of claim 3's trigger swarm (default: the profile's)",
+    )
+    parser.add_argument(
+        "--trigger-repeats", type=int, metavar="R", help="repeats of claim 3 (per waiting mode)"
+    )
     args = parser.parse_args(argv)
     if args.report_only:
         results = json.loads((args.out / "results.json").read_text())
@@ -180,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         print(targets_table(rows))
         return 0
     profile = PROFILES["quick" if args.quick else "full"]
+    if args.triggers:
+        profile = dataclasses.replace(profile, triggers=args.triggers)
+    if args.trigger_repeats:
+        profile = dataclasses.replace(profile, trigger_repeats=args.trigger_repeats)
     return run(profile, tuple(args.only or CLAIMS), args.out, args.keep)
 
 

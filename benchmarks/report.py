@@ -417,22 +417,33 @@ def _triggers_section(triggers: dict[str, Any]) -> list[str]:
         "## 3. Triggers in one event loop",
         "",
         "All triggers are handed to the event loop at once, as after a triggerer restart. "
-        "*First end*: when the first batch ended (seconds after the hand-over). *SSL "
-        "contexts*: how many the hooks built, and the CPU seconds that took.",
+        "*Mode*: `shared`, the triggers wait through one Nomad event stream; `per-trigger`, "
+        "each with its own blocking queries. *Wait requests*: requests to Nomad other than log "
+        "reads (state reads and event streams). *Load*: the machine's 1-minute load average "
+        "before and after the run. *First end*: when the first batch ended (seconds after the "
+        "hand-over). *SSL contexts*: how many the hooks built, and the CPU seconds that took.",
         "",
-        "| Run | triggers | peak RSS | CPU s | SSL contexts (CPU s) | first end | latency p50 | "
-        "latency p99 | max loop lag | requests/trigger | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| Run | mode | triggers | load | peak RSS | CPU s | CPU ms/trigger | "
+        "SSL contexts (CPU s) | first end | latency p50 | latency p99 | max loop lag | "
+        "requests/trigger | wait requests/trigger | event streams | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for i, run in enumerate(triggers["runs"], 1):
         lat = run["latency_s"]
+        load = "-"
+        if run.get("loadavg_before"):
+            load = f"{run['loadavg_before'][0]:.1f} / {run['loadavg_after'][0]:.1f}"
+        wait = run.get("wait_requests")
         lines.append(
-            f"| {i} | {run['triggers']} | {_fmt(run['peak_rss'] / MB, 'MB')} | "
-            f"{_fmt(run['cpu_seconds'])} | {run['ssl_contexts_built']} "
-            f"({_fmt(run['ssl_context_cpu_s'])}) | "
+            f"| {i} | {run.get('mode', 'per-trigger')} | {run['triggers']} | {load} | "
+            f"{_fmt(run['peak_rss'] / MB, 'MB')} | {_fmt(run['cpu_seconds'])} | "
+            f"{_fmt(1000 * run['cpu_seconds'] / run['triggers'])} | "
+            f"{run['ssl_contexts_built']} ({_fmt(run['ssl_context_cpu_s'])}) | "
             f"{_fmt(run.get('first_batch_end_s'), 's')} | {_fmt(lat['p50'], 's')} | "
-            f"{_fmt(lat['p99'], 's')} | {_fmt(run['loop_lag_s']['max'], 's')} | "
-            f"{_fmt(run['requests'] / run['triggers'])} | {run['error_count']} |"
+            f"{_fmt(lat['p99'], 's')} (n={lat['n']}) | {_fmt(run['loop_lag_s']['max'], 's')} | "
+            f"{_fmt(run['requests'] / run['triggers'])} | "
+            f"{_fmt(wait / run['triggers']) if wait is not None else '-'} | "
+            f"{run.get('event_streams', 0)} | {run['error_count']} |"
         )
     lines += ["", "![trigger swarm](triggers.png)"]
     return lines

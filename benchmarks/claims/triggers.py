@@ -5,12 +5,18 @@ process's alone. Children of a ``mock_driver`` parent are dispatched with run ti
 evenly between two bounds (each prints a line), then handed to the trigger process at once,
 as a triggerer picks up a burst of deferred tasks. Latency is each batch's ``FinishedAt`` to
 its trigger's event.
+
+Each repeat runs the swarm twice, in the same way: the triggers sharing one event stream (the
+default), then each trigger with its own blocking queries (``shared_watch=False``). The
+machine's load average is recorded beside each run: on a shared machine the figures move with
+it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,8 @@ from benchmarks.stats import spread, summarize
 
 PARENT = "bench-swarm"
 SETUP_CONCURRENCY = 32
+#: Waiting modes compared in each repeat: the shared event stream, then per-trigger queries.
+MODES = {"shared": True, "per-trigger": False}
 #: Room on the emulated node for every batch at once (each takes 10 MHz and 10 MB).
 NODE_CPU_MHZ = 100_000
 NODE_MEMORY_MB = 100_000
@@ -111,14 +119,20 @@ class TriggerBenchmark:
         self.workdir = workdir
 
     def run(self) -> dict[str, Any]:
-        runs = [self._run_once(r) for r in range(self.profile.trigger_repeats)]
-        return self._summarize(runs)
+        runs = [
+            self._run_once(r, mode) for r in range(self.profile.trigger_repeats) for mode in MODES
+        ]
+        summary = self._summarize([r for r in runs if r["mode"] == "shared"])
+        summary["runs"] = runs
+        summary["per_trigger"] = self._summarize([r for r in runs if r["mode"] == "per-trigger"])
+        return summary
 
-    def _run_once(self, repeat: int) -> dict[str, Any]:
+    def _run_once(self, repeat: int, mode: str) -> dict[str, Any]:
         p = self.profile
-        emulator = EmulatorProcess(self.workdir / "logs" / f"emulator-triggers-{repeat}.log")
-        result_path = self.workdir / f"triggers-{repeat}.json"
-        spec = {"nomad_addr": "", "result_path": str(result_path)}
+        tag = f"{repeat}-{mode}"
+        emulator = EmulatorProcess(self.workdir / "logs" / f"emulator-triggers-{tag}.log")
+        result_path = self.workdir / f"triggers-{tag}.json"
+        spec = {"nomad_addr": "", "result_path": str(result_path), "shared_watch": MODES[mode]}
         worker: WorkerProcess | None = None
         try:
             emulator.start()
@@ -126,7 +140,7 @@ class TriggerBenchmark:
             worker = WorkerProcess(
                 "benchmarks.workers.trigger_swarm",
                 [str(write_spec(self.workdir / "specs", "triggers", spec))],
-                self.workdir / "logs" / f"worker-triggers-{repeat}.log",
+                self.workdir / "logs" / f"worker-triggers-{tag}.log",
                 worker_env(self.workdir / "airflow-home"),
             ).start()
             worker.wait_for("ready", timeout=300)
@@ -135,6 +149,7 @@ class TriggerBenchmark:
             for node in emulator.control.nodes():
                 emulator.control.set_node(node["ID"], cpu=NODE_CPU_MHZ, memory=NODE_MEMORY_MB)
             run_fors = staggered(p.triggers, *p.trigger_run_for)
+            load_before = os.getloadavg()
             dispatched_at = time.time()
             jobs = asyncio.run(_dispatch_all(emulator.nomad_addr, run_fors))
             emulator.control.reset_counts()
@@ -142,6 +157,7 @@ class TriggerBenchmark:
             timeout = p.trigger_run_for[1] + 300
             worker.send(command="go", jobs=jobs, timeout=timeout)
             worker.wait_for("done", timeout=timeout + 60)
+            load_after = os.getloadavg()
             sampler.stop()
             emulator_sampler.stop()
             worker.wait(timeout=60)
@@ -168,6 +184,9 @@ class TriggerBenchmark:
         lags = [lag for _, lag in result["loop_lag"]]
         swarm_seconds = result["finished"] - result["started"]
         return {
+            "mode": mode,
+            "loadavg_before": list(load_before),
+            "loadavg_after": list(load_after),
             "triggers": p.triggers,
             "run_for": list(p.trigger_run_for),
             "dispatch_seconds": result["started"] - dispatched_at,
@@ -192,6 +211,9 @@ class TriggerBenchmark:
             "emulator_peak_rss": emulator_sampler.peak,
             "requests": sum(counts.values()),
             "requests_by_route": counts,
+            # What waiting costs, log streams apart: allocation/evaluation reads and the stream.
+            "wait_requests": sum(v for k, v in counts.items() if "/client/fs/" not in k),
+            "event_streams": counts.get("GET /v1/event/stream", 0),
             "request_rate_per_s": sum(counts.values()) / swarm_seconds if swarm_seconds else None,
             "loop_lag_s": {"max": max(lags, default=0.0), "p99": summarize(lags)["p99"]},
             "loop_lag_timeline": [
@@ -210,4 +232,6 @@ class TriggerBenchmark:
             "latency_p99_s": spread(r["latency_s"]["p99"] for r in runs if r["latency_s"]["n"]),
             "error_count": sum(r["error_count"] for r in runs),
             "requests_per_trigger": spread(r["requests"] / r["triggers"] for r in runs),
+            "wait_requests_per_trigger": spread(r["wait_requests"] / r["triggers"] for r in runs),
+            "cpu_ms_per_trigger": spread(1000 * r["cpu_seconds"] / r["triggers"] for r in runs),
         }

@@ -48,9 +48,20 @@ def wait_sync(parent_job_id: str, child_job_id: str, eval_id: str, conn_id: str)
     return outcome.to_dict()
 
 
-def make_trigger(child_job_id: str, eval_id: str, conn_id: str) -> NomadJobTrigger:
-    """A trigger as the operator defers with it, round-tripped through ``serialize()``."""
-    trigger = NomadJobTrigger(job_id=child_job_id, nomad_conn_id=conn_id, dispatch_eval_id=eval_id)
+def make_trigger(
+    child_job_id: str, eval_id: str, conn_id: str, *, shared_watch: bool = True
+) -> NomadJobTrigger:
+    """A trigger as the operator defers with it, round-tripped through ``serialize()``.
+
+    :param shared_watch: wait through the loop's shared event stream (the default), or with
+        the trigger's own blocking queries.
+    """
+    trigger = NomadJobTrigger(
+        job_id=child_job_id,
+        nomad_conn_id=conn_id,
+        dispatch_eval_id=eval_id,
+        shared_watch=shared_watch,
+    )
     _, kwargs = trigger.serialize()
     return NomadJobTrigger(**kwargs)
 

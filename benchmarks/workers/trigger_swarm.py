@@ -1,6 +1,7 @@
 """Worker process: many ``NomadJobTrigger`` s at once in one event loop, as a triggerer runs them.
 
-Run as ``python -m benchmarks.workers.trigger_swarm SPEC.json``; the harness sends the jobs to
+Run as ``python -m benchmarks.workers.trigger_swarm SPEC.json`` (``"shared_watch": false`` in
+the spec: each trigger waits with its own blocking queries); the harness sends the jobs to
 follow on stdin once this process has imported everything, and samples its RSS from outside.
 A probe coroutine records how late the event loop wakes it (the triggerer's own health
 measure: Airflow warns when a trigger blocks the loop), sampled every ``PROBE_INTERVAL``.
@@ -41,7 +42,9 @@ async def _probe_loop_lag(stop: asyncio.Event, lags: list[tuple[float, float]]) 
         lags.append((time.time(), max(0.0, loop.time() - before - PROBE_INTERVAL)))
 
 
-async def run_swarm(jobs: list[list[str]], timeout: float) -> dict[str, Any]:
+async def run_swarm(
+    jobs: list[list[str]], timeout: float, shared_watch: bool = True
+) -> dict[str, Any]:
     from benchmarks.waiters.provider import make_trigger, wait_deferrable
 
     events: dict[str, dict[str, Any]] = {}
@@ -51,7 +54,8 @@ async def run_swarm(jobs: list[list[str]], timeout: float) -> dict[str, Any]:
 
     async def one(job_id: str, eval_id: str) -> None:
         try:
-            event = await wait_deferrable(make_trigger(job_id, eval_id, CONN_ID))
+            trigger = make_trigger(job_id, eval_id, CONN_ID, shared_watch=shared_watch)
+            event = await wait_deferrable(trigger)
         except Exception:
             errors.append(f"{job_id}: {traceback.format_exc(limit=3)}")
             return
@@ -117,7 +121,9 @@ def main(spec_path: str) -> int:
     emit("ready", rss_before=rss_before)
     command = receive()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    result = asyncio.run(run_swarm(command["jobs"], command["timeout"]))
+    result = asyncio.run(
+        run_swarm(command["jobs"], command["timeout"], spec.get("shared_watch", True))
+    )
     after = resource.getrusage(resource.RUSAGE_SELF)
     result.update(
         rss_before=rss_before,
