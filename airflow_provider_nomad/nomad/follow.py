@@ -279,12 +279,13 @@ class JobFollower:
             try:
                 return await self._read_on_change(read, target, index)
             except WatchUnavailable as exc:
-                self.log.info(
-                    "Waiting for Nomad job %s with its own blocking queries: %s",
-                    self.job_id,
-                    exc,
-                )
-                self._changes = None
+                if self._changes is not None:  # the allocation and evaluation waits both see it
+                    self.log.info(
+                        "Waiting for Nomad job %s with its own blocking queries: %s",
+                        self.job_id,
+                        exc,
+                    )
+                    self._changes = None
         pacer.sending(index)
         body, answered = await read(target, index=index, wait=self._wait())
         pacer.answered(answered)
@@ -299,7 +300,11 @@ class JobFollower:
         """
         assert self._changes is not None
         mark = self._marks.get(target)
-        if mark is not None and index > 0:
+        if mark is None:
+            # Read once the stream is open, not before: the connection wakes every follower
+            # that read earlier, to read again.
+            await self._changes.connected(self._wait())
+        elif index > 0:
             await self._changes.wait_changed(self.job_id, index, mark, self._wait())
         # Taken before the read: a reconnect after it may have lost events this read missed.
         self._marks[target] = self._changes.mark()

@@ -68,6 +68,7 @@ class JobChangeWatch:
         self._interest: dict[str, int] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
         self._generation = 0
+        self._connected = asyncio.Event()
         self._index = 0
         self._task: asyncio.Task | None = None
         self.unavailable: str | None = None
@@ -92,6 +93,18 @@ class JobChangeWatch:
                 self._wakeups.pop(job_id, None)
             if not self._interest:
                 self._stop()
+
+    async def connected(self, timeout: float) -> None:
+        """Until the stream is open (or given up, or ``timeout``): a read made before would be
+        made again at the connection, since what happened before it is unknown to the watch."""
+        loop = asyncio.get_running_loop()
+        until = loop.time() + timeout
+        while self._generation == 0 and self.unavailable is None:
+            left = until - loop.time()
+            if left <= 0:
+                return
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._connected.wait(), left)
 
     def mark(self) -> int:
         """Take before a state read, pass to :meth:`wait_changed` after it."""
@@ -137,6 +150,7 @@ class JobChangeWatch:
 
     def _give_up(self, reason: str) -> None:
         self.unavailable = reason
+        self._connected.set()
         self._wake_all()
 
     async def _run(self) -> None:
@@ -187,6 +201,7 @@ class JobChangeWatch:
                     # Connected: whatever happened while no stream was open is unknown.
                     received = True
                     self._generation += 1
+                    self._connected.set()
                     self._wake_all()
                 line = line.strip()
                 if not line:
