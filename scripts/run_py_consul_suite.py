@@ -90,16 +90,13 @@ _NOT_EMULATED: dict[str, tuple[str, list[str]]] = {
             "test_health.py::TestHealth::test_health_ingress",
         ],
     ),
-    "agent management (leave, reload, maintenance mode, agent tokens, metrics, monitor): not "
-    "emulated": (
+    "agent management (leave, reload, agent tokens, metrics, monitor): not emulated": (
         "test_agent.py::TestAgent",
         [
             "test_agent_leave",
             "test_agent_metrics",
             "test_agent_monitor_rejects_invalid_loglevel",
-            "test_agent_node_maintenance",
             "test_agent_reload",
-            "test_agent_service_maintenance",
             "test_agent_token_permission_denied",
             "test_agent_token_set",
         ],
