@@ -107,8 +107,8 @@ _NOT_EMULATED: dict[str, tuple[str, list[str]]] = {
         "test_agent.py::TestAgent",
         ["test_agent_checks", "test_service_multi_check"],
     ),
-    "network coordinates, user events, operator (Raft, autopilot, usage), snapshots and "
-    "transactions: not emulated": (
+    "network coordinates, user events, operator (Raft, autopilot, usage) and snapshots: not "
+    "emulated": (
         "",
         [
             "test_coordinates.py::TestCoordinates::test_coordinate",
@@ -123,7 +123,6 @@ _NOT_EMULATED: dict[str, tuple[str, list[str]]] = {
             "test_operator.py::TestOperator::test_usage",
             "test_snapshot.py::TestSnapshot::test_snapshot_requires_management_token",
             "test_snapshot.py::TestSnapshot::test_snapshot_save_and_restore",
-            "test_txn.py::TestTxn::test_transaction",
         ],
     ),
 }

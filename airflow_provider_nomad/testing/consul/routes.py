@@ -18,6 +18,7 @@ from airflow_provider_nomad.testing.consul import (
     maintenance,
     node_responses,
     responses,
+    txn,
 )
 from airflow_provider_nomad.testing.consul.control import control_routes
 from airflow_provider_nomad.testing.consul.known_routes import consul_route
@@ -62,6 +63,7 @@ ENDPOINTS: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     ("/v1/session/node/{arg:path}", _GET, kv_responses.session_node),
     ("/v1/session/list", _GET, kv_responses.session_list),
     *maintenance.ENDPOINTS,
+    *txn.ENDPOINTS,
 )
 
 
