@@ -39,13 +39,13 @@ from .nomad.substitutes import Substitution
 log = logging.getLogger(__name__)
 
 
-def _consul_app(acl_token: str | None) -> Any:
+def _consul_app(acl_token: str | None, enable_script_checks: bool = False) -> Any:
     """The Consul emulator app, or a 404-everything stand-in while it does not exist."""
     try:
         from .consul import create_app
     except ImportError:  # pragma: no cover - depends on the Consul side being present
         return _NotFoundApp()
-    return create_app(acl_token=acl_token)
+    return create_app(acl_token=acl_token, enable_script_checks=enable_script_checks)
 
 
 class _NotFoundApp:
@@ -133,6 +133,8 @@ class Emulator:
     :param event_heartbeat: seconds between ``/v1/event/stream`` heartbeats (Nomad: 30).
     :param substitutions: driver substitutions (objects as ``POST /_emulator/substitutions``
         takes them) in force from the start and kept across resets.
+    :param consul_script_checks: the Consul agent runs script checks (``Args``) as local
+        subprocesses, as one started with ``enable_script_checks``; off by default, as in Consul.
     """
 
     def __init__(
@@ -151,6 +153,7 @@ class Emulator:
         acl_bootstrapped: bool = True,
         event_heartbeat: float = 30.0,
         substitutions: Iterable[dict[str, Any]] = (),
+        consul_script_checks: bool = False,
     ) -> None:
         if bool(tls_cert) != bool(tls_key):
             raise ValueError("tls_cert and tls_key go together")
@@ -165,6 +168,7 @@ class Emulator:
         self._node_name = node_name
         self._acl_bootstrapped = acl_bootstrapped
         self._event_heartbeat = event_heartbeat
+        self._consul_script_checks = consul_script_checks
         # Validated now, so a bad declaration fails the caller, not the emulator's thread.
         self._substitutions = [Substitution.from_dict(spec) for spec in substitutions]
         self.token: str | None = str(uuid.uuid4()) if acl else None
@@ -279,7 +283,7 @@ class Emulator:
         )
         self.backend = backend
         observatory = Observatory()
-        consul = _consul_app(self.token)
+        consul = _consul_app(self.token, self._consul_script_checks)
         backend_of_consul = getattr(getattr(consul, "state", None), "backend", None)
         control = ControlApi(
             backend, getattr(backend_of_consul, "reset", lambda: None), observatory

@@ -19,15 +19,23 @@ from airflow_provider_nomad.testing.consul.models import ConsulBackend
 from airflow_provider_nomad.testing.consul.routes import build_routes
 
 
-def create_app(*, acl_token: str | None = None, datacenter: str = "dc1") -> Starlette:
+def create_app(
+    *,
+    acl_token: str | None = None,
+    datacenter: str = "dc1",
+    enable_script_checks: bool = False,
+) -> Starlette:
     """Build the Consul emulator app.
 
     :param acl_token: management token; when set, ACLs are enforced with a default-deny policy
         and requests need a token (``X-Consul-Token`` header or ``?token=``).
     :param datacenter: the agent's datacenter.
+    :param enable_script_checks: run script checks, as an agent with ``enable_script_checks``.
     """
     app = Starlette(routes=build_routes())
-    app.state.backend = ConsulBackend(acl_token=acl_token, datacenter=datacenter)
+    app.state.backend = ConsulBackend(
+        acl_token=acl_token, datacenter=datacenter, enable_script_checks=enable_script_checks
+    )
     return app
 
 

@@ -6,8 +6,9 @@ Writes may come from the loop serving the API or from another thread (a test dri
 ``app.state.backend``): one lock guards the data, and :class:`~.blocking.ChangeFeed` hands the
 wake-ups to the loop.
 
-Known simplifications: HTTP/TCP/gRPC checks are accepted but not run (they keep the status
-they were registered with, critical by default); a new output with an unchanged status is
+Script and HTTP checks are run by :mod:`.check_runner`. Known simplifications: TCP/UDP/gRPC
+checks are accepted but not run (they keep the status they were registered with, critical by
+default); a new output with an unchanged status is
 visible at once, where a real agent may defer it by ``check_update_interval``.
 """
 
@@ -22,6 +23,7 @@ from typing import Any
 from airflow_provider_nomad.testing.consul import errors, kv_ops
 from airflow_provider_nomad.testing.consul.acl import READ, WRITE, AclStore, Authorizer
 from airflow_provider_nomad.testing.consul.blocking import ChangeFeed
+from airflow_provider_nomad.testing.consul.check_runner import CheckRunner
 from airflow_provider_nomad.testing.consul.definitions import (
     CRITICAL,
     PASSING,
@@ -57,6 +59,8 @@ class ConsulBackend:
     :param node_name: the agent's node name.
     :param node_address: the agent's node address (``Node.Address``).
     :param rng: random source of the blocking-query jitter.
+    :param enable_script_checks: run script checks (``Args``) as local subprocesses, as an
+        agent with ``enable_script_checks``; without it registering one is refused.
     """
 
     def __init__(
@@ -67,13 +71,16 @@ class ConsulBackend:
         node_name: str = "node-1",
         node_address: str = "127.0.0.1",
         rng: random.Random | None = None,
+        enable_script_checks: bool = False,
     ) -> None:
         self.local_datacenter = datacenter
+        self.enable_script_checks = enable_script_checks
         self.node_name = node_name
         self.node_address = node_address
         self.acl = AclStore(acl_token)
         self.lock = threading.RLock()
         self.feed = ChangeFeed(self.lock, rng)
+        self.check_runner = CheckRunner(self)
         self._index = 0
         self._ttl_generation = 0
         self._datacenters: dict[str, Datacenter] = {}
@@ -243,6 +250,20 @@ class ConsulBackend:
         self._touch(dc, index, ("checks",), affected)
         return True
 
+    def record_check_result(
+        self, dc_name: str, node_name: str, check: HealthCheck, status: str, output: str
+    ) -> bool:
+        """A run of a check the agent runs ended; False when that check is no longer there."""
+        with self.lock:
+            dc = self._datacenters.get(dc_name)
+            node = dc.nodes.get(node_name) if dc else None
+            if dc is None or node is None or node.checks.get(check.check_id) is not check:
+                return False
+            changed = self._set_check(dc, node, check, status, output)
+        if changed:
+            self.feed.notify()
+        return True
+
     def _arm_ttl(self, dc_name: str, node_name: str, check: HealthCheck) -> None:
         if check.ttl <= 0:
             return
@@ -309,7 +330,7 @@ class ConsulBackend:
             existing = node.services.get(spec.id)
             if existing is not None:
                 authz.require("service", existing.name, WRITE)
-            if any(check.is_script for check in spec.checks):
+            if not self.enable_script_checks and any(c.is_script for c in spec.checks):
                 raise errors.ConsulHTTPError(500, errors.SCRIPTS_DISABLED)
             default_service_addresses(spec)
             index = self._write()
@@ -333,6 +354,7 @@ class ConsulBackend:
                 node.checks[check_id] = check
                 registered.add(check_id)
                 self._arm_ttl(dc.name, node.name, check)
+                self.check_runner.watch(dc.name, node.name, check, check_spec)
             for check in node.service_checks(spec.id):
                 if check.check_id in registered:
                     continue
@@ -388,7 +410,7 @@ class ConsulBackend:
                 authz.require("service", service.name, WRITE)
             else:
                 authz.require("node", node.name, WRITE)
-            if spec.is_script:
+            if spec.is_script and not self.enable_script_checks:
                 raise errors.ConsulHTTPError(500, errors.SCRIPTS_DISABLED)
             index = self._write()
             check = check_from_spec(
@@ -403,6 +425,7 @@ class ConsulBackend:
             check.modify_index = index
             node.checks[check.check_id] = check
             self._arm_ttl(dc.name, node.name, check)
+            self.check_runner.watch(dc.name, node.name, check, spec)
             affected = [service.name] if service else [s.name for s in node.services.values()]
             self._touch(dc, index, ("checks",), affected)
         self.feed.notify()
