@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from airflow_provider_nomad.testing.consul import errors
 from airflow_provider_nomad.testing.consul.acl import WRITE, Authorizer
+from airflow_provider_nomad.testing.consul.agent_log import AGENT_LOG
 from airflow_provider_nomad.testing.consul.definitions import CRITICAL
 from airflow_provider_nomad.testing.consul.models import ConsulBackend
 from airflow_provider_nomad.testing.consul.records import HealthCheck
@@ -73,6 +74,7 @@ def set_node_maintenance(backend: ConsulBackend, enable: bool, reason: str) -> N
         # A node check counts for every service instance on the node.
         affected = {service.name for service in node.services.values()}
         _touch(dc, index, affected)
+    AGENT_LOG.info("agent: Node %s maintenance mode", "entered" if enable else "left")
     backend.feed.notify()
 
 
@@ -108,6 +110,8 @@ def set_service_maintenance(
         else:
             del node.checks[check_id]
         _touch(dc, index, {service.name})
+    state = "entered" if enable else "left"
+    AGENT_LOG.info("agent: Service %s maintenance mode: service=%s", state, service_id)
     backend.feed.notify()
 
 

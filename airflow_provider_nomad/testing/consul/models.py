@@ -84,6 +84,8 @@ class ConsulBackend:
         self._index = 0
         self._ttl_generation = 0
         self._datacenters: dict[str, Datacenter] = {}
+        #: tokens set through ``PUT /v1/agent/token/:type``, by slot (``default``, ``agent``...)
+        self.agent_tokens: dict[str, str] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -95,6 +97,7 @@ class ConsulBackend:
         with self.lock:
             self._ttl_generation += 1  # pending TTL timers become no-ops
             self._datacenters = {}
+            self.agent_tokens = {}
             self.acl.reset()
             self._add_datacenter(self.local_datacenter, self.node_name, self.node_address)
         self.feed.notify()

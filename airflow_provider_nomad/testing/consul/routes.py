@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from airflow_provider_nomad.testing.consul import (
+    agent_admin_responses,
     errors,
     kv_responses,
     maintenance,
@@ -64,6 +65,7 @@ ENDPOINTS: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     ("/v1/session/list", _GET, kv_responses.session_list),
     *maintenance.ENDPOINTS,
     *txn.ENDPOINTS,
+    *agent_admin_responses.ENDPOINTS,
 )
 
 
