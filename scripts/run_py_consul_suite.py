@@ -102,16 +102,9 @@ _NOT_EMULATED: dict[str, tuple[str, list[str]]] = {
         "test_agent.py::TestAgent",
         ["test_agent_checks", "test_service_multi_check"],
     ),
-    "network coordinates, user events, operator (Raft, autopilot, usage) and snapshots: not "
-    "emulated": (
+    "operator (Raft, autopilot, usage) and snapshots: not emulated": (
         "",
         [
-            "test_coordinates.py::TestCoordinates::test_coordinate",
-            "test_coordinates.py::TestCoordinates::test_coordinate_update",
-            "test_event.py::TestEvent::test_event",
-            "test_event.py::TestEvent::test_event_fire_dc",
-            "test_event.py::TestEvent::test_event_list_node_service_tag_filters",
-            "test_event.py::TestEvent::test_event_targeted",
             "test_operator.py::TestOperator::test_autopilot_configuration",
             "test_operator.py::TestOperator::test_autopilot_health",
             "test_operator.py::TestOperator::test_operator",

@@ -220,6 +220,9 @@ class Datacenter:
     sessions: dict[str, Session] = field(default_factory=dict)
     service_index: dict[str, int] = field(default_factory=dict)
     extinction_index: int = 0
+    #: node -> its network coordinate (``/v1/coordinate/...``), and the index of the last update
+    coordinates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    coordinates_index: int = 0
 
     def instances(self, name: str) -> list[tuple[Node, ServiceInstance]]:
         found = [

@@ -14,7 +14,9 @@ from starlette.routing import BaseRoute, Route
 
 from airflow_provider_nomad.testing.consul import (
     agent_admin_responses,
+    coordinates,
     errors,
+    events,
     kv_responses,
     maintenance,
     node_responses,
@@ -66,6 +68,8 @@ ENDPOINTS: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     *maintenance.ENDPOINTS,
     *txn.ENDPOINTS,
     *agent_admin_responses.ENDPOINTS,
+    *coordinates.ENDPOINTS,
+    *events.ENDPOINTS,
 )
 
 
