@@ -102,13 +102,9 @@ _NOT_EMULATED: dict[str, tuple[str, list[str]]] = {
         "test_agent.py::TestAgent",
         ["test_agent_checks", "test_service_multi_check"],
     ),
-    "operator (Raft, autopilot, usage) and snapshots: not emulated": (
+    "snapshots: not emulated": (
         "",
         [
-            "test_operator.py::TestOperator::test_autopilot_configuration",
-            "test_operator.py::TestOperator::test_autopilot_health",
-            "test_operator.py::TestOperator::test_operator",
-            "test_operator.py::TestOperator::test_usage",
             "test_snapshot.py::TestSnapshot::test_snapshot_requires_management_token",
             "test_snapshot.py::TestSnapshot::test_snapshot_save_and_restore",
         ],

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import re
-import threading
 import uuid
 from collections import deque
 from typing import Any
@@ -36,27 +35,16 @@ USER_EVENT_VERSION = 1
 
 
 class EventBuffer:
-    """The agent's last events and its Lamport clock. Reset with the backend's state."""
+    """The agent's last events and its Lamport clock."""
 
     def __init__(self) -> None:
         self.events: deque[dict[str, Any]] = deque(maxlen=BUFFER_SIZE)
         self.ltime = 0
-        self.generation: object = None
-
-
-_BUFFERS: dict[int, EventBuffer] = {}
-_BUFFERS_LOCK = threading.Lock()
 
 
 def buffer_of(backend: ConsulBackend) -> EventBuffer:
-    """The backend's buffer; a reset (new datacenter records) starts an empty one."""
-    marker = backend.datacenter(None)  # replaced by every reset
-    with _BUFFERS_LOCK:
-        buffer = _BUFFERS.setdefault(id(backend), EventBuffer())
-        if buffer.generation is not marker:
-            buffer.events.clear()
-            buffer.generation = marker
-        return buffer
+    """The backend's buffer (the caller holds the lock); a reset starts an empty one."""
+    return backend.extra_state.setdefault("user_events", EventBuffer())
 
 
 def uuid_to_uint64(event_id: str) -> int:
@@ -133,7 +121,7 @@ async def event_list(request: Request) -> Response:
     authz = backend.acl.resolve(options.token)
 
     def run() -> tuple[int, tuple[int, list[dict[str, Any]], bool]]:
-        events = list(buffer_of(backend).events)
+        events = list(buffer_of(backend).events)  # blocking_query holds the lock
         index = uuid_to_uint64(events[-1]["ID"]) if events else 0
         allowed = [e for e in events if authz.allowed("event", e["Name"], READ)]
         named = [e for e in allowed if not name or e["Name"] == name]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -86,6 +87,10 @@ class ConsulBackend:
         self._datacenters: dict[str, Datacenter] = {}
         #: tokens set through ``PUT /v1/agent/token/:type``, by slot (``default``, ``agent``...)
         self.agent_tokens: dict[str, str] = {}
+        #: state of the modules serving other endpoints (user events, autopilot...), each
+        #: under its own key; a reset empties it
+        self.extra_state: dict[str, Any] = {}
+        self.started_at = time.time()  # when the (only) server became leader and stable
         self.reset()
 
     def reset(self) -> None:
@@ -98,6 +103,7 @@ class ConsulBackend:
             self._ttl_generation += 1  # pending TTL timers become no-ops
             self._datacenters = {}
             self.agent_tokens = {}
+            self.extra_state = {}
             self.acl.reset()
             self._add_datacenter(self.local_datacenter, self.node_name, self.node_address)
         self.feed.notify()

@@ -20,6 +20,7 @@ from airflow_provider_nomad.testing.consul import (
     kv_responses,
     maintenance,
     node_responses,
+    operator_responses,
     responses,
     txn,
 )
@@ -70,6 +71,7 @@ ENDPOINTS: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     *agent_admin_responses.ENDPOINTS,
     *coordinates.ENDPOINTS,
     *events.ENDPOINTS,
+    *operator_responses.ENDPOINTS,
 )
 
 
