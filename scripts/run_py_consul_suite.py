@@ -102,13 +102,6 @@ _NOT_EMULATED: dict[str, tuple[str, list[str]]] = {
         "test_agent.py::TestAgent",
         ["test_agent_checks", "test_service_multi_check"],
     ),
-    "snapshots: not emulated": (
-        "",
-        [
-            "test_snapshot.py::TestSnapshot::test_snapshot_requires_management_token",
-            "test_snapshot.py::TestSnapshot::test_snapshot_save_and_restore",
-        ],
-    ),
 }
 
 

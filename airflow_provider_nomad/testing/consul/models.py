@@ -14,6 +14,7 @@ visible at once, where a real agent may defer it by ``check_update_interval``.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
 import time
@@ -107,6 +108,35 @@ class ConsulBackend:
             self.acl.reset()
             self._add_datacenter(self.local_datacenter, self.node_name, self.node_address)
         self.feed.notify()
+
+    def restore_datacenter(self, dc: Datacenter, snapshot_index: int) -> int:
+        """Put a datacenter restored from a snapshot in place of the one of the same name.
+
+        Like :meth:`reset`, the Raft index keeps increasing and every table is written at the
+        new index, so queries parked on the old state wake up and see the restored one.
+        """
+        with self.lock:
+            self._ttl_generation += 1  # TTL timers of the old checks become no-ops
+            self._index = max(self._index, snapshot_index)
+            index = self._write()
+            for table in dc.table_index:
+                dc.table_index[table] = index
+            for name in dc.service_names():
+                dc.service_index[name] = index
+            dc.extinction_index = index
+            dc.kv.table_index = index
+            # In place: a parked query holds the datacenter record it started with.
+            current = self._datacenters.setdefault(dc.name, dc)
+            for record_field in dataclasses.fields(dc):
+                setattr(current, record_field.name, getattr(dc, record_field.name))
+            for node in dc.nodes.values():
+                for check in node.checks.values():
+                    self._arm_ttl(dc.name, node.name, check)
+            # Entries keep their snapshot indexes, lower than what parked queries wait past:
+            # they are answered at once instead, as Consul abandons its old state store.
+            self.feed.abandon()
+        self.feed.notify()
+        return index
 
     @property
     def index(self) -> int:

@@ -22,6 +22,7 @@ from airflow_provider_nomad.testing.consul import (
     node_responses,
     operator_responses,
     responses,
+    snapshot,
     txn,
 )
 from airflow_provider_nomad.testing.consul.control import control_routes
@@ -72,6 +73,7 @@ ENDPOINTS: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     *coordinates.ENDPOINTS,
     *events.ENDPOINTS,
     *operator_responses.ENDPOINTS,
+    *snapshot.ENDPOINTS,
 )
 
 
