@@ -1,7 +1,9 @@
 """Consul side of the emulator: a starlette app serving the part of Consul's HTTP API the
 provider and its users' tools use (health, agent self/members/service/check registration,
-catalog, status, KV with sessions and locks), with Consul's fields, headers, texts, ACL tokens
-and blocking queries. A route Consul has but the emulator does not serve answers 501 naming it.
+catalog, status, KV with sessions and locks, maintenance mode, transactions, script and HTTP
+checks, agent reload/tokens/metrics/monitor, coordinates, user events, operator, snapshots),
+with Consul's fields, headers, texts, ACL tokens and blocking queries. A route Consul has but
+the emulator does not serve answers 501 naming it.
 
 ``create_app(acl_token=...)`` builds the app; ``app.state.backend`` (a :class:`ConsulBackend`)
 holds the state, has ``reset()``, and offers control hooks for tests (``set_serf_health``,
