@@ -99,7 +99,11 @@ def test_health_service_of_a_peer_is_empty_without_peerings(http):
     ("method", "path", "text"),
     [
         ("GET", "/v1/agent/host", "the Consul emulator does not implement GET /v1/agent/host"),
-        ("PUT", "/v1/txn", "the Consul emulator does not implement PUT /v1/txn"),
+        (
+            "PUT",
+            "/v1/operator/keyring",
+            "the Consul emulator does not implement PUT /v1/operator/keyring",
+        ),
         (
             "GET",
             "/v1/agent/service/web",
