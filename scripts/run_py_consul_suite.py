@@ -90,11 +90,6 @@ _NOT_EMULATED: dict[str, tuple[str, list[str]]] = {
             "test_health.py::TestHealth::test_health_ingress",
         ],
     ),
-    "agent leave shuts the agent down for good: the suite's container dies with it, while "
-    "this harness serves every test from one emulator that must keep answering": (
-        "test_agent.py::TestAgent",
-        ["test_agent_leave"],
-    ),
     "HTTP checks of localhost:8500: in the suite's container that is the agent's own HTTP port, "
     "so they pass; these emulators listen on free ports picked at start (several run at once "
     "on one machine), nothing answers on 8500 and the checks are rightly critical. The "
@@ -123,6 +118,8 @@ def _suite_env(plain: Emulator, acl: Emulator) -> dict[str, str]:
     env.update(
         EMULATOR_CONSUL_PORT=plain.consul_addr.rsplit(":", 1)[1],
         EMULATOR_ACL_CONSUL_PORT=acl.consul_addr.rsplit(":", 1)[1],
+        EMULATOR_NOMAD_PORT=plain.nomad_addr.rsplit(":", 1)[1],
+        EMULATOR_ACL_NOMAD_PORT=acl.nomad_addr.rsplit(":", 1)[1],
         EMULATOR_ACL_TOKEN=acl.token or "",
         EMULATOR_CONSUL_VERSION=CONSUL_VERSION,
     )

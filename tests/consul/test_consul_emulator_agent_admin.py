@@ -89,3 +89,25 @@ def test_monitor_streams_what_the_agent_logs_without_secrets(consul_emulator_acl
     assert "[INFO]  agent: Updated agent's ACL token: token=agent" in first
     assert "very-secret-value" not in first + second
     assert "agent: Service entered maintenance mode: service=ledger-1" in second
+
+
+def test_leave_closes_the_agents_port_until_the_next_reset(nomad_emulator, consul_emulator):
+    with _client(consul_emulator) as http:
+        http.put("/v1/kv/k", content=b"v").raise_for_status()
+        answer = http.put("/v1/agent/leave")
+    assert (answer.status_code, answer.content) == (200, b"")
+    # The listener closes once the answer is sent; wait on that, bounded against a hang.
+    refused = False
+    with httpx.Client(base_url=consul_emulator.addr, timeout=1) as http:
+        for _ in range(int(HANG_BOUND * 10)):
+            try:
+                http.get("/v1/status/leader", headers={"Connection": "close"})
+            except httpx.TransportError:
+                refused = True
+                break
+            threading.Event().wait(0.1)  # a pause between polls of the closing listener
+    assert refused
+    nomad_emulator.control.reset()
+    with _client(consul_emulator) as http:
+        assert http.get("/v1/status/leader").status_code == 200
+        assert http.get("/v1/kv/k").status_code == 404  # a fresh agent

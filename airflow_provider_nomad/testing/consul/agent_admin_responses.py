@@ -1,12 +1,12 @@
-"""Agent administration: ``reload``, ``token/:type``, ``metrics`` and ``monitor``, after
-``agent/agent_endpoint.go`` and ``agent/http.go``.
+"""Agent administration: ``reload``, ``leave``, ``token/:type``, ``metrics`` and ``monitor``,
+after ``agent/agent_endpoint.go`` and ``agent/http.go``.
 
 The emulated agent has no configuration file to reload and no telemetry sink of its own:
-``reload`` is acknowledged, ``metrics`` reports gauges computed from the emulator's state in
-go-metrics' JSON shape, and ``monitor`` streams the agent's own log lines (what the emulated
-agent logs: maintenance, token updates, reloads). Tokens set through ``/v1/agent/token`` are
-kept by the agent and never written to a log.
-"""
+``reload`` is acknowledged, ``leave`` closes the agent's port once answered (the emulator's
+next reset starts a fresh agent there, see ``testing/consul_listener.py``), ``metrics`` reports
+gauges computed from the emulator's state in go-metrics' JSON shape, and ``monitor`` streams
+the agent's own log lines (what the emulated agent logs: maintenance, token updates, reloads).
+Tokens set through ``/v1/agent/token`` are kept by the agent and never written to a log."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
@@ -63,6 +64,16 @@ async def agent_reload(request: Request) -> Response:
     _require_agent(request, WRITE)
     AGENT_LOG.info("agent: Reloading configuration...")
     return _empty_ok()
+
+
+async def agent_leave(request: Request) -> Response:
+    """``PUT /v1/agent/leave``: the agent leaves and exits once the answer is sent."""
+    backend = _require_agent(request, WRITE)
+    AGENT_LOG.info("agent: Gracefully shutting down agent...")
+    response = _empty_ok()
+    if backend.on_leave is not None:
+        response.background = BackgroundTask(backend.on_leave)
+    return response
 
 
 async def agent_token(request: Request) -> Response:
@@ -170,6 +181,7 @@ async def agent_monitor(request: Request) -> Response:
 
 ENDPOINTS = (
     ("/v1/agent/reload", ("PUT",), agent_reload),
+    ("/v1/agent/leave", ("PUT",), agent_leave),
     ("/v1/agent/token/{target:path}", ("PUT",), agent_token),
     ("/v1/agent/metrics", ("GET",), agent_metrics),
     ("/v1/agent/monitor", ("GET",), agent_monitor),

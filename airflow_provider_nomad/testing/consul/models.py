@@ -19,7 +19,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from airflow_provider_nomad.testing.consul import errors, kv_ops
@@ -92,6 +92,8 @@ class ConsulBackend:
         #: under its own key; a reset empties it
         self.extra_state: dict[str, Any] = {}
         self.started_at = time.time()  # when the (only) server became leader and stable
+        #: set by the server hosting the agent: stops its listener after ``/v1/agent/leave``
+        self.on_leave: Callable[[], None] | None = None
         self.reset()
 
     def reset(self) -> None:
