@@ -31,6 +31,7 @@ from airflow_provider_nomad.testing.consul.definitions import (
     ServiceSpec,
     default_service_addresses,
 )
+from airflow_provider_nomad.testing.consul.proxy_config import CONNECT_PROXY, GATEWAY_KINDS
 from airflow_provider_nomad.testing.consul.records import (
     SERF_ALIVE_OUTPUT,
     SERF_CHECK_ID,
@@ -43,6 +44,7 @@ from airflow_provider_nomad.testing.consul.records import (
     check_from_spec,
 )
 from airflow_provider_nomad.testing.consul.sessions import sessions_on_check
+from airflow_provider_nomad.testing.consul.sidecars import sidecar_spec
 
 CHECK_OUTPUT_MAX = 4096  # checks.DefaultBufSize
 TTL_EXPIRED = "TTL expired"
@@ -301,56 +303,78 @@ class ConsulBackend:
     def register_service(
         self, spec: ServiceSpec, authz: Authorizer, *, replace_existing_checks: bool = False
     ) -> None:
-        """``PUT /v1/agent/service/register``: add or replace an instance on the agent's node."""
+        """``PUT /v1/agent/service/register``: add or replace an instance on the agent's node,
+        and its sidecar proxy when it asks for one (``Connect.SidecarService``)."""
+        with self.lock:
+            node = self.local_node
+            sidecar = None
+            if spec.sidecar is not None:
+                in_use = [(service.id, service.port) for service in node.services.values()]
+                sidecar = sidecar_spec(spec, in_use)
+            for candidate in (spec, sidecar):
+                if candidate is None:
+                    continue
+                authz.require("service", candidate.name, WRITE)
+                existing = node.services.get(candidate.id)
+                if existing is not None:
+                    authz.require("service", existing.name, WRITE)
+                if any(check.is_script for check in candidate.checks):
+                    raise errors.ConsulHTTPError(500, errors.SCRIPTS_DISABLED)
+            self._add_local_service(spec, replace_existing_checks)
+            if sidecar is not None:
+                self._add_local_service(sidecar, replace_existing_checks)
+        self.feed.notify()
+
+    def _add_local_service(self, spec: ServiceSpec, replace_existing_checks: bool) -> None:
+        """Write one instance and its checks on the agent's node (the caller holds the lock
+        and has checked the token)."""
+        dc = self._datacenters[self.local_datacenter]
+        node = self.local_node
+        existing = node.services.get(spec.id)
+        default_service_addresses(spec)
+        index = self._write()
+        service = _instance(spec, existing, index)
+        node.services[spec.id] = service
+        registered: set[str] = set()
+        for position, check_spec in enumerate(spec.checks, start=1):
+            check_id = check_spec.check_id or f"service:{spec.id}"
+            if not check_spec.check_id and len(spec.checks) > 1:
+                check_id += f":{position}"
+            check = check_from_spec(
+                check_spec,
+                node=node.name,
+                check_id=check_id,
+                name=check_spec.name or f"Service '{spec.name}' check",
+                service=service,
+                previous=node.checks.get(check_id),
+            )
+            check.create_index = check.create_index or index
+            check.modify_index = index
+            node.checks[check_id] = check
+            registered.add(check_id)
+            self._arm_ttl(dc.name, node.name, check)
+        for check in node.service_checks(spec.id):
+            if check.check_id in registered:
+                continue
+            if replace_existing_checks:
+                del node.checks[check.check_id]
+            else:
+                check.service_tags = list(service.tags)
+        names = {spec.name} | ({existing.name} if existing else set())
+        self._touch(dc, index, ("services", "checks"), names)
+        if existing and existing.name != spec.name:
+            self._mark_extinct_if_gone(dc, existing.name, index)
+
+    def deregister_service(self, service_id: str, authz: Authorizer) -> None:
+        """``PUT /v1/agent/service/deregister/:service_id``: the instance and its checks go,
+        with the sidecar the agent registered for it (``removeServiceSidecars``)."""
         with self.lock:
             dc = self._datacenters[self.local_datacenter]
             node = self.local_node
-            authz.require("service", spec.name, WRITE)
-            existing = node.services.get(spec.id)
-            if existing is not None:
-                authz.require("service", existing.name, WRITE)
-            if any(check.is_script for check in spec.checks):
-                raise errors.ConsulHTTPError(500, errors.SCRIPTS_DISABLED)
-            default_service_addresses(spec)
-            index = self._write()
-            service = _instance(spec, existing, index)
-            node.services[spec.id] = service
-            registered: set[str] = set()
-            for position, check_spec in enumerate(spec.checks, start=1):
-                check_id = check_spec.check_id or f"service:{spec.id}"
-                if not check_spec.check_id and len(spec.checks) > 1:
-                    check_id += f":{position}"
-                check = check_from_spec(
-                    check_spec,
-                    node=node.name,
-                    check_id=check_id,
-                    name=check_spec.name or f"Service '{spec.name}' check",
-                    service=service,
-                    previous=node.checks.get(check_id),
-                )
-                check.create_index = check.create_index or index
-                check.modify_index = index
-                node.checks[check_id] = check
-                registered.add(check_id)
-                self._arm_ttl(dc.name, node.name, check)
-            for check in node.service_checks(spec.id):
-                if check.check_id in registered:
-                    continue
-                if replace_existing_checks:
-                    del node.checks[check.check_id]
-                else:
-                    check.service_tags = list(service.tags)
-            names = {spec.name} | ({existing.name} if existing else set())
-            self._touch(dc, index, ("services", "checks"), names)
-            if existing and existing.name != spec.name:
-                self._mark_extinct_if_gone(dc, existing.name, index)
-        self.feed.notify()
-
-    def deregister_service(self, service_id: str, authz: Authorizer) -> None:
-        """``PUT /v1/agent/service/deregister/:service_id``: the instance and its checks go."""
-        with self.lock:
-            dc = self._datacenters[self.local_datacenter]
-            self._remove_service(dc, self.local_node, service_id, authz)
+            self._remove_service(dc, node, service_id, authz)
+            sidecars = [s.id for s in node.services.values() if s.sidecar_of == service_id]
+            for sidecar in sidecars:
+                self._remove_service(dc, node, sidecar, authz)
         self.feed.notify()
 
     def _remove_service(
@@ -697,16 +721,22 @@ def service_node(dc: Datacenter, node: Node, service: ServiceInstance) -> dict[s
     }
     if service.tagged_addresses:  # `json:",omitempty"`
         out["ServiceTaggedAddresses"] = {k: dict(v) for k, v in service.tagged_addresses.items()}
-    return out | {
-        "ServiceWeights": dict(service.weights),
-        "ServiceMeta": dict(service.meta),
-        "ServicePort": service.port,
-        "ServiceEnableTagOverride": service.enable_tag_override,
-        "ServiceProxy": {"Mode": "", "MeshGateway": {}, "Expose": {}},
-        "ServiceConnect": {},
-        "CreateIndex": service.create_index,
-        "ModifyIndex": service.modify_index,
-    }
+    return (
+        out
+        | {
+            "ServiceWeights": dict(service.weights),
+            "ServiceMeta": dict(service.meta),
+            "ServicePort": service.port,
+            "ServiceEnableTagOverride": service.enable_tag_override,
+            "ServiceProxy": service.proxy_api(),
+            "ServiceConnect": service.connect_api(),
+        }
+        | ({"ServiceLocality": dict(service.locality)} if service.locality is not None else {})
+        | {
+            "CreateIndex": service.create_index,
+            "ModifyIndex": service.modify_index,
+        }
+    )
 
 
 def _instance(spec: Any, previous: ServiceInstance | None, index: int) -> ServiceInstance:
@@ -722,6 +752,10 @@ def _instance(spec: Any, previous: ServiceInstance | None, index: int) -> Servic
         enable_tag_override=spec.enable_tag_override,
         tagged_addresses=dict(spec.tagged_addresses),
         kind=spec.kind,
+        proxy=dict(spec.proxy) if spec.kind in (CONNECT_PROXY, *GATEWAY_KINDS) else {},
+        connect_native=spec.connect_native,
+        locality=dict(spec.locality) if spec.locality is not None else None,
+        sidecar_of=spec.sidecar_of,
         create_index=previous.create_index if previous else index,
         modify_index=index,
     )

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,11 @@ from airflow_provider_nomad.testing.consul.definitions import CRITICAL, CheckSpe
 from airflow_provider_nomad.testing.consul.durations import format_duration
 from airflow_provider_nomad.testing.consul.filters import MAP, SCALAR, StructList
 from airflow_provider_nomad.testing.consul.kv import KVStore
+from airflow_provider_nomad.testing.consul.proxy_config import (
+    CONNECT_PROXY,
+    GATEWAY_KINDS,
+    empty_proxy,
+)
 from airflow_provider_nomad.testing.consul.sessions import Session
 
 SERF_CHECK_ID = "serfHealth"
@@ -140,6 +146,12 @@ class ServiceInstance:
     enable_tag_override: bool = False
     tagged_addresses: dict[str, Any] = field(default_factory=dict)
     kind: str = ""
+    #: ``Proxy`` as rendered (``ConnectProxyConfig``); empty for a plain service.
+    proxy: dict[str, Any] = field(default_factory=dict)
+    connect_native: bool = False
+    locality: dict[str, str] | None = None
+    #: Set on a sidecar the agent registered from its parent's ``Connect.SidecarService``.
+    sidecar_of: str = ""
     create_index: int = 0
     modify_index: int = 0
     #: False for the ``consul`` service a server registers straight into the catalog.
@@ -158,14 +170,25 @@ class ServiceInstance:
             "Port": self.port,
             "Weights": dict(self.weights),
             "EnableTagOverride": self.enable_tag_override,
-            "Proxy": {"Mode": "", "MeshGateway": {}, "Expose": {}},
-            "Connect": {},
-            "CreateIndex": self.create_index,
-            "ModifyIndex": self.modify_index,
+            "Proxy": self.proxy_api(),
+            "Connect": self.connect_api(),
         }
+        if self.locality is not None:
+            out["Locality"] = dict(self.locality)
+        out |= {"CreateIndex": self.create_index, "ModifyIndex": self.modify_index}
         if self.tagged_addresses:
             out["TaggedAddresses"] = {k: dict(v) for k, v in self.tagged_addresses.items()}
         return out
+
+    def proxy_api(self) -> dict[str, Any]:
+        return copy.deepcopy(self.proxy) if self.proxy else empty_proxy()
+
+    def connect_api(self) -> dict[str, Any]:
+        return {"Native": True} if self.connect_native else {}
+
+    @property
+    def is_proxy_or_gateway(self) -> bool:
+        return self.kind in (CONNECT_PROXY, *GATEWAY_KINDS)
 
     def has_tags(self, tags: Iterable[str]) -> bool:
         # Consul compares tags case-insensitively (state store serviceTagFilter).

@@ -29,6 +29,7 @@ from airflow_provider_nomad.testing.consul.definitions import (
 from airflow_provider_nomad.testing.consul.durations import parse_duration
 from airflow_provider_nomad.testing.consul.filters import FilterError, compile_filter
 from airflow_provider_nomad.testing.consul.models import ConsulBackend
+from airflow_provider_nomad.testing.consul.proxy_config import CONNECT_PROXY, GATEWAY_KINDS
 from airflow_provider_nomad.testing.consul.records import (
     CATALOG_SERVICE_SCHEMA,
     CHECK_SCHEMA,
@@ -438,7 +439,12 @@ async def agent_services(request: Request) -> Response:
             if service.agent_local and authz.allowed("service", service.name, "read")
         }
     for service in services.values():
-        for key in ("Proxy", "Connect", "CreateIndex", "ModifyIndex"):
+        # AgentService: Proxy only for proxies and gateways, Connect only when set.
+        if service.get("Kind", "") not in (CONNECT_PROXY, *GATEWAY_KINDS):
+            service.pop("Proxy", None)
+        if not service.get("Connect"):
+            service.pop("Connect", None)
+        for key in ("CreateIndex", "ModifyIndex"):
             service.pop(key, None)
     return _json(request, _filtered_map(request, services, SERVICE_SCHEMA))
 
