@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_nomad.testing.consul.config_entries import ConfigEntryStore
 from airflow_provider_nomad.testing.consul.definitions import CRITICAL, CheckSpec
 from airflow_provider_nomad.testing.consul.durations import format_duration
 from airflow_provider_nomad.testing.consul.filters import MAP, SCALAR, StructList
@@ -243,6 +244,7 @@ class Datacenter:
     sessions: dict[str, Session] = field(default_factory=dict)
     service_index: dict[str, int] = field(default_factory=dict)
     extinction_index: int = 0
+    config_entries: ConfigEntryStore = field(default_factory=ConfigEntryStore)
 
     def instances(self, name: str) -> list[tuple[Node, ServiceInstance]]:
         found = [

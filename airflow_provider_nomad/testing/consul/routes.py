@@ -12,7 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from airflow_provider_nomad.testing.consul import errors, kv_responses, node_responses, responses
+from airflow_provider_nomad.testing.consul import (
+    config_responses,
+    errors,
+    kv_responses,
+    node_responses,
+    responses,
+)
 from airflow_provider_nomad.testing.consul.control import control_routes
 from airflow_provider_nomad.testing.consul.known_routes import consul_route
 from airflow_provider_nomad.testing.consul.responses import Handler
@@ -55,6 +61,7 @@ ENDPOINTS: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     ("/v1/session/info/{arg:path}", _GET, kv_responses.session_info),
     ("/v1/session/node/{arg:path}", _GET, kv_responses.session_node),
     ("/v1/session/list", _GET, kv_responses.session_list),
+    *config_responses.ENDPOINTS,
 )
 
 
