@@ -560,15 +560,23 @@ class ConsulBackend:
         return max(1, dc.extinction_index)
 
     def health_service(
-        self, dc: Datacenter, name: str, tags: list[str] | None, authz: Authorizer
+        self,
+        dc: Datacenter,
+        name: str,
+        tags: list[str] | None,
+        authz: Authorizer,
+        instances: list[tuple[Node, ServiceInstance]] | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
         """Entries of ``/v1/health/service/:name`` before ``?filter`` and ``?passing``.
 
         Returns the entries the token may read and whether ACLs removed any.
+
+        :param instances: the instances to answer with instead of ``name``'s (the mesh
+            endpoints: a service's proxies, its ingress gateways).
         """
         entries: list[dict[str, Any]] = []
         filtered = False
-        for node, service in dc.instances(name):
+        for node, service in dc.instances(name) if instances is None else instances:
             if tags and not service.has_tags(tags):
                 continue
             if not (
@@ -645,12 +653,18 @@ class ConsulBackend:
         return {name: sorted(values) for name, values in sorted(tags.items())}, filtered
 
     def catalog_service(
-        self, dc: Datacenter, name: str, tags: list[str] | None, authz: Authorizer
+        self,
+        dc: Datacenter,
+        name: str,
+        tags: list[str] | None,
+        authz: Authorizer,
+        instances: list[tuple[Node, ServiceInstance]] | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """``/v1/catalog/service/:name``: one flat ``ServiceNode`` per instance."""
+        """``/v1/catalog/service/:name``: one flat ``ServiceNode`` per instance (of
+        ``instances`` when given, as for :meth:`health_service`)."""
         out: list[dict[str, Any]] = []
         filtered = False
-        for node, service in dc.instances(name):
+        for node, service in dc.instances(name) if instances is None else instances:
             if tags and not service.has_tags(tags):
                 continue
             if not (

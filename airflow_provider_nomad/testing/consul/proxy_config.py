@@ -151,6 +151,26 @@ def parse_proxy(raw: Any) -> dict[str, Any]:
     return out
 
 
+#: ``ConnectProxyConfig``'s fields in the order Consul writes them.
+PROXY_FIELDS = (
+    "DestinationServiceName",
+    "DestinationServiceID",
+    "LocalServiceAddress",
+    "LocalServicePort",
+    "Mode",
+    "Config",
+    "Upstreams",
+    "MeshGateway",
+    "Expose",
+    "TransparentProxy",
+)
+
+
+def ordered_proxy(proxy: dict[str, Any]) -> dict[str, Any]:
+    """``proxy`` with its fields in Consul's order (however they were filled in)."""
+    return {name: proxy[name] for name in PROXY_FIELDS if name in proxy}
+
+
 def empty_proxy() -> dict[str, Any]:
     return {"Mode": "", "MeshGateway": {}, "Expose": {}}
 

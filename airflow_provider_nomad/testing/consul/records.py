@@ -21,6 +21,7 @@ from airflow_provider_nomad.testing.consul.proxy_config import (
     CONNECT_PROXY,
     GATEWAY_KINDS,
     empty_proxy,
+    ordered_proxy,
 )
 from airflow_provider_nomad.testing.consul.sessions import Session
 
@@ -182,7 +183,7 @@ class ServiceInstance:
         return out
 
     def proxy_api(self) -> dict[str, Any]:
-        return copy.deepcopy(self.proxy) if self.proxy else empty_proxy()
+        return ordered_proxy(copy.deepcopy(self.proxy)) if self.proxy else empty_proxy()
 
     def connect_api(self) -> dict[str, Any]:
         return {"Native": True} if self.connect_native else {}

@@ -16,6 +16,7 @@ from airflow_provider_nomad.testing.consul import (
     config_responses,
     errors,
     kv_responses,
+    mesh_responses,
     node_responses,
     responses,
 )
@@ -62,6 +63,7 @@ ENDPOINTS: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     ("/v1/session/node/{arg:path}", _GET, kv_responses.session_node),
     ("/v1/session/list", _GET, kv_responses.session_list),
     *config_responses.ENDPOINTS,
+    *mesh_responses.ENDPOINTS,
 )
 
 
