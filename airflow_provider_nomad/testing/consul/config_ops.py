@@ -31,14 +31,15 @@ def may_read(authz: Authorizer, kind: str, name: str) -> bool:
     if kind in (*_SERVICE_SCOPED, *_GATEWAYS):
         return authz.allowed("service", name, READ)
     if kind == ce.SERVICE_INTENTIONS:
-        return authz.allowed("intention", name, READ)
+        # A service rule grants read on the service's intentions unless it says otherwise.
+        return authz.allowed("service", name, READ) or authz.allowed("intention", name, READ)
     return True  # proxy-defaults and mesh: anyone may read
 
 
 def require_read(authz: Authorizer, kind: str, name: str) -> None:
     if kind in (*_SERVICE_SCOPED, *_GATEWAYS):
         authz.require("service", name, READ)
-    elif kind == ce.SERVICE_INTENTIONS:
+    elif kind == ce.SERVICE_INTENTIONS and not may_read(authz, kind, name):
         authz.require("intention", name, READ)
 
 

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 from airflow_provider_nomad.testing.consul import (
     config_responses,
     errors,
+    intention_responses,
     kv_responses,
     mesh_responses,
     node_responses,
@@ -64,6 +65,7 @@ ENDPOINTS: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     ("/v1/session/list", _GET, kv_responses.session_list),
     *config_responses.ENDPOINTS,
     *mesh_responses.ENDPOINTS,
+    *intention_responses.ENDPOINTS,
 )
 
 
