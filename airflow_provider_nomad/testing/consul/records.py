@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airflow_provider_nomad.testing.consul.config_entries import ConfigEntryStore
+from airflow_provider_nomad.testing.consul.connect_ca import ConnectCA
 from airflow_provider_nomad.testing.consul.definitions import CRITICAL, CheckSpec
 from airflow_provider_nomad.testing.consul.durations import format_duration
 from airflow_provider_nomad.testing.consul.filters import MAP, SCALAR, StructList
@@ -246,6 +247,7 @@ class Datacenter:
     service_index: dict[str, int] = field(default_factory=dict)
     extinction_index: int = 0
     config_entries: ConfigEntryStore = field(default_factory=ConfigEntryStore)
+    connect_ca: ConnectCA = field(default_factory=ConnectCA)
 
     def instances(self, name: str) -> list[tuple[Node, ServiceInstance]]:
         found = [

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from airflow_provider_nomad.testing.consul import (
+    ca_responses,
     config_responses,
     errors,
     intention_responses,
@@ -66,6 +67,7 @@ ENDPOINTS: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     *config_responses.ENDPOINTS,
     *mesh_responses.ENDPOINTS,
     *intention_responses.ENDPOINTS,
+    *ca_responses.ENDPOINTS,
 )
 
 
