@@ -163,6 +163,8 @@ _ACRONYMS = {
     "grpc": "GRPC",
 }
 _OPAQUE_MAPS = ("Config", "Meta", "Header", "LegacyMeta")
+#: Maps keyed by user names (subset names, "*"): keys kept, values decoded.
+_NAMED_MAPS = ("Subsets", "Failover")
 
 
 def _camel(key: str) -> str:
@@ -182,8 +184,16 @@ def _canonical(value: Any) -> Any:
     out: dict[str, Any] = {}
     for key, item in value.items():
         name = _camel(str(key))
-        out[name] = item if name in _OPAQUE_MAPS else _canonical(item)
+        out[name] = _field_value(name, item)
     return out
+
+
+def _field_value(name: str, value: Any) -> Any:
+    if name in _OPAQUE_MAPS:
+        return value
+    if name in _NAMED_MAPS and isinstance(value, dict):
+        return {str(key): _canonical(item) for key, item in value.items()}
+    return _canonical(value)
 
 
 def _squash(key: str) -> str:
@@ -242,7 +252,7 @@ def decode(raw: Any) -> dict[str, Any]:
         if name is None:
             unused.append(str(key))
         else:
-            entry[name] = value if name in _OPAQUE_MAPS else _canonical(value)
+            entry[name] = _field_value(name, value)
     if unused:
         problems = [f"invalid config key {errors.go_quote(key)}" for key in sorted(unused)]
         raise ConfigEntryError(400, f"Request decoding failed: {multierror(problems)}")

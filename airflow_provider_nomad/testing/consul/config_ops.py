@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_nomad.testing.consul import config_entries as ce
 from airflow_provider_nomad.testing.consul.acl import READ, WRITE, Authorizer
+from airflow_provider_nomad.testing.consul.discovery_chain import ChainError, compile_chain
 
 if TYPE_CHECKING:
     from airflow_provider_nomad.testing.consul.models import ConsulBackend
@@ -63,19 +64,18 @@ def _written(backend: ConsulBackend, dc: Datacenter, index: int) -> None:
         dc.service_index[name] = index
 
 
-def _check_graph(dc: Datacenter, entry: dict[str, Any]) -> None:
-    """The part of ``validateProposedConfigEntryInGraph`` the emulator models: routers and
-    splitters need an L7 protocol on the service they route."""
-    if entry["Kind"] not in (ce.SERVICE_ROUTER, ce.SERVICE_SPLITTER):
+def _check_graph(dc: Datacenter, entry: dict[str, Any], trust_domain: str) -> None:
+    """``validateProposedConfigEntryInGraph``: with the entry in place, the discovery chain of
+    the service it names still compiles (routers and splitters need an L7 protocol, redirects
+    must not loop, a routed subset must exist...)."""
+    if entry["Kind"] not in (ce.SERVICE_ROUTER, ce.SERVICE_SPLITTER, ce.SERVICE_RESOLVER):
         return
-    protocol = dc.config_entries.service_protocol(entry["Name"])
-    if protocol not in ce.L7_PROTOCOLS:
-        raise ce.ConfigEntryError(
-            500,
-            f"discovery chain {ce.errors.go_quote(entry['Name'])} uses a protocol "
-            f"{ce.errors.go_quote(protocol)} that does not permit advanced routing or "
-            "splitting behavior",
-        )
+    proposed = ce.ConfigEntryStore(dict(dc.config_entries.entries))
+    proposed.upsert(entry, 0, None)
+    try:
+        compile_chain(entry["Name"], datacenter=dc.name, trust_domain=trust_domain, store=proposed)
+    except ChainError as exc:
+        raise ce.ConfigEntryError(500, str(exc)) from None
 
 
 def apply(
@@ -88,7 +88,7 @@ def apply(
     """``ConfigEntry.Apply``: upsert (or check-and-set); whether it applied."""
     with backend.lock:
         require_write(authz, entry["Kind"], entry["Name"])
-        _check_graph(dc, entry)
+        _check_graph(dc, entry, dc.connect_ca.trust_domain)
         if cas is not None:
             current = dc.config_entries.get(entry["Kind"], entry["Name"])
             if (current.modify_index if current else 0) != cas:

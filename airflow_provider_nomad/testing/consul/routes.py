@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute, Route
 
 from airflow_provider_nomad.testing.consul import (
     ca_responses,
+    chain_responses,
     config_responses,
     errors,
     intention_responses,
@@ -68,6 +69,7 @@ ENDPOINTS: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     *mesh_responses.ENDPOINTS,
     *intention_responses.ENDPOINTS,
     *ca_responses.ENDPOINTS,
+    *chain_responses.ENDPOINTS,
 )
 
 
