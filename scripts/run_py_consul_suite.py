@@ -70,26 +70,6 @@ _NOT_EMULATED: dict[str, tuple[str, list[str]]] = {
             "test_acl_templated_policy_read",
         ],
     ),
-    "service mesh (Connect sidecars and proxies, config entries, CA, intentions, discovery "
-    "chains, gateways): not emulated": (
-        "",
-        [
-            "test_agent.py::TestAgent::test_agent_service_connect",
-            "test_agent.py::TestAgent::test_agent_service_register_kind_proxy_locality",
-            "test_catalog.py::TestCatalog::test_catalog_filter",
-            "test_catalog.py::TestCatalog::test_catalog_gateway_services",
-            "test_catalog.py::TestCatalog::test_catalog_service_merge_central_config",
-            "test_catalog.py::TestCatalog::test_catalog_service_peer_unknown",
-            "test_config.py::TestConfig::test_config_entry_cas",
-            "test_config.py::TestConfig::test_config_entry_crud",
-            "test_connect.py::TestConsulConnectCA::test_ca_update_configuration",
-            "test_connect.py::TestConsulConnectIntentions::test_intentions_crud",
-            "test_connect.py::TestConsulConnectIntentions::test_intentions_deny_check",
-            "test_discovery_chain.py::TestDiscoveryChain::test_discovery_chain_get",
-            "test_health.py::TestHealth::test_health_connect",
-            "test_health.py::TestHealth::test_health_ingress",
-        ],
-    ),
     "agent management (leave, reload, maintenance mode, agent tokens, metrics, monitor): not "
     "emulated": (
         "test_agent.py::TestAgent",
