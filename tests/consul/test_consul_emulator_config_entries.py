@@ -39,6 +39,21 @@ def test_service_defaults_round_trip_with_consuls_fields(http):
     assert http.get("/v1/config/service-resolver").json() == []
 
 
+def test_listing_takes_a_filter_over_the_kinds_fields(http):
+    for name, protocol in (("a", "http"), ("b", "grpc")):
+        body = {"Kind": "service-defaults", "Name": name, "Protocol": protocol}
+        assert http.put("/v1/config", json=body | {"Meta": {"tier": name}}).json()
+    by_protocol = http.get("/v1/config/service-defaults", params={"filter": 'Protocol == "grpc"'})
+    assert [e["Name"] for e in by_protocol.json()] == ["b"]
+    by_meta = http.get("/v1/config/service-defaults", params={"filter": 'Meta.tier == "a"'})
+    assert [e["Name"] for e in by_meta.json()] == ["a"]
+    typo = http.get("/v1/config/service-defaults", params={"filter": 'Protocl == "grpc"'})
+    assert (typo.status_code, typo.text) == (
+        500,
+        'Failed to create boolean expression evaluator: Selector "Protocl" is not valid',
+    )
+
+
 def test_proxy_defaults_is_always_named_global(http):
     assert http.put("/v1/config", json={"Kind": "proxy-defaults", "Config": {"a": 1}}).json()
     entry = http.get("/v1/config/proxy-defaults/global").json()

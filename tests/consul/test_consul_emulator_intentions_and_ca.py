@@ -109,7 +109,9 @@ def test_deprecated_id_endpoints(http):
         json={"SourceName": "web", "DestinationName": "db", "Action": "allow"},
     )
     assert duplicate.status_code == 500
-    assert duplicate.text.startswith("duplicate intention found: web => db")
+    assert duplicate.text == (
+        f"duplicate intention found: web => db (ID: {intention_id}, Precedence: 9, Action: DENY)"
+    )
     updated = http.put(
         f"/v1/connect/intentions/{intention_id}",
         json={"SourceName": "web", "DestinationName": "db", "Action": "allow"},
@@ -201,3 +203,25 @@ def test_ca_configuration_needs_operator_write(consul_emulator_acl: ConsulEmulat
         assert anonymous.status_code == 403
         assert "lacks permission 'operator:write'" in anonymous.text
         assert http.get("/v1/connect/ca/roots").status_code == 200  # roots need no token
+
+
+def test_agent_connect_authorize_decides_by_intentions(http):
+    uri = "spiffe://11111111-2222-3333-4444-555555555555.consul/ns/default/dc/dc1/svc/web"
+    body = {"Target": "db", "ClientCertURI": uri, "ClientCertSerial": "01"}
+    assert http.post("/v1/agent/connect/authorize", json=body).json() == {
+        "Authorized": True,
+        "Reason": "Default behavior configured by ACLs",
+    }
+    upsert(http, "web", "db", "deny")
+    assert http.post("/v1/agent/connect/authorize", json=body).json() == {
+        "Authorized": False,
+        "Reason": "Matched L4 intention: web => db (Precedence: 9, Action: DENY)",
+    }
+    agent_uri = body | {"ClientCertURI": "spiffe://x.consul/agent/client/dc/dc1/id/1"}
+    refused = http.post("/v1/agent/connect/authorize", json=agent_uri)
+    assert (refused.status_code, refused.text) == (
+        400,
+        "ClientCertURI not a valid Service identifier",
+    )
+    no_target = http.post("/v1/agent/connect/authorize", json={"ClientCertURI": uri})
+    assert no_target.text == "Target service must be specified"

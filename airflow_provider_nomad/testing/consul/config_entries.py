@@ -19,6 +19,7 @@ from typing import Any
 
 from airflow_provider_nomad.testing.consul import errors
 from airflow_provider_nomad.testing.consul.durations import format_duration, parse_duration
+from airflow_provider_nomad.testing.consul.filters import MAP, SCALAR
 from airflow_provider_nomad.testing.consul.proxy_config import multierror
 
 SERVICE_DEFAULTS = "service-defaults"
@@ -265,6 +266,15 @@ def decode(raw: Any) -> dict[str, Any]:
     if problems:
         raise ConfigEntryError(500, problems[0] if len(problems) == 1 else multierror(problems))
     return entry
+
+
+def filter_schema(kind: str) -> dict[str, Any]:
+    """Selectors ``?filter=`` accepts on a list of ``kind`` entries: its top-level fields
+    (``Meta.<key>`` and ``Config.<key>`` too) and the Raft indexes."""
+    return {
+        name: MAP if name in _OPAQUE_MAPS else SCALAR
+        for name in (*KINDS[kind].fields, "CreateIndex", "ModifyIndex")
+    }
 
 
 def render(entry: dict[str, Any], create_index: int, modify_index: int) -> dict[str, Any]:

@@ -100,7 +100,7 @@ async def _config_list(request: Request, kind: str) -> Response:
                 filtered = True
         return config_ops.table_index(dc), out, filtered
 
-    entries, headers = await _read(request, compute)
+    entries, headers = await _read(request, compute, ce.filter_schema(kind))
     return _json(request, entries, headers)
 
 

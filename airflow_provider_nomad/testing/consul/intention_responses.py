@@ -7,6 +7,7 @@ Consul's 500 ``required query parameter '...' not set``.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from starlette.requests import Request
@@ -14,7 +15,7 @@ from starlette.responses import PlainTextResponse, Response
 
 from airflow_provider_nomad.testing.consul import config_entries as ce
 from airflow_provider_nomad.testing.consul import config_ops, errors, intentions
-from airflow_provider_nomad.testing.consul.acl import Authorizer
+from airflow_provider_nomad.testing.consul.acl import WRITE, Authorizer
 from airflow_provider_nomad.testing.consul.responses import (
     _backend,
     _body,
@@ -129,6 +130,44 @@ async def intention_check(request: Request) -> Response:
     return _json(request, {"Allowed": allowed})
 
 
+# -- agent authorize -------------------------------------------------------------------------------
+_SPIFFE_SERVICE = re.compile(
+    r"^spiffe://[^/]+(?:/ap/[^/]+)?/ns/(?P<ns>[^/]+)/dc/(?P<dc>[^/]+)/svc/(?P<svc>[^/]+)$"
+)
+
+
+async def agent_connect_authorize(request: Request) -> Response:
+    """``POST /v1/agent/connect/authorize``: may the client certificate's service connect to
+    ``Target``? Decided by intentions, else the default policy (``AgentConnectAuthorize``)."""
+    fields = intentions._fields(await _body(request))
+    target = str(fields.get("target") or "")
+    uri = str(fields.get("clientcerturi") or "")
+    if not target:
+        raise errors.ConsulHTTPError(400, "Target service must be specified")
+    if not uri:
+        raise errors.ConsulHTTPError(400, "ClientCertURI must be specified")
+    if not uri.startswith("spiffe://"):
+        raise errors.ConsulHTTPError(400, "ClientCertURI not a valid Connect identifier")
+    parsed = _SPIFFE_SERVICE.match(uri)
+    if parsed is None:
+        raise errors.ConsulHTTPError(400, "ClientCertURI not a valid Service identifier")
+    backend = _backend(request)
+    authz = _authz(request)
+    with backend.lock:
+        authz.require("service", target, WRITE)
+        match = intentions.first_match(_dc(request), parsed["svc"], target)
+        if match is None:
+            authorized = not backend.acl.enabled
+            reason = "Default behavior configured by ACLs"
+        elif match.get("Permissions"):
+            authorized = False
+            reason = f"Matched L7 intention: {intentions.intention_string(match)}"
+        else:
+            authorized = match.get("Action") == "allow"
+            reason = f"Matched L4 intention: {intentions.intention_string(match)}"
+    return _json(request, {"Authorized": authorized, "Reason": reason})
+
+
 # -- deprecated ID endpoints -----------------------------------------------------------------------
 def _names(body: Any) -> tuple[str, str]:
     fields = intentions._fields(body)
@@ -193,4 +232,5 @@ ENDPOINTS = (
     ("/v1/connect/intentions/check", ("GET",), intention_check),
     ("/v1/connect/intentions/exact", ("GET", "PUT", "DELETE"), intention_exact),
     ("/v1/connect/intentions/{intention_id}", ("GET", "PUT", "DELETE"), intention_by_id),
+    ("/v1/agent/connect/authorize", ("POST",), agent_connect_authorize),
 )

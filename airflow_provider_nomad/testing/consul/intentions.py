@@ -87,6 +87,19 @@ def to_api(destination: str, source: dict[str, Any], stored: ce.StoredEntry) -> 
     return out | {"CreateIndex": stored.create_index, "ModifyIndex": stored.modify_index}
 
 
+def intention_string(intention: dict[str, Any]) -> str:
+    """``Intention.String()``: how Consul names an intention in its messages."""
+    id_part = f"ID: {intention['ID']}, " if intention.get("ID") else ""
+    if intention.get("Permissions"):
+        detail = f"Permissions: {len(intention['Permissions'])}"
+    else:
+        detail = f"Action: {str(intention.get('Action', '')).upper()}"
+    return (
+        f"{intention['SourceName']} => {intention['DestinationName']} "
+        f"({id_part}Precedence: {intention['Precedence']}, {detail})"
+    )
+
+
 def _sort_key(intention: dict[str, Any]) -> tuple:
     return (
         -intention["Precedence"],
@@ -117,12 +130,20 @@ def match(dc: Any, by: str, name: str, authz: Authorizer) -> list[dict[str, Any]
     return [item for item in intentions if item[side] in (name, "*")]
 
 
-def check(dc: Any, source: str, destination: str, default_allow: bool) -> bool:
-    """``Intention.Check``: the first matching intention's action; an L7 one counts as deny."""
+def first_match(dc: Any, source: str, destination: str) -> dict[str, Any] | None:
+    """The intention that decides a ``source`` to ``destination`` connection, if any."""
     for intention in match(dc, "destination", destination, ALLOW_ALL):
         if intention["SourceName"] in (source, "*"):
-            return intention.get("Action") == "allow"
-    return default_allow
+            return intention
+    return None
+
+
+def check(dc: Any, source: str, destination: str, default_allow: bool) -> bool:
+    """``Intention.Check``: the first matching intention's action; an L7 one counts as deny."""
+    intention = first_match(dc, source, destination)
+    if intention is None:
+        return default_allow
+    return not intention.get("Permissions") and intention.get("Action") == "allow"
 
 
 def find(dc: Any, source: str, destination: str) -> dict[str, Any] | None:
@@ -182,11 +203,9 @@ def upsert(
         sources = copy.deepcopy(stored.entry["Sources"]) if stored else []
         previous = next((s for s in sources if s["Name"] == source["Name"]), None)
         if legacy and previous is not None and previous.get("LegacyID") != source.get("LegacyID"):
-            raise errors.ConsulHTTPError(
-                500,
-                f"duplicate intention found: {source['Name']} => {destination} "
-                f"(ID: {previous.get('LegacyID', '')})",
-            )
+            assert stored is not None
+            duplicate = intention_string(to_api(destination, previous, stored))
+            raise errors.ConsulHTTPError(500, f"duplicate intention found: {duplicate}")
         if previous is not None:
             for key in ("LegacyID", "LegacyCreateTime", "LegacyMeta"):
                 if key in previous and key not in source:
