@@ -225,3 +225,37 @@ def test_agent_connect_authorize_decides_by_intentions(http):
     )
     no_target = http.post("/v1/agent/connect/authorize", json={"ClientCertURI": uri})
     assert no_target.text == "Target service must be specified"
+
+
+def test_leaf_certificates_are_signed_by_the_active_root(http):
+    leaf = http.get("/v1/agent/connect/ca/leaf/web").json()
+    roots = http.get("/v1/connect/ca/roots").json()
+    root = x509.load_pem_x509_certificate(roots["Roots"][0]["RootCert"].encode())
+    cert = x509.load_pem_x509_certificate(leaf["CertPEM"].encode())
+    cert.verify_directly_issued_by(root)
+    uri = f"spiffe://{roots['TrustDomain']}/ns/default/dc/dc1/svc/web"
+    assert leaf["ServiceURI"] == uri
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.UniformResourceIdentifier) == [uri]
+    assert leaf["PrivateKeyPEM"].startswith("-----BEGIN EC PRIVATE KEY-----")
+    assert http.get("/v1/agent/connect/ca/leaf/web").json()["CertPEM"] == leaf["CertPEM"]
+    rotate = {"Provider": "consul", "Config": {"PrivateKeyType": "ec", "PrivateKeyBits": 384}}
+    assert http.put("/v1/connect/ca/configuration", json=rotate).status_code == 200
+    renewed = http.get("/v1/agent/connect/ca/leaf/web").json()
+    new_root = http.get("/v1/connect/ca/roots").json()["Roots"][0]["RootCert"]
+    x509.load_pem_x509_certificate(renewed["CertPEM"].encode()).verify_directly_issued_by(
+        x509.load_pem_x509_certificate(new_root.encode())
+    )
+
+
+def test_a_leaf_needs_service_write(consul_emulator_acl: ConsulEmulator):
+    emulator = consul_emulator_acl
+    reader = emulator.consul.create_token({"service": {"web": "read"}})
+    with httpx.Client(base_url=emulator.addr) as http:
+        denied = http.get("/v1/agent/connect/ca/leaf/web", headers={"X-Consul-Token": reader})
+        assert denied.status_code == 403
+        assert "lacks permission 'service:write' on \"web\"" in denied.text
+        allowed = http.get(
+            "/v1/agent/connect/ca/leaf/web", headers={"X-Consul-Token": emulator.token}
+        )
+        assert allowed.json()["Service"] == "web"

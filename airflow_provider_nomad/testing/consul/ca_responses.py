@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from airflow_provider_nomad.testing.consul import connect_ca, errors
 from airflow_provider_nomad.testing.consul.acl import WRITE, Authorizer
+from airflow_provider_nomad.testing.consul.connect_leaf import issue_leaf
 from airflow_provider_nomad.testing.consul.responses import (
     _backend,
     _body,
@@ -89,8 +90,24 @@ async def _ca_configuration_set(request: Request) -> Response:
     return Response(b"", status_code=200)
 
 
+async def agent_leaf(request: Request) -> Response:
+    """``GET /v1/agent/connect/ca/leaf/:service``: needs ``service:write`` on the service."""
+    service = request.path_params.get("service", "")
+    if not service:
+        raise errors.ConsulHTTPError(400, "Missing service name")
+
+    def compute(backend: Any, dc: Any, authz: Authorizer):
+        authz.require("service", service, WRITE)
+        leaf = issue_leaf(dc.connect_ca, dc.name, service, max(1, _ca_index(dc)))
+        return _ca_index(dc), leaf, False
+
+    leaf, headers = await _read(request, compute)
+    return _json(request, leaf, headers)
+
+
 ENDPOINTS = (
     ("/v1/connect/ca/roots", ("GET",), ca_roots),
     ("/v1/agent/connect/ca/roots", ("GET",), ca_roots),
     ("/v1/connect/ca/configuration", ("GET", "PUT"), ca_configuration),
+    ("/v1/agent/connect/ca/leaf/{service:path}", ("GET",), agent_leaf),
 )

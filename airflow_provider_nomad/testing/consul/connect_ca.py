@@ -67,6 +67,14 @@ def _duration(config: dict[str, Any], name: str) -> float:
         ) from exc
 
 
+def leaf_ttl(config: dict[str, Any]) -> float:
+    return _duration(config, "LeafCertTTL")
+
+
+def key_settings(config: dict[str, Any]) -> tuple[str, int]:
+    return _key_settings(config)
+
+
 def _key_settings(config: dict[str, Any]) -> tuple[str, int]:
     key_type = str(_config_value(config, "PrivateKeyType") or _DEFAULT_KEY[0])
     bits = int(_config_value(config, "PrivateKeyBits") or (256 if key_type == "ec" else 2048))
@@ -124,6 +132,9 @@ class CARoot:
     key_type: str
     key_bits: int
     create_index: int
+    #: What signs the leaf certificates (:mod:`.connect_leaf`); never answered.
+    certificate: x509.Certificate = field(repr=False)
+    key: Any = field(repr=False)
 
     def to_api(self, cluster_id: str) -> dict[str, Any]:
         return {
@@ -220,6 +231,8 @@ def _make_root(
         key_type=key_type,
         key_bits=bits,
         create_index=index,
+        certificate=cert,
+        key=key,
     )
 
 
@@ -234,7 +247,13 @@ class ConnectCA:
     create_index: int = 1
     modify_index: int = 1
     root: CARoot | None = None
+    #: Leaf certificates issued by the active root, by service name.
+    leaves: dict[str, dict[str, Any]] = field(default_factory=dict)
     _serial: int = 0
+
+    def next_serial(self) -> int:
+        self._serial += 1
+        return self._serial
 
     @property
     def trust_domain(self) -> str:
@@ -253,14 +272,14 @@ class ConnectCA:
     def active_root(self) -> CARoot:
         if self.root is None:
             key_type, bits = _key_settings(self.config)
-            self._serial += 1
+            self.leaves = {}  # issued by the previous root
             self.root = _make_root(
                 self.cluster_id,
                 key_type,
                 bits,
                 _duration(self.config, "RootCertTTL"),
                 self.modify_index,
-                self._serial,
+                self.next_serial(),
             )
         return self.root
 
