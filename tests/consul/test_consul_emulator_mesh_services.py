@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from consul_testlib import ConsulEmulator
+from consul_testlib import HANG_BOUND, ConsulEmulator, once_a_query_parks
 
 
 @pytest.fixture
@@ -202,3 +202,22 @@ def test_a_peer_the_cluster_does_not_have_imports_nothing(http):
     assert http.get("/v1/catalog/service/web", params={"peer": "unknown"}).json() == []
     assert http.get("/v1/catalog/connect/web", params={"peer": "unknown"}).json() == []
     assert http.get("/v1/health/connect/web", params={"peer": "unknown"}).json() == []
+
+
+def test_a_blocking_connect_query_wakes_when_a_sidecar_registers(consul_emulator, http):
+    first = http.get("/v1/health/connect/web")
+    assert first.json() == []
+
+    def add_sidecar() -> None:
+        with httpx.Client(base_url=consul_emulator.addr) as other:
+            register(other, {"Name": "web", "Port": 80, "Connect": {"SidecarService": {}}})
+
+    with once_a_query_parks(consul_emulator.consul, add_sidecar) as acted:
+        woke = http.get(
+            "/v1/health/connect/web",
+            params={"index": first.headers["X-Consul-Index"], "wait": "5m"},
+            timeout=HANG_BOUND,
+        )
+    assert acted.is_set()
+    assert [e["Service"]["ID"] for e in woke.json()] == ["web-sidecar-proxy"]
+    assert int(woke.headers["X-Consul-Index"]) > int(first.headers["X-Consul-Index"])
