@@ -342,6 +342,9 @@ def _normalize_ingress(entry: dict[str, Any]) -> None:
         if isinstance(listener, dict):
             listener["Protocol"] = str(listener.get("Protocol") or DEFAULT_PROTOCOL).lower()
             listener.setdefault("Services", None)
+            for service in listener.get("Services") or []:
+                if isinstance(service, dict):
+                    service.setdefault("Hosts", None)  # IngressService.Hosts has no omitempty
 
 
 def _normalize_intentions(entry: dict[str, Any]) -> None:
