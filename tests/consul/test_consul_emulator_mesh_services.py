@@ -221,3 +221,22 @@ def test_a_blocking_connect_query_wakes_when_a_sidecar_registers(consul_emulator
     assert acted.is_set()
     assert [e["Service"]["ID"] for e in woke.json()] == ["web-sidecar-proxy"]
     assert int(woke.headers["X-Consul-Index"]) > int(first.headers["X-Consul-Index"])
+
+
+def test_a_proxy_is_read_under_the_acls_of_the_service_it_fronts(
+    consul_emulator_acl: ConsulEmulator,
+):
+    emulator = consul_emulator_acl
+    web_reader = emulator.consul.create_token(
+        {"service": {"web": "read"}, "node_prefix": {"": "read"}}
+    )
+    with httpx.Client(base_url=emulator.addr, headers={"X-Consul-Token": emulator.token}) as admin:
+        register(admin, {"Name": "web", "Port": 80, "Connect": {"SidecarService": {}}})
+        register(admin, {"Name": "db", "Port": 5432, "Connect": {"SidecarService": {}}})
+    with httpx.Client(base_url=emulator.addr, headers={"X-Consul-Token": web_reader}) as http:
+        web = http.get("/v1/health/connect/web")
+        assert [e["Service"]["ID"] for e in web.json()] == ["web-sidecar-proxy"]
+        assert "X-Consul-Results-Filtered-By-ACLs" not in web.headers
+        db = http.get("/v1/health/connect/db")
+        assert db.json() == []
+        assert db.headers["X-Consul-Results-Filtered-By-ACLs"] == "true"

@@ -581,7 +581,7 @@ class ConsulBackend:
                 continue
             if not (
                 authz.allowed("node", node.name, READ)
-                and authz.allowed("service", service.name, READ)
+                and authz.allowed("service", service.acl_name, READ)
             ):
                 filtered = True
                 continue
@@ -669,7 +669,7 @@ class ConsulBackend:
                 continue
             if not (
                 authz.allowed("node", node.name, READ)
-                and authz.allowed("service", service.name, READ)
+                and authz.allowed("service", service.acl_name, READ)
             ):
                 filtered = True
                 continue

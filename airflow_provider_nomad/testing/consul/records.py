@@ -190,6 +190,14 @@ class ServiceInstance:
         return {"Native": True} if self.connect_native else {}
 
     @property
+    def acl_name(self) -> str:
+        """The service name ACLs judge this instance by (``NodeService.CompoundServiceName``):
+        a Connect proxy is read and written as the service it fronts."""
+        if self.kind == CONNECT_PROXY and self.proxy.get("DestinationServiceName"):
+            return self.proxy["DestinationServiceName"]
+        return self.name
+
+    @property
     def is_proxy_or_gateway(self) -> bool:
         return self.kind in (CONNECT_PROXY, *GATEWAY_KINDS)
 
