@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from airflow_provider_nomad.testing.consul import errors, kv_ops
-from airflow_provider_nomad.testing.consul.acl import READ, WRITE, AclStore, Authorizer
+from airflow_provider_nomad.testing.consul.acl import READ, WRITE, Authorizer
+from airflow_provider_nomad.testing.consul.acl_store import AclStore
 from airflow_provider_nomad.testing.consul.blocking import ChangeFeed
 from airflow_provider_nomad.testing.consul.definitions import (
     CRITICAL,
@@ -73,10 +74,10 @@ class ConsulBackend:
         self.local_datacenter = datacenter
         self.node_name = node_name
         self.node_address = node_address
-        self.acl = AclStore(acl_token)
+        self._index = 0
+        self.acl = AclStore(acl_token, next_index=self._write, datacenter=datacenter)
         self.lock = threading.RLock()
         self.feed = ChangeFeed(self.lock, rng)
-        self._index = 0
         self._ttl_generation = 0
         self._datacenters: dict[str, Datacenter] = {}
         self.reset()
@@ -689,7 +690,7 @@ class ConsulBackend:
     def create_token(self, rules: dict[str, Any], description: str = "") -> str:
         """Create an ACL token with ``rules`` (Consul JSON policy syntax); returns its secret."""
         with self.lock:
-            return self.acl.create_token(rules, description).secret_id
+            return self.acl.create_rules_token(rules, description).secret_id
 
     def set_check_status(
         self,
