@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from airflow_provider_nomad.testing.consul import (
+    acl_responses,
     ca_responses,
     chain_responses,
     config_responses,
@@ -70,6 +71,7 @@ ENDPOINTS: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     *intention_responses.ENDPOINTS,
     *ca_responses.ENDPOINTS,
     *chain_responses.ENDPOINTS,
+    *acl_responses.ENDPOINTS,
 )
 
 
