@@ -392,7 +392,7 @@ def _template(request: Request):
     name = _rest(request, "name")
     template = TEMPLATED_POLICIES.get(name)
     if template is None:
-        raise errors.ConsulHTTPError(404, f"Invalid templated policy Name: {name}")
+        raise errors.ConsulHTTPError(400, f"Invalid templated policy Name: {name}")
     return template
 
 
