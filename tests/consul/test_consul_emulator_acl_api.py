@@ -3,11 +3,16 @@ enforced by every endpoint, with Consul's shapes and texts (real HTTP, py-consul
 
 from __future__ import annotations
 
+import threading
+from datetime import datetime, timedelta, timezone
+
 import consul
 import httpx
 import pytest
-from consul_testlib import ConsulEmulator
+from consul.exceptions import BadRequest
+from consul_testlib import HANG_BOUND, ConsulEmulator
 
+from airflow_provider_nomad.testing.consul import create_app, errors
 from airflow_provider_nomad.testing.consul.acl_rules import RulesError, parse_rules
 
 READ_ONLY_APP = 'key_prefix "app/" {\n  policy = "read"\n}\n'
@@ -179,3 +184,87 @@ def test_deny_wins_when_policies_disagree():
         parse_rules('key_prefix "" { policy = "deny" }')
     )
     assert merged.access("key", "anything") == "deny"
+
+
+def test_a_parked_token_list_wakes_when_a_token_is_created(consul_emulator_acl: ConsulEmulator):
+    headers = {"X-Consul-Token": consul_emulator_acl.token}
+    with httpx.Client(base_url=consul_emulator_acl.addr, headers=headers) as http:
+        first = http.get("/v1/acl/tokens")
+    index = int(first.headers["X-Consul-Index"])
+    result: dict = {}
+
+    def block() -> None:
+        # Consul's longest wait, twice the hang bound: only the write can end it in time.
+        with httpx.Client(base_url=consul_emulator_acl.addr, headers=headers) as http:
+            result["answer"] = http.get(
+                "/v1/acl/tokens", params={"index": index, "wait": "10m"}, timeout=HANG_BOUND * 3
+            )
+
+    waiter = threading.Thread(target=block, daemon=True)
+    waiter.start()
+    assert consul_emulator_acl.consul.wait_for_blocked_queries(1, timeout=HANG_BOUND)
+    with httpx.Client(base_url=consul_emulator_acl.addr, headers=headers) as http:
+        created = http.put("/v1/acl/token", json={"Description": "nightly"}).json()
+    waiter.join(HANG_BOUND)
+    assert not waiter.is_alive(), "the parked token list was not woken by the token's creation"
+    answer = result["answer"]
+    assert int(answer.headers["X-Consul-Index"]) == created["CreateIndex"] > index
+    assert created["AccessorID"] in {t["AccessorID"] for t in answer.json()}
+
+
+def test_an_expired_token_is_gone_and_refused():
+    acl = create_app(acl_token="management").state.backend.acl
+    now = [datetime(2026, 12, 7, 1, 0, tzinfo=timezone.utc)]
+    acl.now = lambda: now[0]  # the store's clock: expiry without waiting ten minutes
+    token = acl.set_token({"ExpirationTTL": "10m"}, None, create=True)
+    shown = acl.token_api(token)
+    assert shown["ExpirationTime"] == "2026-12-07T01:10:00Z"
+    assert acl.resolve(token.secret_id).token.accessor_id == token.accessor_id
+
+    now[0] += timedelta(minutes=10, seconds=1)
+    with pytest.raises(errors.ConsulHTTPError) as refused:
+        acl.resolve(token.secret_id)
+    assert (refused.value.status, refused.value.text) == (403, "ACL not found")
+    assert token.accessor_id not in {t.accessor_id for t in acl.list_tokens()}
+
+
+def test_roles_and_templated_policies_grant_through_the_token(
+    consul_emulator_acl: ConsulEmulator,
+):
+    admin = _client(consul_emulator_acl, consul_emulator_acl.token)
+    policy = admin.acl.policy.create(
+        name="ledger-kv", rules={"key_prefix": {"ledger/": {"policy": "write"}}}
+    )
+    role = admin.acl.role.create(name="ledger", policies_id=[policy["ID"]])
+    assert role["Policies"] == [{"ID": policy["ID"], "Name": "ledger-kv"}]
+    token = admin.acl.token.create(
+        roles_id=[role["ID"]], templated_policies=[{"builtin/service": {"Name": "pricing"}}]
+    )
+    limited = _client(consul_emulator_acl, token["SecretID"])
+
+    assert limited.kv.put("ledger/close", "done") is True  # from the role's policy
+    assert limited.agent.service.register("pricing", service_id="pricing-1") is True  # template
+    with pytest.raises(consul.ACLPermissionDenied, match="'key:write' on \"prices/x\""):
+        limited.kv.put("prices/x", "1")
+
+    admin.acl.role.delete(role_id=role["ID"])  # the grant goes with the role
+    with pytest.raises(consul.ACLPermissionDenied):
+        limited.kv.put("ledger/close", "again")
+
+
+def test_templated_policy_preview_is_consuls_synthetic_policy(consul_emulator_acl: ConsulEmulator):
+    admin = _client(consul_emulator_acl, consul_emulator_acl.token)
+    preview = admin.acl.templated_policy.preview(
+        name="builtin/service", template_variables={"Name": "web"}
+    )
+    rules = (
+        '\nservice "web" {\n\tpolicy = "write"\n}\n'
+        'service "web-sidecar-proxy" {\n\tpolicy = "write"\n}'
+        '\nservice_prefix "" {\n\tpolicy = "read"\n}\nnode_prefix "" {\n\tpolicy = "read"\n}'
+    )
+    assert preview["Rules"] == rules
+    # Go's fnv.New128a().Sum(rules) appends the hash of nothing to the rules' bytes
+    assert preview["ID"] == rules.encode().hex() + "6c62272e07bb014262b821756295c58d"
+    assert preview["Name"] == "synthetic-policy-" + preview["ID"]
+    with pytest.raises(BadRequest, match="name is required"):
+        admin.acl.templated_policy.preview(name="builtin/service")

@@ -155,6 +155,7 @@ class AuthMethodStore:
         tokens = self.store.tokens
         for key in [k for k, t in tokens.items() if t.auth_method == name]:
             del tokens[key]
+        self.store.next_index()
 
     # -- binding rules --------------------------------------------------------------------------
     def rule(self, rule_id: str) -> BindingRule | None:
@@ -204,4 +205,5 @@ class AuthMethodStore:
         return rule
 
     def delete_rule(self, rule_id: str) -> None:
-        self.rules.pop(index_key("binding rule", rule_id), None)
+        if self.rules.pop(index_key("binding rule", rule_id), None) is not None:
+            self.store.next_index()

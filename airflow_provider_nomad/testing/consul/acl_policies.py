@@ -119,6 +119,7 @@ class PoliciesAndRoles:
         if policy.id == GLOBAL_MANAGEMENT_ID:
             raise fail("Delete operation not permitted on the builtin global-management policy")
         del self.policies[policy.id.lower()]
+        self.next_index()
 
     # -- roles ----------------------------------------------------------------------------------
     def role_by(self, role_id: str = "", name: str = "") -> Role | None:
@@ -169,3 +170,4 @@ class PoliciesAndRoles:
         role = self.roles.get(index_key("role", role_id))
         if role is not None:
             del self.roles[role.id.lower()]
+            self.next_index()

@@ -87,6 +87,7 @@ class AclStore(PoliciesAndRoles):
         self.tokens: dict[str, Token] = {}  # by lower-case accessor
         self.methods = AuthMethodStore(self)
         self.bootstrap_index = 0
+        self.table_index = 0  # what ACL reads report in X-Consul-Index and block on
         self.reset()
 
     def _own_index(self) -> int:
@@ -94,7 +95,9 @@ class AclStore(PoliciesAndRoles):
         return self._counter
 
     def next_index(self) -> int:
-        return self._next_index()
+        """Take the next Raft index for an ACL write; it becomes the ACL tables' index."""
+        self.table_index = self._next_index()
+        return self.table_index
 
     @property
     def enabled(self) -> bool:
@@ -360,3 +363,15 @@ class AclStore(PoliciesAndRoles):
         ):
             raise fail("Deletion of the request's authorization token is not permitted")
         del self.tokens[accessor.lower()]
+        self.next_index()
+
+    def logout(self, secret: str) -> bool:
+        """``ACL.Logout``: only a token an auth method minted may be destroyed this way."""
+        token = self.by_secret(secret)
+        if token is None:
+            raise acl_not_found()
+        if not token.auth_method:
+            raise errors.ConsulHTTPError(403, errors.PERMISSION_DENIED)
+        del self.tokens[token.accessor_id.lower()]
+        self.next_index()
+        return True
