@@ -50,6 +50,10 @@ def test_a_read_only_key_policy_reads_but_gets_consuls_403_on_write(
     )
     with pytest.raises(consul.ACLPermissionDenied, match="'key:write' on \"other/key\""):
         limited.kv.put("other/key", "x")  # outside the prefix: default deny
+    admin.kv.put("other/key", "secret")
+    for key in ("other/key", "other/missing"):  # refused whether or not the key exists
+        with pytest.raises(consul.ACLPermissionDenied, match=f"'key:read' on \"{key}\""):
+            limited.kv.get(key)
     assert admin.kv.get("app/setting")[1]["Value"] == b"v1"
 
 
