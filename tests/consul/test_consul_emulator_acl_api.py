@@ -175,6 +175,12 @@ def test_rules_parse_hcl_and_json_alike_and_refuse_what_is_not_understood():
     assert hcl.access("service", "db") == "read"
     assert hcl.access("operator", "") == "read"
     assert hcl.access("acl", "") == "deny"
+    with pytest.raises(RulesError, match='key_prefix "app/" needs a block'):
+        parse_rules('{"key_prefix": {"app/": "read"}}')  # Consul refuses the bare level
+    shorthand = parse_rules({"key_prefix": {"app/": "read"}}, shorthand=True)  # control API's
+    assert shorthand.access("key", "app/x") == "read"
+    with pytest.raises(RulesError, match=r"unsupported attribute\(s\) intentions in key"):
+        parse_rules('key "a" { policy = "read" intentions = "read" }')
     with pytest.raises(RulesError, match="Consul Enterprise"):
         parse_rules('namespace "team" { policy = "read" }')
     with pytest.raises(RulesError, match="unsupported ACL rule 'database'"):

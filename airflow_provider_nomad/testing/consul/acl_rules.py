@@ -39,8 +39,9 @@ class RulesError(ValueError):
 
 @dataclass
 class Rules:
-    """Parsed rules: ``segments[kind][name] -> access`` (``kind`` may end in ``_prefix``),
-    ``scalars[kind] -> access``, and the ``intentions`` grants kept apart."""
+    """Parsed rules: ``segments[kind][name] -> access`` (``kind`` may end in ``_prefix``) and
+    ``scalars[kind] -> access``. ``intentions`` grants are checked, not kept: no endpoint the
+    emulator serves asks for them."""
 
     segments: dict[str, dict[str, str]] = field(default_factory=dict)
     scalars: dict[str, str] = field(default_factory=dict)
@@ -90,10 +91,14 @@ def _level(kind: str, where: str, value: Any) -> str:
     return value
 
 
-def parse_rules(source: str | dict[str, Any]) -> Rules:
-    """Parse rules given as HCL or JSON text, or as an already decoded JSON object."""
+def parse_rules(source: str | dict[str, Any], shorthand: bool = False) -> Rules:
+    """Parse rules given as HCL or JSON text, or as an already decoded JSON object.
+
+    :param shorthand: also take ``{"key_prefix": {"app/": "read"}}`` (the control API's form,
+        which Consul itself refuses).
+    """
     if isinstance(source, dict):
-        return _from_object(source)
+        return _from_object(source, shorthand)
     text = source.strip()
     if not text:
         return Rules()
@@ -106,7 +111,7 @@ def parse_rules(source: str | dict[str, Any]) -> Rules:
     return _from_object(_HclParser(text).document())
 
 
-def _from_object(doc: Any) -> Rules:
+def _from_object(doc: Any, shorthand: bool = False) -> Rules:
     if not isinstance(doc, dict):
         raise RulesError("Failed to parse ACL rules: the rules must be an object")
     rules = Rules()
@@ -117,7 +122,7 @@ def _from_object(doc: Any) -> Rules:
                 "which refuses them: drop the block"
             )
         if kind in SCALAR:
-            rules.scalars[kind] = _level(kind, "", _scalar(value))
+            rules.scalars[kind] = _level(kind, "", value)
             continue
         if kind.removesuffix("_prefix") not in SEGMENTED:
             known = sorted([*SCALAR, *SEGMENTED, *(f"{s}_prefix" for s in SEGMENTED)])
@@ -126,23 +131,36 @@ def _from_object(doc: Any) -> Rules:
             if not isinstance(block, dict):
                 raise RulesError(f"Failed to parse ACL rules: {kind} needs a name and a block")
             for name, body in block.items():
-                policy = body.get("policy") if isinstance(body, dict) else body
-                if isinstance(body, dict):
-                    unknown = set(body) - {"policy", "intentions"}
-                    if unknown:
-                        raise RulesError(
-                            f"unsupported attribute(s) {sorted(unknown)} in {kind} {name!r}: "
-                            "only policy (and intentions for service/identity) are understood"
-                        )
-                rules.segments.setdefault(kind, {})[str(name)] = _level(
-                    kind, json.dumps(str(name)), policy
+                where = json.dumps(str(name))
+                rules.segments.setdefault(kind, {})[str(name)] = _segment_policy(
+                    kind, where, body, shorthand
                 )
     return rules
 
 
-def _scalar(value: Any) -> Any:
-    # ``operator = "read"``; JSON may also wrap it as {"policy": "read"}.
-    return value.get("policy") if isinstance(value, dict) else value
+def _segment_policy(kind: str, where: str, body: Any, shorthand: bool) -> str:
+    if not isinstance(body, dict):
+        if shorthand:
+            return _level(kind, where, body)
+        raise RulesError(
+            f"Failed to parse ACL rules: {kind} {where} needs a block, "
+            f'e.g. {kind} {where} {{ policy = "read" }}'
+        )
+    attributes = (
+        {"policy", "intentions"} if kind.startswith(("service", "identity")) else {"policy"}
+    )
+    unknown = set(body) - attributes
+    if unknown:
+        raise RulesError(
+            f"unsupported attribute(s) {', '.join(sorted(unknown))} in {kind} {where}: "
+            f"{kind} takes {' and '.join(sorted(attributes))}"
+        )
+    if "intentions" in body and body["intentions"] not in (READ, WRITE, DENY):
+        raise RulesError(
+            f"Invalid {kind} intentions {where}: {json.dumps(body['intentions'])}; "
+            "use one of read, write, deny"
+        )
+    return _level(kind, where, body.get("policy"))
 
 
 _TOKEN = re.compile(

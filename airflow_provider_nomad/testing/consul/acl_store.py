@@ -177,7 +177,7 @@ class AclStore(PoliciesAndRoles):
         """A token carrying ``rules`` directly (the control API's tokens); ``ValueError`` for
         rules Consul would refuse."""
         try:
-            parsed = parse_rules(rules)
+            parsed = parse_rules(rules, shorthand=True)
         except RulesError as exc:
             raise ValueError(str(exc)) from exc
         return self._add(
