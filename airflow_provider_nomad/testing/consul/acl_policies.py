@@ -35,13 +35,15 @@ class Policy:
     parsed: Rules = field(default_factory=Rules)
 
     def to_api(self, stub: bool = False) -> dict[str, Any]:
+        """The policy; ``stub``: as listed (``ACLPolicyListStub``: no Rules, and Datacenters
+        without ``omitempty``, so ``null`` when empty)."""
         out: dict[str, Any] = {"ID": self.id, "Name": self.name, "Description": self.description}
-        if not stub:
-            out["Rules"] = self.rules
         if stub:
             out["Datacenters"] = list(self.datacenters) or None
-        elif self.datacenters:
-            out["Datacenters"] = list(self.datacenters)
+        else:
+            out["Rules"] = self.rules
+            if self.datacenters:
+                out["Datacenters"] = list(self.datacenters)
         out["Hash"] = content_hash(self.name, self.description, self.rules, *self.datacenters)
         return out | {"CreateIndex": self.create_index, "ModifyIndex": self.modify_index}
 

@@ -190,7 +190,8 @@ class AclStore(PoliciesAndRoles):
         )
 
     # -- tokens ---------------------------------------------------------------------------------
-    def token_api(self, token: Token, redact: bool = False, stub: bool = False) -> dict[str, Any]:
+    def token_api(self, token: Token, redact: bool = False) -> dict[str, Any]:
+        """The token as Consul shows it; ``redact`` hides the secret (no ``acl:write``)."""
         out: dict[str, Any] = {
             "AccessorID": token.accessor_id,
             "SecretID": "<hidden>" if redact else token.secret_id,
