@@ -43,6 +43,9 @@ class Profile:
     :param executor_tasks: NomadExecutor tries running at once, one size after another.
     :param executor_window_s: the quiet window in which the executor's requests are counted
         while every try runs (a minute, so the figure reads as requests per minute).
+    :param task_end_runs: DAG runs per provider path through the real Airflow deployment of
+        claim 1b (sync and deferrable side by side, one run of each at a time).
+    :param task_end_budget_s: no new DAG run of claim 1b starts after this many seconds.
     :param concurrent_claims: run claims 2-4 side by side with claim 1 (the smoke run, where
         only correctness is checked) instead of one after another (``make bench``).
     """
@@ -68,6 +71,8 @@ class Profile:
     blocking_queries: int
     executor_tasks: tuple[int, ...]
     executor_window_s: float
+    task_end_runs: int
+    task_end_budget_s: float
     concurrent_claims: bool
 
     def to_dict(self) -> dict[str, Any]:
@@ -99,6 +104,8 @@ FULL = Profile(
     blocking_queries=4000,
     executor_tasks=(1, 50, 500),
     executor_window_s=60.0,
+    task_end_runs=40,
+    task_end_budget_s=300.0,
     concurrent_claims=False,
 )
 
@@ -124,6 +131,8 @@ QUICK = Profile(
     blocking_queries=200,
     executor_tasks=(1, 5),
     executor_window_s=3.0,
+    task_end_runs=2,
+    task_end_budget_s=60.0,
     concurrent_claims=True,
 )
 

@@ -380,6 +380,62 @@ def _wait_section(wait: dict[str, Any], long_batches: tuple[float, ...]) -> list
     return lines
 
 
+def _tail(lat: dict[str, Any] | None, scale: float = 1000.0, unit: str = "ms") -> str:
+    """p99 when there are enough samples for it (100), else the maximum, saying so."""
+    if not lat or not lat.get("n"):
+        return "-"
+    if lat["n"] >= 100:
+        return f"p99 {_fmt(lat['p99'] * scale, unit)}"
+    return f"max {_fmt(lat['max'] * scale, unit)} (n={lat['n']} < 100: no p99)"
+
+
+def _task_end_section(task_end: dict[str, Any], wait: dict[str, Any] | None) -> list[str]:
+    from benchmarks.load import load_note
+
+    lines = [
+        "## 1b. Batch end to task end, through a real Airflow",
+        "",
+        "What a user waits for: from the batch's end (`FinishedAt` in the emulator) to the task "
+        "instance's `end_date` in Airflow, with `api-server`, `scheduler` (LocalExecutor), "
+        "`dag-processor` and `triggerer` running as separate processes on SQLite, one DAG run "
+        "of each path in flight at a time. Beside it, claim 1's figure for the same path from "
+        "this run, measured to the waiter alone (the operator's `_follow` returning; the "
+        "trigger's event). Requests: everything the task sent to Nomad, from reading the "
+        "parent to `execute_complete`'s reads. "
+        f"Deployment ready in {_fmt(task_end['deployment_ready_s'], 's')}; "
+        f"{load_note(task_end.get('load_before'), task_end.get('load_after'))}.",
+        "",
+        "| Path | measured to | p50 | p99 or max | n | requests per task |",
+        "|---|---|---|---|---|---|",
+    ]
+    waiters = (wait or {}).get("waiters", {})
+    to_waiter = {"sync": "`_follow` returns (claim 1)", "deferrable": "trigger event (claim 1)"}
+    for path, entry in task_end["paths"].items():
+        alone = waiters.get(path)
+        if alone:
+            lat = alone["latency_s"]
+            lines.append(
+                f"| {alone['label']} | {to_waiter[path]} | "
+                f"{_fmt((lat['p50'] or 0) * 1000, 'ms')} | {_tail(lat)} | {lat['n']} | "
+                f"{_spread(alone['long'].get(next(iter(alone['long']), ''), {}).get('requests'))}"
+                " (wait only) |"
+            )
+        lat = entry["latency_s"]
+        lines.append(
+            f"| {entry['label']} | task instance `end_date` | "
+            f"{_fmt((lat['p50'] or 0) * 1000, 'ms') if lat['n'] else '-'} | {_tail(lat)} | "
+            f"{lat['n']} of {entry['planned']} | {_spread(entry['requests_per_task'])} |"
+        )
+    lines += ["", "Requests by route, first run of each path:", ""]
+    for entry in task_end["paths"].values():
+        routes = entry.get("requests_by_route") or {}
+        text = ", ".join(f"`{r}` {n}" for r, n in sorted(routes.items())) or "-"
+        lines.append(f"- {entry['label']}: {text}")
+    if task_end.get("errors"):
+        lines += ["", *(f"- error: {e}" for e in task_end["errors"])]
+    return lines
+
+
 def _logs_section(logs: dict[str, Any]) -> list[str]:
     follower, handler = logs["follower"], logs["follower_with_handler"]
     lines = [
@@ -518,6 +574,8 @@ def markdown(results: dict[str, Any], rows: list[Target]) -> str:
         lines += [*_wait_section(claims["wait"], long_batches), ""]
         ends = _long_batch_ends(claims["wait"], meta["t0_wall"], meta["schedule"])
         lines += [f"Long batches ended (seconds into the run): {ends}.", ""]
+    if claims.get("task_end"):
+        lines += [*_task_end_section(claims["task_end"], claims.get("wait")), ""]
     if claims.get("logs"):
         lines += [*_logs_section(claims["logs"]), ""]
     if claims.get("triggers"):

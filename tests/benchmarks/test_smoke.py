@@ -33,7 +33,8 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=240,
+        # Every claim at once, one of them starting a whole Airflow deployment.
+        timeout=420,
     )
     assert proc.returncode == 0, f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return out, json.loads((out / "results.json").read_text()), proc.stdout
@@ -43,7 +44,14 @@ def test_run_is_complete_and_error_free(quick_run):
     out, results, stdout = quick_run
     assert results["errors"] == []
     assert results["meta"]["profile"]["name"] == "quick"
-    assert set(results["claims"]) == {"wait", "logs", "triggers", "headroom", "executor"}
+    assert set(results["claims"]) == {
+        "wait",
+        "task_end",
+        "logs",
+        "triggers",
+        "headroom",
+        "executor",
+    }
     # The table is printed at the end and written to results.md, every claim evaluated.
     assert "| Claim | Measure | Target |" in stdout
     markdown = (out / "results.md").read_text()
@@ -84,6 +92,25 @@ def test_a_short_wait_costs_at_most_12_requests(quick_run):
             assert requests["n"] == QUICK.long_repeats[duration]
             assert 0 < requests["max"] <= 12, (kind, requests)
         assert 0 < entry["short_batch_requests"]["max"] <= 12
+
+
+def test_every_dag_run_ended_its_task_through_the_deployment(quick_run):
+    _, results, _ = quick_run
+    paths = results["claims"]["task_end"]["paths"]
+    assert set(paths) == {"sync", "deferrable"}
+    for path, entry in paths.items():
+        assert entry["planned"] == QUICK.task_end_runs
+        assert entry["latency_s"]["n"] == len(entry["records"]) >= 1, path
+        for record in entry["records"]:
+            # Causality: Airflow cannot record the task's end before the batch ended.
+            assert record["latency_s"] > 0, record
+            # One dispatch per task, and the task read what it waited for.
+            assert record["requests_by_route"]["POST /v1/job/:job_id/dispatch"] == 1, record
+            assert record["requests_by_route"]["GET /v1/job/:job_id/allocations"] >= 1, record
+    # The deferrable task resumed in a worker: execute_complete re-read the job's evaluations,
+    # which neither the sync path nor the trigger reads.
+    for record in paths["deferrable"]["records"]:
+        assert record["requests_by_route"].get("GET /v1/job/:job_id/evaluations", 0) >= 1
 
 
 def test_peers_count_what_the_emulator_counts(quick_run):
