@@ -83,7 +83,8 @@ def _wait_targets(wait: dict[str, Any] | None, long_batches: tuple[float, ...]) 
             out.append(
                 Target(
                     "1",
-                    f"{label}: requests during the wait, {key} batch (logs included)",
+                    f"{label}: requests during the wait, {key} batch (logs included"
+                    + (", and execute_complete's reads)" if kind != SYNC else ")"),
                     "<= 12",
                     _spread(requests),
                     _check(None if worst is None else worst <= 12),
@@ -349,7 +350,9 @@ def _wait_section(wait: dict[str, Any], long_batches: tuple[float, ...]) -> list
         "(the peers). Each provider lane first waits once untimed: the first wait of a fresh "
         "process pays one-time costs while every other waiter process starts too "
         f"({_first_waits(wait)}). Requests: every HTTP request the waiter sent while waiting, "
-        "counted by the emulator (logs included), median [min-max] over repeats.",
+        "counted by the emulator (logs included; for the deferrable path, the trigger's and then "
+        "those of `execute_complete`, run with the trigger's event as the resumed task runs "
+        "it), median [min-max] over repeats.",
         "",
         head + " |",
         "|---|---|---|---|---|" + "---|" * len(keys),

@@ -4,7 +4,9 @@
   ``asyncio.run(self._follow(child, eval_id, deadline=None))``: a :class:`JobFollower` on a
   :class:`NomadAsyncHook`, streaming the logs into the task's logger.
 - deferrable: :meth:`NomadJobTrigger.run` as the triggerer drives it, from a trigger rebuilt
-  out of its own ``serialize()`` output, until its first (and only) event.
+  out of its own ``serialize()`` output, until its first (and only) event; then
+  :func:`resume`, the operator's ``execute_complete`` with that event, as the worker runs it
+  when the task comes back (its reads of Nomad are part of what a deferred wait costs).
 """
 
 from __future__ import annotations
@@ -64,6 +66,30 @@ def make_trigger(
     )
     _, kwargs = trigger.serialize()
     return NomadJobTrigger(**kwargs)
+
+
+class _XComs:
+    """The task instance's side of ``execute_complete``: the XComs it pushes (to Airflow, not
+    to Nomad), kept here so the operator runs unchanged outside a task process."""
+
+    def __init__(self) -> None:
+        self.pushed: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def resume(parent_job_id: str, conn_id: str, event: NomadJobEvent) -> dict[str, Any]:
+    """Run the operator's ``execute_complete`` with the trigger's event; return its result.
+
+    :param parent_job_id: the parameterized parent (the operator's ``job_id``).
+    :param conn_id: the Nomad connection.
+    :param event: the trigger's event.
+    """
+    operator = NomadDispatchJobOperator(
+        task_id="bench_wait", job_id=parent_job_id, nomad_conn_id=conn_id, deferrable=True
+    )
+    return operator.execute_complete({"ti": _XComs()}, event.to_dict())
 
 
 async def wait_deferrable(trigger: NomadJobTrigger) -> NomadJobEvent:

@@ -157,7 +157,7 @@ def run_blocking_lane(lane: Lane) -> None:
 
 
 async def _trigger_once(lane: Lane, run_for: float, count_on_emulator: bool) -> None:
-    from benchmarks.waiters.provider import make_trigger, wait_deferrable
+    from benchmarks.waiters.provider import make_trigger, resume, wait_deferrable
 
     child, eval_id = await asyncio.to_thread(lane.dispatch, run_for)
     if count_on_emulator:
@@ -166,6 +166,11 @@ async def _trigger_once(lane: Lane, run_for: float, count_on_emulator: bool) -> 
     started = time.time()
     event = await asyncio.wait_for(wait_deferrable(trigger), run_for + WAIT_MARGIN)
     returned = time.time()
+    if event.outcome is not None:
+        # The worker's side of the deferred wait: its reads are counted with the trigger's.
+        resumed = await asyncio.to_thread(resume, PARENT, lane.conn_id, event)
+        if resumed.get("status") != "succeeded":
+            lane.errors.append(f"{child}: execute_complete returned {resumed}")
     counts = (
         await asyncio.to_thread(lane.control.request_counts, service="nomad")
         if count_on_emulator

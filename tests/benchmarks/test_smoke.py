@@ -92,6 +92,12 @@ def test_a_short_wait_costs_at_most_12_requests(quick_run):
             assert requests["n"] == QUICK.long_repeats[duration]
             assert 0 < requests["max"] <= 12, (kind, requests)
         assert 0 < entry["short_batch_requests"]["max"] <= 12
+    # The deferrable count covers the resumed task too: execute_complete re-reads the job's
+    # allocations and evaluations (the trigger reads no evaluation list).
+    deferrable = results["claims"]["wait"]["waiters"]["deferrable"]
+    for duration in QUICK.long_batches:
+        routes = deferrable["long"][f"{duration:g}s"]["requests_by_route"]
+        assert routes.get("GET /v1/job/:job_id/evaluations") == 1, routes
 
 
 def test_every_dag_run_ended_its_task_through_the_deployment(quick_run):
