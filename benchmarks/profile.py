@@ -24,6 +24,8 @@ class Profile:
     :param latency_budget_s: no new short batch starts after this many seconds of a lane
         (at least one always runs), so a slow waiter cannot stretch the run unboundedly.
     :param baseline_latency_runs: short batches per baseline waiter (run side by side).
+    :param batch_print_every: claim 1's batches print a line every that many seconds for their
+        whole run, so the waiters' log reading is exercised.
     :param long_batches: batch durations (seconds) whose request counts are compared.
     :param long_repeats: repeats of each long batch, per waiter, as ``{duration: repeats}``.
     :param baseline_interval_scale: multiplies the baselines' 10 s / 5 s poll intervals; 1 in
@@ -55,6 +57,7 @@ class Profile:
     latency_run_for: tuple[float, float]
     latency_budget_s: float
     baseline_latency_runs: int
+    batch_print_every: float
     long_batches: tuple[float, ...]
     long_repeats: dict[float, int]
     baseline_interval_scale: float
@@ -83,10 +86,11 @@ class Profile:
 
 FULL = Profile(
     name="full",
-    latency_runs=40,
+    latency_runs=110,
     latency_run_for=(0.5, 1.5),
-    latency_budget_s=150.0,
+    latency_budget_s=200.0,
     baseline_latency_runs=12,
+    batch_print_every=0.05,
     long_batches=(60.0, 600.0),
     long_repeats={60.0: 3, 600.0: 2},
     baseline_interval_scale=1.0,
@@ -115,6 +119,7 @@ QUICK = Profile(
     latency_run_for=(0.3, 0.8),
     latency_budget_s=10.0,
     baseline_latency_runs=2,
+    batch_print_every=0.05,
     long_batches=(5.0,),
     long_repeats={5.0: 1},
     baseline_interval_scale=0.1,

@@ -18,6 +18,12 @@ import pytest
 
 from benchmarks.claims.wait import KINDS, PROVIDER_KINDS
 from benchmarks.profile import QUICK
+from benchmarks.waiters.kinds import (
+    AIRFLOW_NOMAD_021,
+    AIRFLOW_NOMAD_021_LOGS,
+    NOMAD_007,
+    PREFECT_NOMAD_020,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -129,6 +135,43 @@ def test_peers_count_what_the_emulator_counts(quick_run):
     assert peers
     for record in peers:
         assert record["client_requests"] == record["requests"], record
+
+
+def test_log_lines_emitted_per_batch_line(quick_run):
+    """The batches print a line every 50 ms; each waiter's log lines are counted against them.
+
+    Not timing: how many times a waiter logs a line follows from how it reads the log.
+    """
+    _, results, _ = quick_run
+    records = results["claims"]["wait"]["records"]
+    for record in records:
+        assert record["batch_lines"] >= 1, record
+        ratio = record["log_lines"] / record["batch_lines"]
+        kind = record["kind"]
+        if kind in PROVIDER_KINDS or kind == PREFECT_NOMAD_020:
+            # Read from an offset: every line once (prefect-nomad prints them, to stdout).
+            assert ratio == 1, record
+        elif kind == AIRFLOW_NOMAD_021:
+            assert ratio == 0, record  # forward_logs is off by default
+        elif kind == AIRFLOW_NOMAD_021_LOGS:
+            assert ratio >= 1, record  # a line cut by a chunk's end is logged as two
+        else:
+            assert ratio >= 1, record
+    # apache-airflow-providers-nomad 0.0.7 logs the whole file again every round.
+    long_007 = [r for r in records if r["kind"] == NOMAD_007 and not r["lane"].endswith("short")]
+    assert long_007 and all(r["log_lines"] > r["batch_lines"] for r in long_007)
+
+
+def test_airflow_nomad_starts_nomad_processes(quick_run):
+    _, results, _ = quick_run
+    for record in results["claims"]["wait"]["records"]:
+        if record["kind"] == AIRFLOW_NOMAD_021:
+            # One `nomad job status -json` per poke.
+            assert record["cli_processes"] == record["polls"] >= 1, record
+        elif record["kind"] == AIRFLOW_NOMAD_021_LOGS:
+            # Plus, once the allocation exists, a listing per stream and a read of each file
+            # with new bytes.
+            assert record["cli_processes"] >= record["polls"] + 3, record
 
 
 def test_log_bytes_received_equal_bytes_written(quick_run):
