@@ -291,13 +291,35 @@ def targets(results: dict[str, Any]) -> list[Target]:
     claims = results["claims"]
     profile = results["meta"]["profile"]
     long_batches = tuple(float(b) for b in profile["long_batches"])
-    return [
+    rows = [
         *_wait_targets(claims.get("wait"), long_batches),
         *_log_targets(claims.get("logs")),
         *_trigger_targets(claims.get("triggers"), profile["triggers"]),
         *_headroom_targets(claims.get("headroom"), claims.get("triggers")),
         *_executor_targets(claims.get("executor")),
     ]
+    _annotate_load(rows, claims, results["meta"]["host"]["cpus"])
+    return rows
+
+
+def _annotate_load(rows: list[Target], claims: dict[str, Any], cpus: int) -> None:
+    """Put the machine's load beside the figures that move with it (throughput ratio, trigger
+    latency p99): on a shared machine a miss there may be the neighbours', and a pass says
+    under what load it held."""
+    from benchmarks.load import load_note
+
+    logs = claims.get("logs") or {}
+    runs = (claims.get("triggers") or {}).get("runs") or []
+    trigger_loads = [
+        f"{r['loadavg_before'][0]:.1f} -> {r['loadavg_after'][0]:.1f}"
+        for r in runs
+        if r.get("loadavg_before") and r.get("loadavg_after")
+    ]
+    for row in rows:
+        if row.claim == "2" and row.measure.startswith("follower throughput"):
+            row.measured += f"; {load_note(logs.get('load_before'), logs.get('load_after'))}"
+        elif row.claim == "3" and "latency p99" in row.measure and trigger_loads:
+            row.measured += f"; load {', '.join(trigger_loads)} on {cpus} CPUs (per run)"
 
 
 # -- markdown ---------------------------------------------------------------------------------
@@ -359,7 +381,12 @@ def _wait_section(wait: dict[str, Any], long_batches: tuple[float, ...]) -> list
         f"({_first_waits(wait)}). Requests: every HTTP request the waiter sent while waiting, "
         "counted by the emulator (logs included; for the deferrable path, the trigger's and then "
         "those of `execute_complete`, run with the trigger's event as the resumed task runs "
-        "it), median [min-max] over repeats.",
+        "it), median [min-max] over repeats. Every batch prints a line every "
+        "50 ms for its whole run; *log lines / batch lines* counts the log lines a waiter "
+        "emitted carrying them (1: each line once; 0: the output never reaches the task log; "
+        "above 1: lines logged again). airflow-nomad's *nomad processes* are the stand-in CLI "
+        "(`benchmarks/waiters/nomad_cli.py`); their CPU is summed over all of that waiter's "
+        f"waits. {_wait_load(wait)}",
         "",
         head + " |",
         "|---|---|---|---|---|" + "---|" * (2 * len(keys) + 2),
@@ -445,6 +472,13 @@ def _task_end_section(task_end: dict[str, Any], wait: dict[str, Any] | None) -> 
     if task_end.get("errors"):
         lines += ["", *(f"- error: {e}" for e in task_end["errors"])]
     return lines
+
+
+def _wait_load(wait: dict[str, Any]) -> str:
+    from benchmarks.load import load_note
+
+    note = load_note(wait.get("load_before"), wait.get("load_after"))
+    return f"Claim 1 ran with the machine's {note} (start to end of its lanes)."
 
 
 def _wait_log_cells(entry: dict[str, Any], keys: list[str]) -> list[str]:

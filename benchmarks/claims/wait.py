@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.emulator import EmulatorProcess, start_all
+from benchmarks.load import machine_load
 from benchmarks.procs import WorkerProcess, worker_env, write_spec
 from benchmarks.profile import Profile
 from benchmarks.stats import spread, summarize
@@ -85,6 +86,7 @@ class WaitBenchmark:
         self.lanes: dict[str, list[dict[str, Any]]] = {}
         self._done: dict[str, set[str]] = {}
         self.started_at: float | None = None
+        self.load_before: dict[str, Any] | None = None
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -160,6 +162,7 @@ class WaitBenchmark:
             self._done[kind] = set()
         for worker in self.workers.values():
             worker.wait_for("ready", timeout=300)
+        self.load_before = machine_load()
         for worker in self.workers.values():
             worker.send(command="go")
         self.started_at = time.time()
@@ -295,7 +298,13 @@ class WaitBenchmark:
                     ),
                 }
             waiters[kind] = entry
-        return {"waiters": waiters, "records": records, "errors": errors}
+        return {
+            "waiters": waiters,
+            "records": records,
+            "errors": errors,
+            "load_before": self.load_before,
+            "load_after": machine_load(),
+        }
 
 
 def _requests(record: dict[str, Any]) -> int:
