@@ -452,11 +452,12 @@ def _task_end_section(task_end: dict[str, Any], wait: dict[str, Any] | None) -> 
         alone = waiters.get(path)
         if alone:
             lat = alone["latency_s"]
+            key = next(iter(alone["long"]), "")
             lines.append(
                 f"| {alone['label']} | {to_waiter[path]} | "
                 f"{_fmt((lat['p50'] or 0) * 1000, 'ms')} | {_tail(lat)} | {lat['n']} | "
-                f"{_spread(alone['long'].get(next(iter(alone['long']), ''), {}).get('requests'))}"
-                " (wait only) |"
+                f"{_spread(alone['long'].get(key, {}).get('requests'))} (the wait alone, "
+                f"{key} batch) |"
             )
         lat = entry["latency_s"]
         lines.append(
