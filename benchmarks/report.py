@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import textwrap
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -660,13 +661,13 @@ def plots(results: dict[str, Any], out: Path) -> list[str]:
     claims = results["claims"]
     wait = claims.get("wait")
     if wait:
-        fig, ax = plt.subplots(figsize=(8, 4.5))
+        fig, ax = plt.subplots(figsize=(11, 5))
         data, names = [], []
         for kind in KINDS:
             samples = [s for s in wait["waiters"][kind]["latency_samples_s"] if s is not None]
             if samples:
                 data.append([max(s, 1e-4) for s in samples])
-                names.append(LABELS[kind].replace(", ", "\n"))
+                names.append(textwrap.fill(LABELS[kind], 20))
         if data:
             ax.boxplot(data, whis=(0, 100))
             ax.set_xticks(range(1, len(names) + 1), names, fontsize=8)
