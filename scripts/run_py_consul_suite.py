@@ -35,61 +35,6 @@ EXCLUDED: dict[str, str] = {
 #: Tests expected to fail, grouped by what they need that the emulator does not serve (each
 #: answer names the missing route: 501) or cannot do. Keys are ``file::Class``.
 _NOT_EMULATED: dict[str, tuple[str, list[str]]] = {
-    "Consul's ACL system API (/v1/acl/...): the emulator's Consul tokens come from its control "
-    "API": (
-        "test_acl.py::TestConsulAcl",
-        [
-            "test_acl_auth_method_crud",
-            "test_acl_binding_rule_crud",
-            "test_acl_policy_delete",
-            "test_acl_policy_list",
-            "test_acl_policy_read",
-            "test_acl_policy_update",
-            "test_acl_role_crud",
-            "test_acl_role_permission_denied",
-            "test_acl_token_clone",
-            "test_acl_token_create",
-            "test_acl_token_create_templated",
-            "test_acl_token_delete",
-            "test_acl_token_expiration_ttl",
-            "test_acl_token_list",
-            "test_acl_token_list_filters",
-            "test_acl_token_local",
-            "test_acl_token_permission_denied",
-            "test_acl_token_read",
-            "test_acl_token_read_self",
-            "test_acl_token_service_identities",
-            "test_acl_token_update",
-        ],
-    ),
-    "Consul's templated ACL policies (/v1/acl/templated-policy...)": (
-        "test_acl_templated_policy.py::TestConsulAclTemplatedPolicy",
-        [
-            "test_acl_templated_policy_list",
-            "test_acl_templated_policy_preview",
-            "test_acl_templated_policy_read",
-        ],
-    ),
-    "service mesh (Connect sidecars and proxies, config entries, CA, intentions, discovery "
-    "chains, gateways): not emulated": (
-        "",
-        [
-            "test_agent.py::TestAgent::test_agent_service_connect",
-            "test_agent.py::TestAgent::test_agent_service_register_kind_proxy_locality",
-            "test_catalog.py::TestCatalog::test_catalog_filter",
-            "test_catalog.py::TestCatalog::test_catalog_gateway_services",
-            "test_catalog.py::TestCatalog::test_catalog_service_merge_central_config",
-            "test_catalog.py::TestCatalog::test_catalog_service_peer_unknown",
-            "test_config.py::TestConfig::test_config_entry_cas",
-            "test_config.py::TestConfig::test_config_entry_crud",
-            "test_connect.py::TestConsulConnectCA::test_ca_update_configuration",
-            "test_connect.py::TestConsulConnectIntentions::test_intentions_crud",
-            "test_connect.py::TestConsulConnectIntentions::test_intentions_deny_check",
-            "test_discovery_chain.py::TestDiscoveryChain::test_discovery_chain_get",
-            "test_health.py::TestHealth::test_health_connect",
-            "test_health.py::TestHealth::test_health_ingress",
-        ],
-    ),
     "HTTP checks of localhost:8500: in the suite's container that is the agent's own HTTP port, "
     "so they pass; these emulators listen on free ports picked at start (several run at once "
     "on one machine), nothing answers on 8500 and the checks are rightly critical. The "

@@ -1,9 +1,11 @@
 """Consul side of the emulator: a starlette app serving the part of Consul's HTTP API the
 provider and its users' tools use (health, agent self/members/service/check registration,
 catalog, status, KV with sessions and locks, maintenance mode, transactions, script and HTTP
-checks, agent reload/tokens/metrics/monitor, coordinates, user events, operator, snapshots),
-with Consul's fields, headers, texts, ACL tokens and blocking queries. A route Consul has but
-the emulator does not serve answers 501 naming it.
+checks, agent reload/leave/tokens/metrics/monitor, coordinates, user events, operator,
+snapshots, the ACL system API: tokens, policies, roles, auth methods, binding rules, templated
+policies; and the service mesh: proxies, sidecars and gateways, config entries, intentions,
+the Connect CA, discovery chains), with Consul's fields, headers, texts, ACL enforcement and
+blocking queries. A route Consul has but the emulator does not serve answers 501 naming it.
 
 ``create_app(acl_token=...)`` builds the app; ``app.state.backend`` (a :class:`ConsulBackend`)
 holds the state, has ``reset()``, and offers control hooks for tests (``set_serf_health``,

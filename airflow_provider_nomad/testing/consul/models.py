@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from airflow_provider_nomad.testing.consul import errors, kv_ops
-from airflow_provider_nomad.testing.consul.acl import READ, WRITE, AclStore, Authorizer
+from airflow_provider_nomad.testing.consul.acl import READ, WRITE, Authorizer
+from airflow_provider_nomad.testing.consul.acl_store import AclStore
 from airflow_provider_nomad.testing.consul.blocking import ChangeFeed
 from airflow_provider_nomad.testing.consul.check_runner import CheckRunner
 from airflow_provider_nomad.testing.consul.definitions import (
@@ -35,6 +36,7 @@ from airflow_provider_nomad.testing.consul.definitions import (
     ServiceSpec,
     default_service_addresses,
 )
+from airflow_provider_nomad.testing.consul.proxy_config import CONNECT_PROXY, GATEWAY_KINDS
 from airflow_provider_nomad.testing.consul.records import (
     SERF_ALIVE_OUTPUT,
     SERF_CHECK_ID,
@@ -47,6 +49,7 @@ from airflow_provider_nomad.testing.consul.records import (
     check_from_spec,
 )
 from airflow_provider_nomad.testing.consul.sessions import sessions_on_check
+from airflow_provider_nomad.testing.consul.sidecars import sidecar_spec
 
 CHECK_OUTPUT_MAX = 4096  # checks.DefaultBufSize
 TTL_EXPIRED = "TTL expired"
@@ -79,11 +82,11 @@ class ConsulBackend:
         self.enable_script_checks = enable_script_checks
         self.node_name = node_name
         self.node_address = node_address
-        self.acl = AclStore(acl_token)
+        self._index = 0
+        self.acl = AclStore(acl_token, next_index=self._write, datacenter=datacenter)
         self.lock = threading.RLock()
         self.feed = ChangeFeed(self.lock, rng)
         self.check_runner = CheckRunner(self)
-        self._index = 0
         self._ttl_generation = 0
         self._datacenters: dict[str, Datacenter] = {}
         #: tokens set through ``PUT /v1/agent/token/:type``, by slot (``default``, ``agent``...)
@@ -363,57 +366,81 @@ class ConsulBackend:
     def register_service(
         self, spec: ServiceSpec, authz: Authorizer, *, replace_existing_checks: bool = False
     ) -> None:
-        """``PUT /v1/agent/service/register``: add or replace an instance on the agent's node."""
+        """``PUT /v1/agent/service/register``: add or replace an instance on the agent's node,
+        and its sidecar proxy when it asks for one (``Connect.SidecarService``)."""
+        with self.lock:
+            node = self.local_node
+            sidecar = None
+            if spec.sidecar is not None:
+                in_use = [(service.id, service.port) for service in node.services.values()]
+                sidecar = sidecar_spec(spec, in_use)
+            for candidate in (spec, sidecar):
+                if candidate is None:
+                    continue
+                authz.require("service", candidate.name, WRITE)
+                existing = node.services.get(candidate.id)
+                if existing is not None:
+                    authz.require("service", existing.name, WRITE)
+                if not self.enable_script_checks and any(
+                    check.is_script for check in candidate.checks
+                ):
+                    raise errors.ConsulHTTPError(500, errors.SCRIPTS_DISABLED)
+            self._add_local_service(spec, replace_existing_checks)
+            if sidecar is not None:
+                self._add_local_service(sidecar, replace_existing_checks)
+        self.feed.notify()
+
+    def _add_local_service(self, spec: ServiceSpec, replace_existing_checks: bool) -> None:
+        """Write one instance and its checks on the agent's node (the caller holds the lock
+        and has checked the token)."""
+        dc = self._datacenters[self.local_datacenter]
+        node = self.local_node
+        existing = node.services.get(spec.id)
+        default_service_addresses(spec)
+        index = self._write()
+        service = _instance(spec, existing, index)
+        node.services[spec.id] = service
+        registered: set[str] = set()
+        for position, check_spec in enumerate(spec.checks, start=1):
+            check_id = check_spec.check_id or f"service:{spec.id}"
+            if not check_spec.check_id and len(spec.checks) > 1:
+                check_id += f":{position}"
+            check = check_from_spec(
+                check_spec,
+                node=node.name,
+                check_id=check_id,
+                name=check_spec.name or f"Service '{spec.name}' check",
+                service=service,
+                previous=node.checks.get(check_id),
+            )
+            check.create_index = check.create_index or index
+            check.modify_index = index
+            node.checks[check_id] = check
+            registered.add(check_id)
+            self._arm_ttl(dc.name, node.name, check)
+            self.check_runner.watch(dc.name, node.name, check, check_spec)
+        for check in node.service_checks(spec.id):
+            if check.check_id in registered:
+                continue
+            if replace_existing_checks:
+                del node.checks[check.check_id]
+            else:
+                check.service_tags = list(service.tags)
+        names = {spec.name} | ({existing.name} if existing else set())
+        self._touch(dc, index, ("services", "checks"), names)
+        if existing and existing.name != spec.name:
+            self._mark_extinct_if_gone(dc, existing.name, index)
+
+    def deregister_service(self, service_id: str, authz: Authorizer) -> None:
+        """``PUT /v1/agent/service/deregister/:service_id``: the instance and its checks go,
+        with the sidecar the agent registered for it (``removeServiceSidecars``)."""
         with self.lock:
             dc = self._datacenters[self.local_datacenter]
             node = self.local_node
-            authz.require("service", spec.name, WRITE)
-            existing = node.services.get(spec.id)
-            if existing is not None:
-                authz.require("service", existing.name, WRITE)
-            if not self.enable_script_checks and any(c.is_script for c in spec.checks):
-                raise errors.ConsulHTTPError(500, errors.SCRIPTS_DISABLED)
-            default_service_addresses(spec)
-            index = self._write()
-            service = _instance(spec, existing, index)
-            node.services[spec.id] = service
-            registered: set[str] = set()
-            for position, check_spec in enumerate(spec.checks, start=1):
-                check_id = check_spec.check_id or f"service:{spec.id}"
-                if not check_spec.check_id and len(spec.checks) > 1:
-                    check_id += f":{position}"
-                check = check_from_spec(
-                    check_spec,
-                    node=node.name,
-                    check_id=check_id,
-                    name=check_spec.name or f"Service '{spec.name}' check",
-                    service=service,
-                    previous=node.checks.get(check_id),
-                )
-                check.create_index = check.create_index or index
-                check.modify_index = index
-                node.checks[check_id] = check
-                registered.add(check_id)
-                self._arm_ttl(dc.name, node.name, check)
-                self.check_runner.watch(dc.name, node.name, check, check_spec)
-            for check in node.service_checks(spec.id):
-                if check.check_id in registered:
-                    continue
-                if replace_existing_checks:
-                    del node.checks[check.check_id]
-                else:
-                    check.service_tags = list(service.tags)
-            names = {spec.name} | ({existing.name} if existing else set())
-            self._touch(dc, index, ("services", "checks"), names)
-            if existing and existing.name != spec.name:
-                self._mark_extinct_if_gone(dc, existing.name, index)
-        self.feed.notify()
-
-    def deregister_service(self, service_id: str, authz: Authorizer) -> None:
-        """``PUT /v1/agent/service/deregister/:service_id``: the instance and its checks go."""
-        with self.lock:
-            dc = self._datacenters[self.local_datacenter]
-            self._remove_service(dc, self.local_node, service_id, authz)
+            self._remove_service(dc, node, service_id, authz)
+            sidecars = [s.id for s in node.services.values() if s.sidecar_of == service_id]
+            for sidecar in sidecars:
+                self._remove_service(dc, node, sidecar, authz)
         self.feed.notify()
 
     def _remove_service(
@@ -600,20 +627,28 @@ class ConsulBackend:
         return max(1, dc.extinction_index)
 
     def health_service(
-        self, dc: Datacenter, name: str, tags: list[str] | None, authz: Authorizer
+        self,
+        dc: Datacenter,
+        name: str,
+        tags: list[str] | None,
+        authz: Authorizer,
+        instances: list[tuple[Node, ServiceInstance]] | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
         """Entries of ``/v1/health/service/:name`` before ``?filter`` and ``?passing``.
 
         Returns the entries the token may read and whether ACLs removed any.
+
+        :param instances: the instances to answer with instead of ``name``'s (the mesh
+            endpoints: a service's proxies, its ingress gateways).
         """
         entries: list[dict[str, Any]] = []
         filtered = False
-        for node, service in dc.instances(name):
+        for node, service in dc.instances(name) if instances is None else instances:
             if tags and not service.has_tags(tags):
                 continue
             if not (
                 authz.allowed("node", node.name, READ)
-                and authz.allowed("service", service.name, READ)
+                and authz.allowed("service", service.acl_name, READ)
             ):
                 filtered = True
                 continue
@@ -685,17 +720,23 @@ class ConsulBackend:
         return {name: sorted(values) for name, values in sorted(tags.items())}, filtered
 
     def catalog_service(
-        self, dc: Datacenter, name: str, tags: list[str] | None, authz: Authorizer
+        self,
+        dc: Datacenter,
+        name: str,
+        tags: list[str] | None,
+        authz: Authorizer,
+        instances: list[tuple[Node, ServiceInstance]] | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """``/v1/catalog/service/:name``: one flat ``ServiceNode`` per instance."""
+        """``/v1/catalog/service/:name``: one flat ``ServiceNode`` per instance (of
+        ``instances`` when given, as for :meth:`health_service`)."""
         out: list[dict[str, Any]] = []
         filtered = False
-        for node, service in dc.instances(name):
+        for node, service in dc.instances(name) if instances is None else instances:
             if tags and not service.has_tags(tags):
                 continue
             if not (
                 authz.allowed("node", node.name, READ)
-                and authz.allowed("service", service.name, READ)
+                and authz.allowed("service", service.acl_name, READ)
             ):
                 filtered = True
                 continue
@@ -715,7 +756,7 @@ class ConsulBackend:
     def create_token(self, rules: dict[str, Any], description: str = "") -> str:
         """Create an ACL token with ``rules`` (Consul JSON policy syntax); returns its secret."""
         with self.lock:
-            return self.acl.create_token(rules, description).secret_id
+            return self.acl.create_rules_token(rules, description).secret_id
 
     def set_check_status(
         self,
@@ -761,16 +802,22 @@ def service_node(dc: Datacenter, node: Node, service: ServiceInstance) -> dict[s
     }
     if service.tagged_addresses:  # `json:",omitempty"`
         out["ServiceTaggedAddresses"] = {k: dict(v) for k, v in service.tagged_addresses.items()}
-    return out | {
-        "ServiceWeights": dict(service.weights),
-        "ServiceMeta": dict(service.meta),
-        "ServicePort": service.port,
-        "ServiceEnableTagOverride": service.enable_tag_override,
-        "ServiceProxy": {"Mode": "", "MeshGateway": {}, "Expose": {}},
-        "ServiceConnect": {},
-        "CreateIndex": service.create_index,
-        "ModifyIndex": service.modify_index,
-    }
+    return (
+        out
+        | {
+            "ServiceWeights": dict(service.weights),
+            "ServiceMeta": dict(service.meta),
+            "ServicePort": service.port,
+            "ServiceEnableTagOverride": service.enable_tag_override,
+            "ServiceProxy": service.proxy_api(),
+            "ServiceConnect": service.connect_api(),
+        }
+        | ({"ServiceLocality": dict(service.locality)} if service.locality is not None else {})
+        | {
+            "CreateIndex": service.create_index,
+            "ModifyIndex": service.modify_index,
+        }
+    )
 
 
 def _instance(spec: Any, previous: ServiceInstance | None, index: int) -> ServiceInstance:
@@ -786,6 +833,10 @@ def _instance(spec: Any, previous: ServiceInstance | None, index: int) -> Servic
         enable_tag_override=spec.enable_tag_override,
         tagged_addresses=dict(spec.tagged_addresses),
         kind=spec.kind,
+        proxy=dict(spec.proxy) if spec.kind in (CONNECT_PROXY, *GATEWAY_KINDS) else {},
+        connect_native=spec.connect_native,
+        locality=dict(spec.locality) if spec.locality is not None else None,
+        sidecar_of=spec.sidecar_of,
         create_index=previous.create_index if previous else index,
         modify_index=index,
     )
