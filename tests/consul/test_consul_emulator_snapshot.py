@@ -91,3 +91,14 @@ def test_a_damaged_snapshot_is_refused_and_changes_nothing(consul_emulator):
         "failed checking integrity of snapshot: state.json",
     )
     assert c.kv.get("k")[1]["Value"] == b"v"
+
+
+def test_a_restore_leaves_what_the_snapshot_does_not_carry(consul_emulator):
+    with httpx.Client(base_url=consul_emulator.addr) as http:
+        saved = http.get("/v1/snapshot").content
+        entry = {"Kind": "service-defaults", "Name": "ledger", "Protocol": "http"}
+        assert http.put("/v1/config", json=entry).status_code == 200
+        assert http.put("/v1/snapshot", content=saved).status_code == 200
+        kept = http.get("/v1/config/service-defaults/ledger")
+    assert kept.status_code == 200
+    assert kept.json()["Protocol"] == "http"

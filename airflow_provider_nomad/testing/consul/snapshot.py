@@ -4,7 +4,8 @@
 A snapshot is, as Consul's, a gzipped tar archive of ``meta.json``, the state and
 ``SHA256SUMS``; the state is the emulator's own (JSON of the catalog, KV store, sessions,
 coordinates and Autopilot configuration of one datacenter), not Raft's binary format, so only
-this emulator restores it. Restoring checks the archive's checksums, then replaces the
+this emulator restores it. Config entries, intentions and the Connect CA are not in it: a
+restore leaves them as they are. Restoring checks the archive's checksums, then replaces the
 datacenter's state. Both need a management token when ACLs are on (Consul's
 ``SnapshotAllowed``); ACL tokens themselves are not part of the emulator's snapshot.
 Known simplifications: script and HTTP checks restored from a snapshot are not run again (TTL
@@ -56,21 +57,41 @@ def _authorize(request: Request) -> ConsulBackend:
 
 
 # -- state <-> JSON -------------------------------------------------------------------------------
+#: The datacenter state a snapshot carries (plain data); the rest (config entries, the Connect
+#: CA) stays as it is on restore.
+SNAPSHOT_FIELDS = (
+    "name",
+    "nodes",
+    "table_index",
+    "kv",
+    "sessions",
+    "service_index",
+    "extinction_index",
+    "coordinates",
+    "coordinates_index",
+)
+
+
 def _dump_datacenter(dc: Datacenter) -> dict[str, Any]:
-    state = dataclasses.asdict(dc)
-    state["kv"] = {
-        "entries": [
-            dataclasses.asdict(entry) | {"value": base64.b64encode(entry.value).decode()}
-            for entry in dc.kv.entries.values()
-        ],
-        "tombstones": dict(dc.kv.tombstones),
-        "table_index": dc.kv.table_index,
+    state = {
+        "nodes": {name: dataclasses.asdict(node) for name, node in dc.nodes.items()},
+        "sessions": {sid: dataclasses.asdict(s) for sid, s in dc.sessions.items()},
+        "kv": {
+            "entries": [
+                dataclasses.asdict(entry) | {"value": base64.b64encode(entry.value).decode()}
+                for entry in dc.kv.entries.values()
+            ],
+            "tombstones": dict(dc.kv.tombstones),
+            "table_index": dc.kv.table_index,
+        },
     }
+    for name in SNAPSHOT_FIELDS:
+        state.setdefault(name, getattr(dc, name))
     return state
 
 
-def _load_datacenter(state: dict[str, Any]) -> Datacenter:
-    state = dict(state)
+def _load_datacenter(state: dict[str, Any], current: Datacenter) -> Datacenter:
+    state = {name: state[name] for name in SNAPSHOT_FIELDS}
     nodes = {
         name: Node(
             **(
@@ -93,7 +114,12 @@ def _load_datacenter(state: dict[str, Any]) -> Datacenter:
         table_index=int(raw_kv["table_index"]),
     )
     sessions = {k: Session(**v) for k, v in state.pop("sessions").items()}
-    return Datacenter(nodes=nodes, kv=kv, sessions=sessions, **state)
+    kept = {
+        f.name: getattr(current, f.name)
+        for f in dataclasses.fields(Datacenter)
+        if f.name not in SNAPSHOT_FIELDS
+    }
+    return Datacenter(nodes=nodes, kv=kv, sessions=sessions, **state, **kept)
 
 
 def _archive(files: dict[str, bytes]) -> bytes:
@@ -167,10 +193,10 @@ async def _restore(request: Request) -> Response:
         meta = json.loads(files["meta.json"])
         if state.get("Format") != FORMAT:
             raise ValueError(f"not a snapshot of this emulator (format {state.get('Format')!r})")
-        dc = _load_datacenter(state["Datacenter"])
+        target = backend.datacenter(options.datacenter or None)
+        dc = _load_datacenter(state["Datacenter"], target)
     except (ValueError, KeyError, TypeError) as exc:
         raise errors.ConsulHTTPError(500, f"failed to restore snapshot: {exc}") from exc
-    target = backend.datacenter(options.datacenter or None)
     if dc.name != target.name:
         raise errors.ConsulHTTPError(
             500,
