@@ -24,13 +24,9 @@ from airflow_provider_nomad.testing.consul.node_responses import CONSUL_VERSION
 
 SUITE_DIR = Path(__file__).resolve().parent.parent / "tests/consul/thirdparty/py_consul"
 
-#: Not run, each with the reason (a file: none of its tests).
-EXCLUDED: dict[str, str] = {
-    "tests/test_aio.py": (
-        "tests consul.aio, which needs aiohttp (py-consul's optional extra); this project "
-        "installs neither (its async Consul calls go through httpx)"
-    ),
-}
+#: Not run, each with the reason (a file: none of its tests). None today: ``tests/test_aio.py``
+#: runs too (consul.aio over aiohttp, which the ``test`` extra installs for it).
+EXCLUDED: dict[str, str] = {}
 
 #: Tests expected to fail, grouped by what they need that the emulator does not serve (each
 #: answer names the missing route: 501) or cannot do. Keys are ``file::Class``.
