@@ -3,14 +3,6 @@
 from __future__ import annotations
 
 import httpx
-import pytest
-from consul_testlib import ConsulEmulator
-
-
-@pytest.fixture
-def http(consul_emulator: ConsulEmulator):
-    with httpx.Client(base_url=consul_emulator.addr) as client:
-        yield client
 
 
 def put_config(http: httpx.Client, body: dict) -> None:

@@ -6,14 +6,7 @@ from __future__ import annotations
 import threading
 
 import httpx
-import pytest
 from consul_testlib import HANG_BOUND, ConsulEmulator, once_a_query_parks
-
-
-@pytest.fixture
-def http(consul_emulator: ConsulEmulator):
-    with httpx.Client(base_url=consul_emulator.addr) as client:
-        yield client
 
 
 def test_service_defaults_round_trip_with_consuls_fields(http):

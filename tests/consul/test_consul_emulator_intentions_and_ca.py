@@ -3,15 +3,8 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 from consul_testlib import ConsulEmulator
 from cryptography import x509
-
-
-@pytest.fixture
-def http(consul_emulator: ConsulEmulator):
-    with httpx.Client(base_url=consul_emulator.addr) as client:
-        yield client
 
 
 def upsert(http: httpx.Client, source: str, destination: str, action: str, **extra) -> None:

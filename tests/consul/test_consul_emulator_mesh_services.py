@@ -5,19 +5,7 @@
 from __future__ import annotations
 
 import httpx
-import pytest
-from consul_testlib import HANG_BOUND, ConsulEmulator, once_a_query_parks
-
-
-@pytest.fixture
-def http(consul_emulator: ConsulEmulator):
-    with httpx.Client(base_url=consul_emulator.addr) as client:
-        yield client
-
-
-def register(http: httpx.Client, body: dict) -> None:
-    response = http.put("/v1/agent/service/register", json=body)
-    assert response.status_code == 200, response.text
+from consul_testlib import HANG_BOUND, ConsulEmulator, once_a_query_parks, register
 
 
 def put_config(http: httpx.Client, body: dict) -> None:
