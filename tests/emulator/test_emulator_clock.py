@@ -78,3 +78,18 @@ async def test_restart_delays_and_run_times_follow_the_injected_clock(tmp_path):
         assert state.finished_at_ns == clock.now_ns()
     finally:
         backend.shutdown()
+
+
+def test_a_timer_fires_when_time_is_advanced_to_it_in_float_steps():
+    """Seconds become nanoseconds rounded, not truncated: advancing to a restart delay in two
+    steps (as the test above does) reaches it, whatever its jitter drew (this delay's steps
+    truncated fell 1 ns short, and the restart never came)."""
+    clock = ManualClock()
+    delay_ns = 69_198_448_335
+    fired: list[int] = []
+    clock.call_later(delay_ns / 1e9, lambda: fired.append(clock.now_ns()))
+    start = clock.now_ns()
+    clock.advance(delay_ns / 1e9 - 0.5)
+    assert fired == []
+    clock.advance(0.5)
+    assert fired == [start + delay_ns]

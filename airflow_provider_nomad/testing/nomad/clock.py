@@ -63,13 +63,13 @@ class ManualClock:
 
     def call_later(self, delay: float, callback: Callable[[], None]) -> Timer:
         timer = _ManualTimer()
-        due = self._now + int(max(delay, 0.0) * 1e9)
+        due = self._now + round(max(delay, 0.0) * 1e9)
         heapq.heappush(self._heap, (due, next(self._seq), timer, callback))
         return timer
 
     def advance(self, seconds: float) -> None:
         """Move time forward, running every timer that falls due, in order."""
-        target = self._now + int(seconds * 1e9)
+        target = self._now + round(seconds * 1e9)
         while self._heap and self._heap[0][0] <= target:
             due, _, timer, callback = heapq.heappop(self._heap)
             self._now = max(self._now, due)
