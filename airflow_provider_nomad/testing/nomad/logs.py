@@ -263,6 +263,11 @@ class Framer:
     def _cleared(self) -> bool:
         return not (self._offset or self._buf or self._file or self._event)
 
+    @property
+    def idle(self) -> bool:
+        """Nothing batched: a flush tick would send nothing."""
+        return self._cleared()
+
     def _emit(self, offset: int, data: bytes, file: str, event: str) -> None:
         if self._plain:
             chunk = bytes(data)
@@ -370,7 +375,13 @@ class LogStreamer:
             self._next_heartbeat = now + HEARTBEAT_SECONDS
 
     def _until_tick(self) -> float:
-        return max(0.0, min(self._next_flush, self._next_heartbeat) - self._time())
+        # An idle stream has only its heartbeat due: waking it at every batch window for
+        # nothing would cost five wakeups a second per followed log, which at thousands of
+        # followers is most of what the emulator does.
+        due = self._next_heartbeat
+        if not self._framer.idle:
+            due = min(due, self._next_flush)
+        return max(0.0, due - self._time())
 
     async def body(self) -> AsyncIterator[bytes]:
         try:
