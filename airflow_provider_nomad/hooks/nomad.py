@@ -438,8 +438,11 @@ class NomadHook(_NomadHookMixin, BaseHook):
 class NomadAsyncHook(_NomadHookMixin, AsyncHttpClientMixin, BaseHook):
     """Talk to Nomad from the triggerer's event loop (httpx), never blocking it.
 
-    Use as ``async with NomadAsyncHook(...) as hook:`` or call :meth:`aclose`: one
-    ``httpx.AsyncClient`` per hook keeps connections alive between calls.
+    Use as ``async with NomadAsyncHook(...) as hook:`` or call :meth:`aclose`. Requests that
+    end at once go through one ``httpx.AsyncClient`` per event loop and client settings,
+    shared by every hook of that loop (:mod:`~airflow_provider_nomad.hooks.shared_client`);
+    blocking queries and streams go through the hook's own client, which keeps their
+    connections alive between calls.
 
     :param nomad_conn_id: Airflow connection of type ``nomad``.
     :param namespace: Nomad namespace; overrides the connection's ``namespace`` extra.
@@ -457,7 +460,12 @@ class NomadAsyncHook(_NomadHookMixin, AsyncHttpClientMixin, BaseHook):
 
     async def _send_once(self, request: ApiRequest, *, stream: bool = False) -> httpx.Response:
         settings = await self.get_settings()
-        client = await self._get_client()
+        # Blocking queries and streams hold their connection for minutes: on the hook's own
+        # client. Everything else ends at once and shares the loop's pool.
+        if stream or request.wait:
+            client = await self._get_client()
+        else:
+            client = await self._get_shared_client()
         built = client.build_request(
             request.method,
             request.path,
