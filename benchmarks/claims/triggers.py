@@ -132,7 +132,13 @@ class TriggerBenchmark:
         tag = f"{repeat}-{mode}"
         emulator = EmulatorProcess(self.workdir / "logs" / f"emulator-triggers-{tag}.log")
         result_path = self.workdir / f"triggers-{tag}.json"
-        spec = {"nomad_addr": "", "result_path": str(result_path), "shared_watch": MODES[mode]}
+        spec = {
+            "nomad_addr": "",
+            "result_path": str(result_path),
+            "shared_watch": MODES[mode],
+            # Set (to a directory) to profile the swarm: never for the figures reported.
+            "profile_dir": os.environ.get("BENCH_TRIGGER_PROFILE_DIR"),
+        }
         worker: WorkerProcess | None = None
         try:
             emulator.start()

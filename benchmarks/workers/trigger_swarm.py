@@ -43,7 +43,10 @@ async def _probe_loop_lag(stop: asyncio.Event, lags: list[tuple[float, float]]) 
 
 
 async def run_swarm(
-    jobs: list[list[str]], timeout: float, shared_watch: bool = True
+    jobs: list[list[str]],
+    timeout: float,
+    shared_watch: bool = True,
+    on_first_event: Any = None,
 ) -> dict[str, Any]:
     from benchmarks.waiters.provider import make_trigger, wait_deferrable
 
@@ -60,6 +63,8 @@ async def run_swarm(
             errors.append(f"{job_id}: {traceback.format_exc(limit=3)}")
             return
         result = event.outcome.result.value if event.outcome else f"error: {event.error}"
+        if not events and on_first_event is not None:
+            on_first_event()
         events[job_id] = {"at": time.time(), "result": result}
         if result != "succeeded":
             errors.append(f"{job_id}: {result}")
@@ -106,6 +111,46 @@ def count_ssl_contexts() -> SslContextCounter:
     return counter
 
 
+@contextlib.contextmanager
+def _profiled(profile_dir: str | None, tag: str) -> Any:
+    """With ``profile_dir``: cProfile stats and the top tracemalloc sites of the swarm, there.
+
+    Both slow the swarm down (tracemalloc by several times): for finding where CPU and memory
+    go, never for the figures the report prints.
+    """
+    if not profile_dir:
+        yield None
+        return
+    import cProfile
+    import tracemalloc
+
+    out = Path(profile_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tracemalloc.start(8)
+    profiler = cProfile.Profile()
+
+    def snapshot() -> None:
+        # At the first batch's end every other trigger still waits with its logs open: the
+        # heap is near its peak (after the swarm, it is long freed).
+        heap = tracemalloc.take_snapshot()
+        lines = [f"traced: {tracemalloc.get_traced_memory()[0] / 1e6:.1f} MB"]
+        for stat in heap.statistics("traceback")[:40]:
+            lines.append(f"{stat.size / 1e6:.2f} MB in {stat.count} blocks")
+            lines.extend("    " + line for line in stat.traceback.format(limit=8))
+        by_file = heap.statistics("filename")[:40]
+        lines.append("\n-- by file --")
+        lines.extend(f"{s.size / 1e6:.2f} MB {s.traceback[0].filename}" for s in by_file)
+        (out / f"swarm-{tag}-heap.txt").write_text("\n".join(lines))
+
+    profiler.enable()
+    try:
+        yield snapshot
+    finally:
+        profiler.disable()
+        tracemalloc.stop()
+        profiler.dump_stats(out / f"swarm-{tag}.prof")
+
+
 def main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
@@ -121,9 +166,11 @@ def main(spec_path: str) -> int:
     emit("ready", rss_before=rss_before)
     command = receive()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    result = asyncio.run(
-        run_swarm(command["jobs"], command["timeout"], spec.get("shared_watch", True))
-    )
+    tag = "shared" if spec.get("shared_watch", True) else "own"
+    with _profiled(spec.get("profile_dir"), tag) as snapshot:
+        result = asyncio.run(
+            run_swarm(command["jobs"], command["timeout"], spec.get("shared_watch", True), snapshot)
+        )
     after = resource.getrusage(resource.RUSAGE_SELF)
     result.update(
         rss_before=rss_before,
