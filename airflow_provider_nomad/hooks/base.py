@@ -20,6 +20,7 @@ import httpx
 from airflow_provider_nomad.connection import ClientSettings, httpx_client_kwargs
 from airflow_provider_nomad.hooks.shared_client import (
     SHARED_LIMITS,
+    SharedClient,
     shared_client_key,
     shared_clients,
 )
@@ -60,7 +61,7 @@ class ServiceHookMixin:
     conn_name_attr: ClassVar[str]
     retry_policy: RetryPolicy
     log: logging.Logger
-    _read_timeout: Callable[[ClientSettings, Any], float]
+    _read_timeout: Callable[[ClientSettings, Any], float | None]
 
     def __repr__(self) -> str:
         return (
@@ -121,7 +122,7 @@ class AsyncHttpClientMixin:
 
     _settings: ClientSettings | None = None
     _client: httpx.AsyncClient | None = None
-    _shared_client: httpx.AsyncClient | None = None
+    _shared: SharedClient | None = None
     _shared_key: Hashable = None
 
     async def __aenter__(self: _Hook) -> _Hook:
@@ -134,7 +135,7 @@ class AsyncHttpClientMixin:
         """Close the HTTP client (and leave the shared one); the hook opens new ones if used
         again."""
         client, self._client = self._client, None
-        shared, self._shared_client = self._shared_client, None
+        shared, self._shared = self._shared, None
         try:
             if client is not None:
                 await client.aclose()
@@ -154,21 +155,26 @@ class AsyncHttpClientMixin:
             self._settings = self._settings_from(conn)
         return self._settings
 
-    async def _get_shared_client(self) -> httpx.AsyncClient:
+    async def _get_shared_client(self) -> SharedClient:
         """The event loop's client for these settings, shared with other hooks for requests
-        that end at once (see :mod:`~airflow_provider_nomad.hooks.shared_client`)."""
-        if self._shared_client is None:
+        that end at once; send through its ``gate`` (see
+        :mod:`~airflow_provider_nomad.hooks.shared_client`)."""
+        if self._shared is None:
             settings = await self.get_settings()
             kwargs = await asyncio.to_thread(
                 httpx_client_kwargs, settings, token_header=self.service.token_header
             )
-            if self._shared_client is None:  # another coroutine may have won the race meanwhile
+            if self._shared is None:  # another coroutine may have won the race meanwhile
                 key = shared_client_key(settings, kwargs, self.service.token_header)
-                self._shared_client = shared_clients().acquire(
+                self._shared = shared_clients().acquire(
                     key, lambda: httpx.AsyncClient(**kwargs, limits=SHARED_LIMITS)
                 )
                 self._shared_key = key
-        return self._shared_client
+        return self._shared
+
+    @property
+    def _shared_client(self) -> httpx.AsyncClient | None:
+        return self._shared.client if self._shared is not None else None
 
     async def _get_client(self) -> httpx.AsyncClient:
         if self._client is None:

@@ -23,14 +23,20 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
 
 from airflow_provider_nomad.connection import ClientSettings
 
-__all__ = ["SHARED_POOL_CONNECTIONS", "SharedClients", "shared_client_key", "shared_clients"]
+__all__ = [
+    "SHARED_POOL_CONNECTIONS",
+    "SharedClient",
+    "SharedClients",
+    "shared_client_key",
+    "shared_clients",
+]
 
 #: Connections of one shared client. Short requests only: a few dozen serve thousands of
 #: hooks, and the pool's per-request scan stays short.
@@ -65,8 +71,20 @@ def shared_client_key(
 
 
 @dataclass
-class _Shared:
+class SharedClient:
+    """A shared client, its users and the gate its requests pass.
+
+    httpcore assigns queued requests to connections by scanning every queued request and
+    every connection, on each request and each response: a thousand triggers reading at
+    once (a burst of deferrals, a triggerer restart) made that quadratic and stalled the
+    event loop for seconds. The gate lets only as many requests in as the pool has
+    connections; the rest wait in the semaphore's queue, woken one by one.
+    """
+
     client: httpx.AsyncClient
+    gate: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(SHARED_POOL_CONNECTIONS)
+    )
     users: int = 0
 
 
@@ -74,27 +92,26 @@ class SharedClients:
     """The shared clients of one event loop, counted by user. Event-loop thread only."""
 
     def __init__(self) -> None:
-        self._clients: dict[Hashable, _Shared] = {}
+        self._clients: dict[Hashable, SharedClient] = {}
 
-    def acquire(self, key: Hashable, make: Callable[[], httpx.AsyncClient]) -> httpx.AsyncClient:
+    def acquire(self, key: Hashable, make: Callable[[], httpx.AsyncClient]) -> SharedClient:
         """The client of ``key`` (made with ``make`` if none is open); release it after use."""
         shared = self._clients.get(key)
         if shared is None:
-            shared = self._clients[key] = _Shared(make())
+            shared = self._clients[key] = SharedClient(make())
         shared.users += 1
-        return shared.client
+        return shared
 
-    async def release(self, key: Hashable, client: httpx.AsyncClient) -> None:
+    async def release(self, key: Hashable, shared: SharedClient) -> None:
         """One user less; the last one closes the client."""
-        shared = self._clients.get(key)
-        if shared is None or shared.client is not client:
+        if self._clients.get(key) is not shared:
             return  # already closed (e.g. released twice): nothing to count
         shared.users -= 1
         if shared.users <= 0:
             # Forgotten before closing: a hook acquiring meanwhile gets a new client, never
             # one being closed.
             del self._clients[key]
-            await client.aclose()
+            await shared.client.aclose()
 
     def users(self, key: Hashable) -> int:
         """Hooks using the client of ``key`` now (0 when none is open)."""

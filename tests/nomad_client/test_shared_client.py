@@ -8,7 +8,7 @@ import json
 import pytest
 
 from airflow_provider_nomad.hooks.nomad import NomadAsyncHook
-from airflow_provider_nomad.hooks.shared_client import shared_clients
+from airflow_provider_nomad.hooks.shared_client import SHARED_POOL_CONNECTIONS, shared_clients
 
 
 def add_connection(monkeypatch, conn_id: str, address: str, token: str | None, **extra) -> None:
@@ -118,3 +118,19 @@ async def test_many_users_release_in_any_order(monkeypatch, plain_server, users)
     await hooks[0].aclose()
     await hooks[0].aclose()  # twice: counted once
     assert client.is_closed and shared_clients().users(key) == 0
+
+
+async def test_a_burst_of_hooks_reads_through_a_bounded_number_of_connections(
+    monkeypatch, plain_server
+):
+    # A triggerer picking up a burst of deferred tasks: every trigger reads at once.
+    add_connection(monkeypatch, "burst", plain_server.address, None)
+    hooks = [NomadAsyncHook("burst") for _ in range(3 * SHARED_POOL_CONNECTIONS)]
+    try:
+        await asyncio.gather(*(h.get_job_allocations(f"j{i}") for i, h in enumerate(hooks)))
+    finally:
+        for hook in hooks:
+            await hook.aclose()
+    assert len(plain_server.seen) == len(hooks)
+    connections = {tuple(r["peer"]) for r in plain_server.seen}
+    assert len(connections) <= SHARED_POOL_CONNECTIONS
