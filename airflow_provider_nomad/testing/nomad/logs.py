@@ -26,6 +26,8 @@ from . import errors
 FRAME_SIZE = 64 * 1024
 HEARTBEAT_SECONDS = 1.0
 BATCH_WINDOW_SECONDS = 0.2
+#: How long an idle plain followed log waits for a write before looking at its files anyway.
+PLAIN_IDLE_LOOK_SECONDS = 5.0
 DELETE_EVENT = "file deleted"
 TRUNCATE_EVENT = "file truncated"
 LOG_DIR = os.path.join("alloc", "logs")
@@ -378,6 +380,9 @@ class LogStreamer:
         # An idle stream has only its heartbeat due: waking it at every batch window for
         # nothing would cost five wakeups a second per followed log, which at thousands of
         # followers is most of what the emulator does.
+        if self._req.plain and self._framer.idle:
+            # No heartbeat to send: writes wake the wait; the look is a fallback only.
+            return PLAIN_IDLE_LOOK_SECONDS
         due = self._next_heartbeat
         if not self._framer.idle:
             due = min(due, self._next_flush)
