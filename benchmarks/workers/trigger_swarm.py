@@ -47,6 +47,7 @@ async def run_swarm(
     timeout: float,
     shared_watch: bool = True,
     on_first_event: Any = None,
+    stream_logs: bool = True,
 ) -> dict[str, Any]:
     from benchmarks.waiters.provider import make_trigger, wait_deferrable
 
@@ -57,7 +58,9 @@ async def run_swarm(
 
     async def one(job_id: str, eval_id: str) -> None:
         try:
-            trigger = make_trigger(job_id, eval_id, CONN_ID, shared_watch=shared_watch)
+            trigger = make_trigger(
+                job_id, eval_id, CONN_ID, shared_watch=shared_watch, stream_logs=stream_logs
+            )
             event = await wait_deferrable(trigger)
         except Exception:
             errors.append(f"{job_id}: {traceback.format_exc(limit=3)}")
@@ -112,8 +115,9 @@ def count_ssl_contexts() -> SslContextCounter:
 
 
 @contextlib.contextmanager
-def _profiled(profile_dir: str | None, tag: str) -> Any:
-    """With ``profile_dir``: cProfile stats and the top tracemalloc sites of the swarm, there.
+def _profiled(profile_dir: str | None, tag: str, heap: bool) -> Any:
+    """With ``profile_dir``: cProfile stats (and with ``heap`` the top tracemalloc sites) of
+    the swarm, there.
 
     Both slow the swarm down (tracemalloc by several times): for finding where CPU and memory
     go, never for the figures the report prints.
@@ -126,18 +130,21 @@ def _profiled(profile_dir: str | None, tag: str) -> Any:
 
     out = Path(profile_dir)
     out.mkdir(parents=True, exist_ok=True)
-    tracemalloc.start(8)
+    if heap:
+        tracemalloc.start(8)
     profiler = cProfile.Profile()
 
     def snapshot() -> None:
+        if not heap:
+            return
         # At the first batch's end every other trigger still waits with its logs open: the
         # heap is near its peak (after the swarm, it is long freed).
-        heap = tracemalloc.take_snapshot()
+        live = tracemalloc.take_snapshot()
         lines = [f"traced: {tracemalloc.get_traced_memory()[0] / 1e6:.1f} MB"]
-        for stat in heap.statistics("traceback")[:40]:
+        for stat in live.statistics("traceback")[:40]:
             lines.append(f"{stat.size / 1e6:.2f} MB in {stat.count} blocks")
             lines.extend("    " + line for line in stat.traceback.format(limit=8))
-        by_file = heap.statistics("filename")[:40]
+        by_file = live.statistics("filename")[:40]
         lines.append("\n-- by file --")
         lines.extend(f"{s.size / 1e6:.2f} MB {s.traceback[0].filename}" for s in by_file)
         (out / f"swarm-{tag}-heap.txt").write_text("\n".join(lines))
@@ -147,7 +154,8 @@ def _profiled(profile_dir: str | None, tag: str) -> Any:
         yield snapshot
     finally:
         profiler.disable()
-        tracemalloc.stop()
+        if heap:
+            tracemalloc.stop()
         profiler.dump_stats(out / f"swarm-{tag}.prof")
 
 
@@ -167,7 +175,7 @@ def main(spec_path: str) -> int:
     command = receive()
     usage = resource.getrusage(resource.RUSAGE_SELF)
     tag = "shared" if spec.get("shared_watch", True) else "own"
-    with _profiled(spec.get("profile_dir"), tag) as snapshot:
+    with _profiled(spec.get("profile_dir"), tag, spec.get("profile_heap", False)) as snapshot:
         result = asyncio.run(
             run_swarm(command["jobs"], command["timeout"], spec.get("shared_watch", True), snapshot)
         )
