@@ -38,9 +38,12 @@ __all__ = [
     "shared_clients",
 ]
 
-#: Connections of one shared client. Short requests only: a few dozen serve thousands of
-#: hooks, and the pool's per-request scan stays short.
-SHARED_POOL_CONNECTIONS = 32
+#: Connections of one shared client. Short requests only: a few serve thousands of hooks
+#: (hundreds of reads a second each). Few on purpose: on every request and every response,
+#: httpcore checks each pooled connection (a poll() of its socket) and counts the idle ones
+#: once per idle connection; with 32 connections that housekeeping cost a thousand triggers
+#: more CPU than the requests themselves.
+SHARED_POOL_CONNECTIONS = 8
 SHARED_LIMITS = httpx.Limits(
     max_connections=SHARED_POOL_CONNECTIONS,
     # httpcore counts every connection (not only idle ones) against this bound: equal to
