@@ -52,6 +52,10 @@ class EmulatorControl:
             headers={"X-Nomad-Token": token} if token else None,
             verify=_tls_context(verify, cert),
             timeout=60,
+            # A fresh connection per call: control calls come minutes apart in a benchmark, and
+            # the server closes an idle kept-alive connection after 5 s, which a call racing
+            # that close saw as a connection reset.
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
 
     def __repr__(self) -> str:
