@@ -177,7 +177,13 @@ def main(spec_path: str) -> int:
     tag = "shared" if spec.get("shared_watch", True) else "own"
     with _profiled(spec.get("profile_dir"), tag, spec.get("profile_heap", False)) as snapshot:
         result = asyncio.run(
-            run_swarm(command["jobs"], command["timeout"], spec.get("shared_watch", True), snapshot)
+            run_swarm(
+                command["jobs"],
+                command["timeout"],
+                spec.get("shared_watch", True),
+                snapshot,
+                spec.get("stream_logs", True),
+            )
         )
     after = resource.getrusage(resource.RUSAGE_SELF)
     result.update(
