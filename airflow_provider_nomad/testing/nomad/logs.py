@@ -90,17 +90,24 @@ class FileRotator:
         max_files: int,
         max_file_bytes: int,
         signal: LogSignal | None = None,
+        hold_open: bool = True,
     ) -> None:
         self._dir = log_dir
         self._prefix = f"{task}.{log_type}."
         self._max_files = max(1, max_files)
         self._max_bytes = max(1, max_file_bytes)
         self._signal = signal
+        # A task that writes now and then (mock_driver) need not hold its two files open
+        # while it runs: ten thousand running allocations held 20,000 descriptors, the
+        # process's limit here, and the last tasks failed to start.
+        self._hold_open = hold_open
         existing = _indexes(log_dir, self._prefix)
         self._index = max(existing) if existing else 0
         self._fd = -1
         self._size = 0
         self._open()
+        if not hold_open:
+            self.close()
 
     @property
     def path(self) -> str:
@@ -113,7 +120,8 @@ class FileRotator:
             self._rotate()
 
     def _rotate(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
         self._index += 1
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
         self._size = 0
@@ -130,12 +138,18 @@ class FileRotator:
 
     def write(self, data: bytes) -> None:
         """Append ``data``, splitting it at file boundaries."""
-        view = memoryview(data)
-        while view:
-            room = self._room()
-            written = os.write(self._fd, view[:room])
-            self._size += written
-            view = view[written:]
+        if self._fd < 0:
+            self._open()
+        try:
+            view = memoryview(data)
+            while view:
+                room = self._room()
+                written = os.write(self._fd, view[:room])
+                self._size += written
+                view = view[written:]
+        finally:
+            if not self._hold_open:
+                self.close()
         self._notify()
 
     def pump(self, fd: int, budget: int = 4 << 20) -> bool:
