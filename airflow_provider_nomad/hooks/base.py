@@ -21,6 +21,7 @@ from airflow_provider_nomad.connection import ClientSettings, httpx_client_kwarg
 from airflow_provider_nomad.hooks.shared_client import (
     SHARED_LIMITS,
     SharedClient,
+    SharedClients,
     shared_client_key,
     shared_clients,
 )
@@ -123,6 +124,7 @@ class AsyncHttpClientMixin:
     _settings: ClientSettings | None = None
     _client: httpx.AsyncClient | None = None
     _shared: SharedClient | None = None
+    _shared_owner: SharedClients | None = None
     _shared_key: Hashable = None
 
     async def __aenter__(self: _Hook) -> _Hook:
@@ -140,8 +142,8 @@ class AsyncHttpClientMixin:
             if client is not None:
                 await client.aclose()
         finally:
-            if shared is not None:
-                await shared_clients().release(self._shared_key, shared)
+            if shared is not None and self._shared_owner is not None:
+                await self._shared_owner.release(self._shared_key, shared)
 
     async def get_settings(self) -> ClientSettings:
         """The connection's settings, read without blocking the event loop."""
@@ -166,7 +168,9 @@ class AsyncHttpClientMixin:
             )
             if self._shared is None:  # another coroutine may have won the race meanwhile
                 key = shared_client_key(settings, kwargs, self.service.token_header)
-                self._shared = shared_clients().acquire(
+                # Kept: the release goes to the loop the client belongs to, whichever closes.
+                self._shared_owner = shared_clients()
+                self._shared = self._shared_owner.acquire(
                     key, lambda: httpx.AsyncClient(**kwargs, limits=SHARED_LIMITS)
                 )
                 self._shared_key = key
