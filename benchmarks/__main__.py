@@ -35,13 +35,14 @@ from typing import Any
 from benchmarks.claims.executor import ExecutorBenchmark
 from benchmarks.claims.headroom import HeadroomBenchmark
 from benchmarks.claims.logs import LogBenchmark
+from benchmarks.claims.task_end import TaskEndBenchmark
 from benchmarks.claims.triggers import TriggerBenchmark
 from benchmarks.claims.wait import WaitBenchmark
 from benchmarks.emulator import raise_open_file_limit
 from benchmarks.profile import PROFILES, Profile
 from benchmarks.report import targets_table, write
 
-CLAIMS = ("wait", "headroom", "logs", "triggers", "executor")
+CLAIMS = ("wait", "task_end", "headroom", "logs", "triggers", "executor")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -80,6 +81,9 @@ def run(profile: Profile, claims: tuple[str, ...], out: Path, keep: bool) -> int
     bench = Run(profile, workdir)
     wait: WaitBenchmark | None = None
     others: list[tuple[str, str, Callable[[], Any]]] = []
+    if "task_end" in claims:
+        label = "1b: batch end to task end through Airflow"
+        others.append(("task_end", label, TaskEndBenchmark(profile, workdir).run))
     if "headroom" in claims:
         others.append(("headroom", "4: emulator headroom", HeadroomBenchmark(profile, workdir).run))
     if "logs" in claims:
@@ -117,6 +121,8 @@ def run(profile: Profile, claims: tuple[str, ...], out: Path, keep: bool) -> int
         else:
             for key, label, fn in others:
                 bench.run_claim(key, label, fn)
+        if bench.claims.get("task_end"):
+            bench.errors += [f"task_end: {e}" for e in bench.claims["task_end"]["errors"]]
         if wait is not None:
             bench.claims["wait"] = bench.phase("1: remaining long batches", wait.finish)
             if bench.claims["wait"]:

@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 
 NS = 1_000_000_000
+#: What the mock batches print: one line, again and again for a continuously printing batch.
+BATCH_LINE = "bench line\n"
 TASK = "main"
 GROUP = "batch"
 #: The emulator caps a blocking query's wait at five minutes, as Nomad does.
@@ -43,16 +45,24 @@ def mock_batch(
     job_id: str,
     *,
     run_for: float | None = None,
-    stdout: str = "bench line\n",
+    stdout: str = BATCH_LINE,
     parameterized: bool = False,
+    print_every: float | None = None,
 ) -> dict[str, Any]:
     """A ``mock_driver`` batch that prints ``stdout`` once and runs ``run_for`` seconds.
 
     As a parameterized parent, each child takes its run time from the ``run_for`` meta key, so
-    one parent serves batches of any length.
+    one parent serves batches of any length. With ``print_every`` (parameterized only), the
+    line is printed again every that many seconds, ``repeat`` (a meta key) more times: see
+    :func:`continuous_meta`.
     """
     config: dict[str, Any] = {"stdout_string": stdout, "exit_code": 0}
     config["run_for"] = "${NOMAD_META_run_for}" if parameterized else f"{run_for}s"
+    if print_every is not None:
+        if not parameterized:
+            raise ValueError("print_every needs a parameterized batch (repeat is a meta key)")
+        config["stdout_repeat"] = "${NOMAD_META_repeat}"
+        config["stdout_repeat_duration"] = f"{print_every:g}s"
     task = {
         "Name": TASK,
         "Driver": "mock_driver",
@@ -71,10 +81,17 @@ def mock_batch(
     if parameterized:
         job["ParameterizedJob"] = {
             "Payload": "forbidden",
-            "MetaRequired": ["run_for"],
+            "MetaRequired": ["run_for", "repeat"] if print_every is not None else ["run_for"],
             "MetaOptional": [],
         }
     return job
+
+
+def continuous_meta(run_for: float, print_every: float) -> tuple[dict[str, str], int]:
+    """Dispatch meta for a batch printing a line every ``print_every`` s for ``run_for`` s,
+    and how many lines it prints (the first one at its start)."""
+    repeat = max(0, int(run_for / print_every) - 1)
+    return {"run_for": f"{run_for:.3f}s", "repeat": str(repeat)}, repeat + 1
 
 
 def log_writer_batch(

@@ -24,6 +24,8 @@ class Profile:
     :param latency_budget_s: no new short batch starts after this many seconds of a lane
         (at least one always runs), so a slow waiter cannot stretch the run unboundedly.
     :param baseline_latency_runs: short batches per baseline waiter (run side by side).
+    :param batch_print_every: claim 1's batches print a line every that many seconds for their
+        whole run, so the waiters' log reading is exercised.
     :param long_batches: batch durations (seconds) whose request counts are compared.
     :param long_repeats: repeats of each long batch, per waiter, as ``{duration: repeats}``.
     :param baseline_interval_scale: multiplies the baselines' 10 s / 5 s poll intervals; 1 in
@@ -45,6 +47,9 @@ class Profile:
     :param executor_tasks: NomadExecutor tries running at once, one size after another.
     :param executor_window_s: the quiet window in which the executor's requests are counted
         while every try runs (a minute, so the figure reads as requests per minute).
+    :param task_end_runs: DAG runs per provider path through the real Airflow deployment of
+        claim 1b (sync and deferrable side by side, one run of each at a time).
+    :param task_end_budget_s: no new DAG run of claim 1b starts after this many seconds.
     :param concurrent_claims: run claims 2-4 side by side with claim 1 (the smoke run, where
         only correctness is checked) instead of one after another (``make bench``).
     """
@@ -54,6 +59,7 @@ class Profile:
     latency_run_for: tuple[float, float]
     latency_budget_s: float
     baseline_latency_runs: int
+    batch_print_every: float
     long_batches: tuple[float, ...]
     long_repeats: dict[float, int]
     baseline_interval_scale: float
@@ -70,6 +76,8 @@ class Profile:
     blocking_queries: int
     executor_tasks: tuple[int, ...]
     executor_window_s: float
+    task_end_runs: int
+    task_end_budget_s: float
     concurrent_claims: bool
     trigger_logs: bool = True
 
@@ -81,10 +89,11 @@ class Profile:
 
 FULL = Profile(
     name="full",
-    latency_runs=40,
+    latency_runs=110,
     latency_run_for=(0.5, 1.5),
-    latency_budget_s=150.0,
+    latency_budget_s=200.0,
     baseline_latency_runs=12,
+    batch_print_every=0.05,
     long_batches=(60.0, 600.0),
     long_repeats={60.0: 3, 600.0: 2},
     baseline_interval_scale=1.0,
@@ -102,6 +111,8 @@ FULL = Profile(
     blocking_queries=4000,
     executor_tasks=(1, 50, 500),
     executor_window_s=60.0,
+    task_end_runs=40,
+    task_end_budget_s=300.0,
     concurrent_claims=False,
 )
 
@@ -111,6 +122,7 @@ QUICK = Profile(
     latency_run_for=(0.3, 0.8),
     latency_budget_s=10.0,
     baseline_latency_runs=2,
+    batch_print_every=0.05,
     long_batches=(5.0,),
     long_repeats={5.0: 1},
     baseline_interval_scale=0.1,
@@ -127,6 +139,8 @@ QUICK = Profile(
     blocking_queries=200,
     executor_tasks=(1, 5),
     executor_window_s=3.0,
+    task_end_runs=2,
+    task_end_budget_s=60.0,
     concurrent_claims=True,
 )
 

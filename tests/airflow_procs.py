@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +19,10 @@ from pathlib import Path
 
 import httpx
 
+from airflow_provider_nomad.testing.airflow_deployment import free_port
+
 #: Bound for a component to come up on a slow, loaded machine: a hang, not a step's duration.
 START_TIMEOUT = 300.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -298,16 +298,19 @@ class JobFollower:
 
         The first read of a target does not wait: it is what ``index`` comes from.
         """
-        assert self._changes is not None
+        # Held here: the follower's other wait may give the watch up (``self._changes = None``)
+        # while this one is parked; the watch then tells this one too, from ``mark()``.
+        changes = self._changes
+        assert changes is not None
         mark = self._marks.get(target)
         if mark is None:
             # Read once the stream is open, not before: the connection wakes every follower
             # that read earlier, to read again.
-            await self._changes.connected(self._wait())
+            await changes.connected(self._wait())
         elif index > 0:
-            await self._changes.wait_changed(self.job_id, index, mark, self._wait())
+            await changes.wait_changed(self.job_id, index, mark, self._wait())
         # Taken before the read: a reconnect after it may have lost events this read missed.
-        self._marks[target] = self._changes.mark()
+        self._marks[target] = changes.mark()
         return await read(target)
 
     def _update_allocs(self, allocs: list[Mapping[str, Any]], index: int) -> None:

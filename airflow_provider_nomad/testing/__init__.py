@@ -28,7 +28,9 @@ placed once capacity frees). Tasks run for real (``raw_exec``/``exec``: a subpro
 process group, with Nomad's task environment, directories, dispatch payload and rotating log
 files) or scripted (``mock_driver``), with Nomad's restart and reschedule policies, task
 events and job status derivation. Consul (``airflow_provider_nomad.testing.consul``) serves
-the health endpoints.
+health, catalog, agent registrations and checks (TTL, HTTP, and script checks when enabled),
+maintenance mode, KV, sessions, transactions, coordinates, user events, operator and snapshot
+endpoints.
 
 Control API
 -----------

@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--tls-key", default=None)
     serve.add_argument("--tls-ca", default=None, help="require client certificates (mTLS)")
     serve.add_argument(
+        "--consul-enable-script-checks",
+        action="store_true",
+        help="the Consul agent runs script checks (Args) as local processes",
+    )
+    serve.add_argument(
         "--substitute",
         action="append",
         default=[],
@@ -93,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         tls_key=args.tls_key,
         tls_ca=args.tls_ca,
         substitutions=declared,
+        consul_script_checks=args.consul_enable_script_checks,
     )
     emulator.start()
     try:

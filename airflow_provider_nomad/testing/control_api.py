@@ -10,8 +10,9 @@ commands. Without ACLs it is open, like the Nomad API.
 
 from __future__ import annotations
 
+import inspect
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.datastructures import Headers
@@ -31,12 +32,15 @@ class ControlApi:
     """Handlers of the control API.
 
     :param nomad: the Nomad backend.
-    :param consul_reset: resets the Consul side.
+    :param consul_reset: resets the Consul side (may return an awaitable).
     :param observatory: counters and faults.
     """
 
     def __init__(
-        self, nomad: NomadBackend, consul_reset: Callable[[], None], observatory: Observatory
+        self,
+        nomad: NomadBackend,
+        consul_reset: Callable[[], Awaitable[None] | None],
+        observatory: Observatory,
     ) -> None:
         self.nomad = nomad
         self.consul_reset = consul_reset
@@ -95,7 +99,9 @@ class ControlApi:
 
     async def reset(self, request: Request) -> Response:
         self.nomad.reset()
-        self.consul_reset()
+        outcome = self.consul_reset()
+        if inspect.isawaitable(outcome):  # a Consul agent that left starts again
+            await outcome
         self.observatory.reset_counts()
         self.observatory.clear_faults()
         return JSONResponse({"ok": True})

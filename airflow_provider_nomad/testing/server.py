@@ -21,6 +21,7 @@ from typing import Any
 
 import uvicorn
 
+from .consul_listener import ConsulListener
 from .control import EmulatorControl
 from .control_api import ControlApi
 from .middleware import (
@@ -39,13 +40,13 @@ from .nomad.substitutes import Substitution
 log = logging.getLogger(__name__)
 
 
-def _consul_app(acl_token: str | None) -> Any:
+def _consul_app(acl_token: str | None, enable_script_checks: bool = False) -> Any:
     """The Consul emulator app, or a 404-everything stand-in while it does not exist."""
     try:
         from .consul import create_app
     except ImportError:  # pragma: no cover - depends on the Consul side being present
         return _NotFoundApp()
-    return create_app(acl_token=acl_token)
+    return create_app(acl_token=acl_token, enable_script_checks=enable_script_checks)
 
 
 class _NotFoundApp:
@@ -133,6 +134,8 @@ class Emulator:
     :param event_heartbeat: seconds between ``/v1/event/stream`` heartbeats (Nomad: 30).
     :param substitutions: driver substitutions (objects as ``POST /_emulator/substitutions``
         takes them) in force from the start and kept across resets.
+    :param consul_script_checks: the Consul agent runs script checks (``Args``) as local
+        subprocesses, as one started with ``enable_script_checks``; off by default, as in Consul.
     """
 
     def __init__(
@@ -151,6 +154,7 @@ class Emulator:
         acl_bootstrapped: bool = True,
         event_heartbeat: float = 30.0,
         substitutions: Iterable[dict[str, Any]] = (),
+        consul_script_checks: bool = False,
     ) -> None:
         if bool(tls_cert) != bool(tls_key):
             raise ValueError("tls_cert and tls_key go together")
@@ -165,6 +169,7 @@ class Emulator:
         self._node_name = node_name
         self._acl_bootstrapped = acl_bootstrapped
         self._event_heartbeat = event_heartbeat
+        self._consul_script_checks = consul_script_checks
         # Validated now, so a bad declaration fails the caller, not the emulator's thread.
         self._substitutions = [Substitution.from_dict(spec) for spec in substitutions]
         self.token: str | None = str(uuid.uuid4()) if acl else None
@@ -279,33 +284,32 @@ class Emulator:
         )
         self.backend = backend
         observatory = Observatory()
-        consul = _consul_app(self.token)
-        backend_of_consul = getattr(getattr(consul, "state", None), "backend", None)
-        control = ControlApi(
-            backend, getattr(backend_of_consul, "reset", lambda: None), observatory
+
+        def consul_side() -> tuple[Any, Any]:
+            consul = _consul_app(self.token, self._consul_script_checks)
+            asgi = CommonMiddleware(consul, "consul", observatory, starlette_template(consul))
+            return asgi, getattr(getattr(consul, "state", None), "backend", None)
+
+        consul_port = sockets[1].getsockname()[1]
+        listener = ConsulListener(
+            consul_side, sockets[1], lambda: _bind(self.host, consul_port), self._config
         )
+        control = ControlApi(backend, listener.reset, observatory)
         nomad_app = CommonMiddleware(NomadApp(backend), "nomad", observatory, route_template)
-        apps = [
-            _ControlFirst(control, nomad_app),
-            CommonMiddleware(consul, "consul", observatory, starlette_template(consul)),
-        ]
-        servers = [uvicorn.Server(self._config(app)) for app in apps]
-        tasks = [
-            asyncio.ensure_future(server.serve(sockets=[sock]))
-            for server, sock in zip(servers, sockets, strict=True)
-        ]
-        while not all(s.started for s in servers):
-            if any(t.done() for t in tasks):
-                for task in tasks:
+        nomad_server = uvicorn.Server(self._config(_ControlFirst(control, nomad_app)))
+        nomad_task = asyncio.ensure_future(nomad_server.serve(sockets=[sockets[0]]))
+        listener.start()
+        while not (nomad_server.started and listener.started):
+            for task in (nomad_task, listener.task):
+                if task is not None and task.done():
                     task.result()
-                raise RuntimeError("an HTTP server exited during startup")
+                    raise RuntimeError("an HTTP server exited during startup")
             await asyncio.sleep(0.005)  # uvicorn exposes no startup event; poll its flag
         self._ready.set()
         await self._stop.wait()
         backend.shutdown()
-        for server in servers:
-            server.should_exit = True
-        await asyncio.gather(*tasks, return_exceptions=True)
+        nomad_server.should_exit = True
+        await asyncio.gather(nomad_task, listener.stop(), return_exceptions=True)
         await _cancel_leftovers()
 
     def _config(self, app) -> uvicorn.Config:

@@ -22,6 +22,7 @@ import httpx
 
 from benchmarks.emulator import EmulatorProcess
 from benchmarks.jobs import TASK, NomadApi, final_allocation, log_writer_batch
+from benchmarks.load import machine_load
 from benchmarks.logdata import crc32_of
 from benchmarks.procs import WorkerProcess, worker_env, write_spec
 from benchmarks.profile import Profile
@@ -105,6 +106,8 @@ class LogBenchmark:
             api.client.close()
         hasher.join(timeout=600)
         plain_url = _log_url(self.emulator.nomad_addr, alloc_id, plain=True)
+        # The ratio to curl moves with the machine's load: recorded around the reads.
+        load_before = machine_load()
         timeout = max(600.0, p.log_bytes / MB)  # a reader slower than 1 MB/s has failed
         curl_runs: list[dict[str, Any]] = []
         follower_runs: list[dict[str, Any]] = []
@@ -121,7 +124,8 @@ class LogBenchmark:
         framed["wire_bytes"] = framed.pop("bytes")
         framed["mb_per_s"] = p.log_bytes / framed["seconds"] / MB
         handler_run = self._follow("handler", 0, timeout)
-        return self._summarize(
+        load_after = machine_load()
+        summary = self._summarize(
             expected_crc32=expected.get("crc32", ""),
             write_seconds=write_seconds,
             retained=retained,
@@ -130,6 +134,7 @@ class LogBenchmark:
             framed=framed,
             handler_run=handler_run,
         )
+        return {**summary, "load_before": load_before, "load_after": load_after}
 
     @staticmethod
     def _retained_bytes(api: NomadApi, alloc_id: str) -> int:

@@ -23,25 +23,42 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.emulator import EmulatorProcess, start_all
+from benchmarks.load import machine_load
 from benchmarks.procs import WorkerProcess, worker_env, write_spec
 from benchmarks.profile import Profile
 from benchmarks.stats import spread, summarize
-from benchmarks.waiters.kinds import AIRFLOW_NOMAD_021, DEFERRABLE, NOMAD_007, SYNC
+from benchmarks.waiters.kinds import (
+    AIRFLOW_NOMAD_021,
+    AIRFLOW_NOMAD_021_LOGS,
+    DEFERRABLE,
+    NOMAD_007,
+    PREFECT_NOMAD_020,
+    SYNC,
+)
 
-KINDS = (SYNC, DEFERRABLE, NOMAD_007, AIRFLOW_NOMAD_021)
+KINDS = (SYNC, DEFERRABLE, NOMAD_007, AIRFLOW_NOMAD_021, AIRFLOW_NOMAD_021_LOGS, PREFECT_NOMAD_020)
 PROVIDER_KINDS = (SYNC, DEFERRABLE)
 LABELS = {
     SYNC: "provider, sync (operator)",
-    DEFERRABLE: "provider, deferrable (trigger)",
+    DEFERRABLE: "provider, deferrable (trigger + execute_complete)",
     NOMAD_007: "apache-airflow-providers-nomad 0.0.7",
-    AIRFLOW_NOMAD_021: "airflow-nomad 0.2.1",
+    AIRFLOW_NOMAD_021: "airflow-nomad 0.2.1 (default: forward_logs off)",
+    AIRFLOW_NOMAD_021_LOGS: "airflow-nomad 0.2.1, forward_logs=True",
+    PREFECT_NOMAD_020: "prefect-nomad 0.2.0",
 }
-PEER_INTERVALS = {NOMAD_007: 10.0, AIRFLOW_NOMAD_021: 5.0}
+PEER_INTERVALS = {
+    NOMAD_007: 10.0,
+    AIRFLOW_NOMAD_021: 5.0,
+    AIRFLOW_NOMAD_021_LOGS: 5.0,
+    PREFECT_NOMAD_020: 1.0,
+}
 SLUGS = {
     SYNC: "sync",
     DEFERRABLE: "deferrable",
     NOMAD_007: "nomad007",
     AIRFLOW_NOMAD_021: "airflownomad021",
+    AIRFLOW_NOMAD_021_LOGS: "airflownomad021logs",
+    PREFECT_NOMAD_020: "prefectnomad020",
 }
 SHORT = "short"
 #: How often a long wait checks that every emulator is still alive.
@@ -69,6 +86,7 @@ class WaitBenchmark:
         self.lanes: dict[str, list[dict[str, Any]]] = {}
         self._done: dict[str, set[str]] = {}
         self.started_at: float | None = None
+        self.load_before: dict[str, Any] | None = None
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -119,6 +137,7 @@ class WaitBenchmark:
                 "kind": kind,
                 "interval_scale": self.profile.baseline_interval_scale,
                 "result_path": str(self.workdir / f"wait-{SLUGS[kind]}.json"),
+                "cli_dir": str(self.workdir / "bin"),
                 "lanes": [
                     {
                         "name": lane["name"],
@@ -128,6 +147,7 @@ class WaitBenchmark:
                         "mode": lane["mode"],
                         "budget_s": lane["budget_s"],
                         "warmup": lane["warmup"],
+                        "print_every": self.profile.batch_print_every,
                     }
                     for lane in lanes
                 ],
@@ -142,6 +162,7 @@ class WaitBenchmark:
             self._done[kind] = set()
         for worker in self.workers.values():
             worker.wait_for("ready", timeout=300)
+        self.load_before = machine_load()
         for worker in self.workers.values():
             worker.send(command="go")
         self.started_at = time.time()
@@ -230,6 +251,7 @@ class WaitBenchmark:
             warmups = [r for r in short_lane if r.get("warmup")]
             entry: dict[str, Any] = {
                 "label": LABELS[kind],
+                "children_cpu_s": data.get("children_cpu_s"),
                 "poll_interval_s": (
                     PEER_INTERVALS[kind] * self.profile.baseline_interval_scale
                     if kind in PEER_INTERVALS
@@ -268,9 +290,21 @@ class WaitBenchmark:
                     ),
                     "latency_s": spread(r["latency_s"] for r in runs if r["latency_s"] is not None),
                     "requests_by_route": runs[0].get("requests_by_route") if runs else None,
+                    "log_lines_per_batch_line": spread(
+                        r["log_lines"] / r["batch_lines"] for r in runs if r.get("batch_lines")
+                    ),
+                    "cli_processes_per_poll": spread(
+                        r["cli_processes"] / r["polls"] for r in runs if r.get("cli_processes")
+                    ),
                 }
             waiters[kind] = entry
-        return {"waiters": waiters, "records": records, "errors": errors}
+        return {
+            "waiters": waiters,
+            "records": records,
+            "errors": errors,
+            "load_before": self.load_before,
+            "load_after": machine_load(),
+        }
 
 
 def _requests(record: dict[str, Any]) -> int:

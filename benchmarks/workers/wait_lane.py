@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import sys
 import threading
 import time
@@ -24,10 +25,17 @@ from typing import Any
 import httpx
 
 from benchmarks.emulator import control_for
-from benchmarks.jobs import NomadApi, final_allocation, finish_times, mock_batch
+from benchmarks.jobs import (
+    NomadApi,
+    continuous_meta,
+    final_allocation,
+    finish_times,
+    mock_batch,
+)
 from benchmarks.procs import emit, receive
-from benchmarks.waiters.kinds import AIRFLOW_NOMAD_021, DEFERRABLE, NOMAD_007, SYNC
-from benchmarks.waiters.peers import wait_peer
+from benchmarks.waiters.kinds import DEFERRABLE, SYNC
+from benchmarks.waiters.nomad_cli import install as install_nomad_cli
+from benchmarks.waiters.peers import PEERS, wait_peer
 
 PARENT = "bench-batch"
 #: Longest a single wait may take beyond its batch's own run time.
@@ -38,12 +46,16 @@ class Lane:
     """One emulator and the batches waited on against it.
 
     :param spec: ``name``, ``nomad_addr``, ``conn_id``, ``runs`` (batch seconds),
-        ``mode`` (``sequential`` | ``concurrent``).
+        ``mode`` (``sequential`` | ``concurrent``), ``print_every`` (the batches print a line
+        every that many seconds for their whole run).
     :param kind: the waiter.
     :param interval_scale: the peers' interval scale.
+    :param cli: the ``nomad`` executable the airflow-nomad peer starts.
     """
 
-    def __init__(self, spec: dict[str, Any], kind: str, interval_scale: float) -> None:
+    def __init__(
+        self, spec: dict[str, Any], kind: str, interval_scale: float, cli: Path | None = None
+    ) -> None:
         self.name = spec["name"]
         self.nomad_addr = spec["nomad_addr"]
         self.conn_id = spec["conn_id"]
@@ -51,18 +63,24 @@ class Lane:
         self.mode = spec["mode"]
         self.budget_s: float | None = spec.get("budget_s")
         self.warmup: bool = bool(spec.get("warmup"))
+        self.print_every: float = spec["print_every"]
         self.kind = kind
         self.interval_scale = interval_scale
+        self.cli = cli
+        self.batch_lines: dict[str, int] = {}
         self.api = NomadApi(httpx.Client(base_url=self.nomad_addr, timeout=WAIT_MARGIN + 320))
         self.control = control_for(self.nomad_addr)
         self.records: list[dict[str, Any]] = []
         self.errors: list[str] = []
 
     def set_up(self) -> None:
-        self.api.register(mock_batch(PARENT, parameterized=True))
+        self.api.register(mock_batch(PARENT, parameterized=True, print_every=self.print_every))
 
     def dispatch(self, run_for: float) -> tuple[str, str]:
-        return self.api.dispatch(PARENT, {"run_for": f"{run_for:.3f}s"})
+        meta, lines = continuous_meta(run_for, self.print_every)
+        child, eval_id = self.api.dispatch(PARENT, meta)
+        self.batch_lines[child] = lines
+        return child, eval_id
 
     def record(
         self,
@@ -91,6 +109,10 @@ class Lane:
             "latency_from_alloc_modify_s": returned - modified / 1e9 if modified else None,
             "result": outcome.get("result"),
             "alloc_status": alloc.get("ClientStatus"),
+            "batch_lines": self.batch_lines.get(child),
+            "log_lines": outcome.get("log_lines"),
+            "polls": outcome.get("polls"),
+            "cli_processes": outcome.get("cli_processes"),
         }
         if counts is not None:
             record["requests"] = sum(counts.values())
@@ -128,7 +150,9 @@ def _wait_once_blocking(lane: Lane, run_for: float, count_on_emulator: bool) -> 
 
         outcome = wait_sync(PARENT, child, eval_id, lane.conn_id)
     else:
-        outcome = wait_peer(lane.kind, lane.nomad_addr, child, lane.interval_scale, run_for)
+        outcome = wait_peer(
+            lane.kind, lane.nomad_addr, child, eval_id, lane.interval_scale, run_for, lane.cli
+        )
     returned = time.time()
     counts = lane.control.request_counts(service="nomad") if count_on_emulator else None
     lane.record(run_for, child, started, returned, outcome, counts)
@@ -157,7 +181,7 @@ def run_blocking_lane(lane: Lane) -> None:
 
 
 async def _trigger_once(lane: Lane, run_for: float, count_on_emulator: bool) -> None:
-    from benchmarks.waiters.provider import make_trigger, wait_deferrable
+    from benchmarks.waiters.provider import make_trigger, resume, wait_deferrable
 
     child, eval_id = await asyncio.to_thread(lane.dispatch, run_for)
     if count_on_emulator:
@@ -166,12 +190,18 @@ async def _trigger_once(lane: Lane, run_for: float, count_on_emulator: bool) -> 
     started = time.time()
     event = await asyncio.wait_for(wait_deferrable(trigger), run_for + WAIT_MARGIN)
     returned = time.time()
+    if event.outcome is not None:
+        # The worker's side of the deferred wait: its reads are counted with the trigger's.
+        resumed = await asyncio.to_thread(resume, PARENT, lane.conn_id, event)
+        if resumed.get("status") != "succeeded":
+            lane.errors.append(f"{child}: execute_complete returned {resumed}")
     counts = (
         await asyncio.to_thread(lane.control.request_counts, service="nomad")
         if count_on_emulator
         else None
     )
     outcome = event.outcome.to_dict() if event.outcome else {"result": f"error: {event.error}"}
+    outcome["log_lines"] = trigger.log.batch_lines
     await asyncio.to_thread(lane.record, run_for, child, started, returned, outcome, counts)
 
 
@@ -217,7 +247,8 @@ def main(spec_path: str) -> int:
 
         warm_up([lane_spec["conn_id"] for lane_spec in spec["lanes"]])
 
-    lanes = [Lane(s, kind, spec.get("interval_scale", 1.0)) for s in spec["lanes"]]
+    cli = install_nomad_cli(Path(spec["cli_dir"]), sys.executable) if kind in PEERS else None
+    lanes = [Lane(s, kind, spec.get("interval_scale", 1.0), cli) for s in spec["lanes"]]
     for lane in lanes:
         lane.set_up()
     emit("ready")
@@ -236,7 +267,7 @@ def main(spec_path: str) -> int:
             await asyncio.gather(*(one(lane) for lane in lanes))
 
         asyncio.run(run_all())
-    elif kind in (SYNC, NOMAD_007, AIRFLOW_NOMAD_021):
+    elif kind == SYNC or kind in PEERS:
 
         def one_blocking(lane: Lane) -> None:
             _guarded(lane, run_blocking_lane, lane)
@@ -249,10 +280,13 @@ def main(spec_path: str) -> int:
             thread.join()
     else:
         raise SystemExit(f"unknown waiter kind {kind!r}")
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = {
         "kind": kind,
         "records": [r for lane in lanes for r in lane.records],
         "errors": [e for lane in lanes for e in lane.errors],
+        # CPU of the processes this waiter started (airflow-nomad's nomad CLI stand-ins).
+        "children_cpu_s": children.ru_utime + children.ru_stime,
     }
     for lane in lanes:
         lane.close()

@@ -18,6 +18,12 @@ import pytest
 
 from benchmarks.claims.wait import KINDS, PROVIDER_KINDS
 from benchmarks.profile import QUICK
+from benchmarks.waiters.kinds import (
+    AIRFLOW_NOMAD_021,
+    AIRFLOW_NOMAD_021_LOGS,
+    NOMAD_007,
+    PREFECT_NOMAD_020,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -33,7 +39,8 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=240,
+        # Every claim at once, one of them starting a whole Airflow deployment.
+        timeout=420,
     )
     assert proc.returncode == 0, f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return out, json.loads((out / "results.json").read_text()), proc.stdout
@@ -43,7 +50,14 @@ def test_run_is_complete_and_error_free(quick_run):
     out, results, stdout = quick_run
     assert results["errors"] == []
     assert results["meta"]["profile"]["name"] == "quick"
-    assert set(results["claims"]) == {"wait", "logs", "triggers", "headroom", "executor"}
+    assert set(results["claims"]) == {
+        "wait",
+        "task_end",
+        "logs",
+        "triggers",
+        "headroom",
+        "executor",
+    }
     # The table is printed at the end and written to results.md, every claim evaluated.
     assert "| Claim | Measure | Target |" in stdout
     markdown = (out / "results.md").read_text()
@@ -84,6 +98,31 @@ def test_a_short_wait_costs_at_most_12_requests(quick_run):
             assert requests["n"] == QUICK.long_repeats[duration]
             assert 0 < requests["max"] <= 12, (kind, requests)
         assert 0 < entry["short_batch_requests"]["max"] <= 12
+    # The deferrable count covers the resumed task too: execute_complete re-reads the job's
+    # allocations and evaluations (the trigger reads no evaluation list).
+    deferrable = results["claims"]["wait"]["waiters"]["deferrable"]
+    for duration in QUICK.long_batches:
+        routes = deferrable["long"][f"{duration:g}s"]["requests_by_route"]
+        assert routes.get("GET /v1/job/:job_id/evaluations") == 1, routes
+
+
+def test_every_dag_run_ended_its_task_through_the_deployment(quick_run):
+    _, results, _ = quick_run
+    paths = results["claims"]["task_end"]["paths"]
+    assert set(paths) == {"sync", "deferrable"}
+    for path, entry in paths.items():
+        assert entry["planned"] == QUICK.task_end_runs
+        assert entry["latency_s"]["n"] == len(entry["records"]) >= 1, path
+        for record in entry["records"]:
+            # Causality: Airflow cannot record the task's end before the batch ended.
+            assert record["latency_s"] > 0, record
+            # One dispatch per task, and the task read what it waited for.
+            assert record["requests_by_route"]["POST /v1/job/:job_id/dispatch"] == 1, record
+            assert record["requests_by_route"]["GET /v1/job/:job_id/allocations"] >= 1, record
+    # The deferrable task resumed in a worker: execute_complete re-read the job's evaluations,
+    # which neither the sync path nor the trigger reads.
+    for record in paths["deferrable"]["records"]:
+        assert record["requests_by_route"].get("GET /v1/job/:job_id/evaluations", 0) >= 1
 
 
 def test_peers_count_what_the_emulator_counts(quick_run):
@@ -96,6 +135,43 @@ def test_peers_count_what_the_emulator_counts(quick_run):
     assert peers
     for record in peers:
         assert record["client_requests"] == record["requests"], record
+
+
+def test_log_lines_emitted_per_batch_line(quick_run):
+    """The batches print a line every 50 ms; each waiter's log lines are counted against them.
+
+    Not timing: how many times a waiter logs a line follows from how it reads the log.
+    """
+    _, results, _ = quick_run
+    records = results["claims"]["wait"]["records"]
+    for record in records:
+        assert record["batch_lines"] >= 1, record
+        ratio = record["log_lines"] / record["batch_lines"]
+        kind = record["kind"]
+        if kind in PROVIDER_KINDS or kind == PREFECT_NOMAD_020:
+            # Read from an offset: every line once (prefect-nomad prints them, to stdout).
+            assert ratio == 1, record
+        elif kind == AIRFLOW_NOMAD_021:
+            assert ratio == 0, record  # forward_logs is off by default
+        elif kind == AIRFLOW_NOMAD_021_LOGS:
+            assert ratio >= 1, record  # a line cut by a chunk's end is logged as two
+        else:
+            assert ratio >= 1, record
+    # apache-airflow-providers-nomad 0.0.7 logs the whole file again every round.
+    long_007 = [r for r in records if r["kind"] == NOMAD_007 and not r["lane"].endswith("short")]
+    assert long_007 and all(r["log_lines"] > r["batch_lines"] for r in long_007)
+
+
+def test_airflow_nomad_starts_nomad_processes(quick_run):
+    _, results, _ = quick_run
+    for record in results["claims"]["wait"]["records"]:
+        if record["kind"] == AIRFLOW_NOMAD_021:
+            # One `nomad job status -json` per poke.
+            assert record["cli_processes"] == record["polls"] >= 1, record
+        elif record["kind"] == AIRFLOW_NOMAD_021_LOGS:
+            # Plus, once the allocation exists, a listing per stream and a read of each file
+            # with new bytes.
+            assert record["cli_processes"] >= record["polls"] + 3, record
 
 
 def test_log_bytes_received_equal_bytes_written(quick_run):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from consul_testlib import (
     REAL_CONSUL_ADDR,
@@ -13,6 +14,7 @@ from consul_testlib import (
     cleanup_real,
     connection_env,
 )
+from nomad_testlib import HANG_BOUND
 
 from airflow_provider_nomad.testing import Emulator
 from airflow_provider_nomad.testing.consul import ConsulControl
@@ -56,3 +58,10 @@ def consul_conn(consul_emulator: ConsulEmulator, monkeypatch: pytest.MonkeyPatch
     """``consul_default`` pointing at the emulator (ACLs off)."""
     connection_env(monkeypatch, "consul_default", consul_emulator.addr)
     return consul_emulator
+
+
+@pytest.fixture
+def http(consul_emulator: ConsulEmulator) -> Iterator[httpx.Client]:
+    """A plain HTTP client of the emulated Consul agent (ACLs off)."""
+    with httpx.Client(base_url=consul_emulator.addr, timeout=HANG_BOUND) as client:
+        yield client

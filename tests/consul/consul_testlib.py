@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import consul
+import httpx
 import pytest
 from cryptography import x509
 from pki_testlib import CLIENT_AUTH, LOOPBACK, SERVER_AUTH, CertificateAuthority, write_pem
@@ -195,3 +196,9 @@ def make_tls_files(directory) -> TlsFiles:
         client_key=write_pem(directory, "client-key.pem", client[1]),
         client_key_pem=client[1],
     )
+
+
+def register(http: httpx.Client, body: dict) -> None:
+    """Register a service with the agent (``/v1/agent/service/register``), as a test's setup."""
+    response = http.put("/v1/agent/service/register", json=body)
+    assert response.status_code == 200, response.text

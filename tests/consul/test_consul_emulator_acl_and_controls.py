@@ -100,7 +100,7 @@ def test_exact_rule_beats_prefix_and_deny_wins():
     assert not authz.allowed("service", "payroll", "write")
     assert not authz.allowed("service", "payments-db", "read")
     with pytest.raises(ValueError, match="unsupported ACL rule"):
-        backend.create_token({"query_prefix": {"": "read"}})  # prepared queries: not modelled
+        backend.create_token({"database_prefix": {"": "read"}})  # no such Consul resource
 
 
 def test_management_token_may_do_everything(consul_emulator_acl: ConsulEmulator):

@@ -3,20 +3,8 @@ it answers for routes it does not serve."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
-from consul_testlib import ConsulEmulator
-
-
-@pytest.fixture
-def http(consul_emulator: ConsulEmulator):
-    with httpx.Client(base_url=consul_emulator.addr) as client:
-        yield client
-
-
-def register(http: httpx.Client, body: dict) -> None:
-    response = http.put("/v1/agent/service/register", json=body)
-    assert response.status_code == 200, response.text
+from consul_testlib import register
 
 
 def test_agent_endpoints_list_local_registrations_only(http):
@@ -99,7 +87,11 @@ def test_health_service_of_a_peer_is_empty_without_peerings(http):
     ("method", "path", "text"),
     [
         ("GET", "/v1/agent/host", "the Consul emulator does not implement GET /v1/agent/host"),
-        ("PUT", "/v1/txn", "the Consul emulator does not implement PUT /v1/txn"),
+        (
+            "PUT",
+            "/v1/operator/keyring",
+            "the Consul emulator does not implement PUT /v1/operator/keyring",
+        ),
         (
             "GET",
             "/v1/agent/service/web",

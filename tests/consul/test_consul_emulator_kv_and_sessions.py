@@ -17,12 +17,6 @@ def kv(consul_emulator: ConsulEmulator) -> consul.Consul:
     return consul.Consul(host=host.split("//")[1], port=int(port))
 
 
-@pytest.fixture
-def http(consul_emulator: ConsulEmulator):
-    with httpx.Client(base_url=consul_emulator.addr, timeout=HANG_BOUND) as client:
-        yield client
-
-
 def test_put_get_and_the_entry_shape(kv, http):
     assert kv.kv.put("batch/settlement", "2024-06-30", flags=42) is True
     index, entry = kv.kv.get("batch/settlement")

@@ -6,16 +6,14 @@ travels to Nomad, where the emulator runs it as a real process with this interpr
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pendulum
 import pytest
 from airflow.sdk import DAG, task
-from nomad_testlib import HANG_BOUND, act_when_logged
+from nomad_testlib import act_when_logged
+from process_testlib import kill_worker_once_it_prints
 
 from airflow_provider_nomad.decorators.nomad import NomadPythonTaskError
 from airflow_provider_nomad.exceptions import NomadInvalidInputError
@@ -280,24 +278,8 @@ def test_retry_after_the_worker_died_adopts_the_running_function(
             runs=str(runs),
         )
     )
-    worker = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
-    try:
-        # The worker follows the job once the function's first line reached its task log.
-        for line in worker.stdout:
-            if "rollup started" in line:
-                break
-        else:
-            pytest.fail("the worker ended before the function started")
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=HANG_BOUND)
+    # The worker follows the job once the function's first line reached its task log.
+    kill_worker_once_it_prints(script, "rollup started")
     prefix = f"airflow-{DAG_ID}-gated_rollup-af-"
     [job] = nomad_client.jobs.get_jobs(prefix=prefix)
     assert job["Status"] == "running"

@@ -99,3 +99,17 @@ def test_serve_with_acl_prints_the_management_token():
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.slow
+def test_serve_runs_consul_script_checks_only_when_enabled():
+    body = {"Name": "ledger", "Check": {"Args": [sys.executable, "-c", "0"], "Interval": "10s"}}
+    for flags, status in (((), 500), (("--consul-enable-script-checks",), 200)):
+        process = serve("--nomad-port", "0", "--consul-port", "0", *flags)
+        try:
+            consul_addr = first_line(process).group(2)
+            answer = httpx.put(f"{consul_addr}/v1/agent/service/register", json=body)
+            assert answer.status_code == status, answer.text
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=30)

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import queue
-import signal
-import subprocess
-import sys
 import textwrap
-import threading
 from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG
-from nomad_testlib import HANG_BOUND, act_when_logged, batch_job, children_of
+from nomad_testlib import act_when_logged, batch_job, children_of
+from process_testlib import kill_worker_once_it_prints
 
 from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
 
@@ -52,29 +47,6 @@ run_dag(dag)
 """
 
 
-def _lines_of(proc: subprocess.Popen) -> queue.Queue:
-    lines: queue.Queue = queue.Queue()
-
-    def pump() -> None:
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return lines
-
-
-def _wait_for_line(lines: queue.Queue, needle: str, timeout: float = HANG_BOUND) -> str:
-    seen = []
-    while True:
-        line = lines.get(timeout=timeout)
-        if line is None:
-            raise AssertionError(f"process ended before printing {needle!r}:\n{''.join(seen)}")
-        seen.append(line)
-        if needle in line:
-            return line
-
-
 def test_retry_after_sigkill_adopts_the_running_child(
     nomad_conn, nomad_client, dag_runner, capfd, tmp_path
 ):
@@ -83,20 +55,8 @@ def test_retry_after_sigkill_adopts_the_running_child(
 
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(WORKER_SCRIPT.format(here=str(TESTS_DIR))))
-    worker = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
-    try:
-        # The worker is following the child once the batch's first line reached its task log.
-        _wait_for_line(_lines_of(worker), "batch started")
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=HANG_BOUND)
+    # The worker is following the child once the batch's first line reached its task log.
+    kill_worker_once_it_prints(script, "batch started")
     [child] = children_of(nomad_client, "gated")
     assert child["Status"] == "running"
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -12,7 +9,8 @@ from pathlib import Path
 import pendulum
 import pytest
 from airflow.sdk import DAG
-from nomad_testlib import HANG_BOUND, act_when_logged
+from nomad_testlib import act_when_logged
+from process_testlib import kill_worker_once_it_prints
 
 from airflow_provider_nomad.exceptions import NomadInvalidInputError, NomadJobFailedError
 from airflow_provider_nomad.nomad.run_job import META_TRY, check_runnable
@@ -195,24 +193,8 @@ def test_retry_after_the_worker_died_adopts_the_running_job(
     )
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(WORKER_SCRIPT.format(here=str(TESTS_DIR), spec=spec)))
-    worker = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
-    try:
-        # The worker follows the job once the batch's first line reached its task log.
-        for line in worker.stdout:
-            if "batch started" in line:
-                break
-        else:
-            pytest.fail("the worker ended before the batch started")
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(timeout=HANG_BOUND)
+    # The worker follows the job once the batch's first line reached its task log.
+    kill_worker_once_it_prints(script, "batch started")
     [job] = jobs_of(nomad_client, "gated")
     assert job["Status"] == "running"
 

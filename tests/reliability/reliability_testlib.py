@@ -1,14 +1,12 @@
-"""Helpers of the reliability suite: reading task logs per batch, counting children, a proxy
-that loses answers after Nomad processed the request, and waiting on process output.
+"""Helpers of the reliability suite: reading task logs per batch, counting children, and a
+proxy that loses answers after Nomad processed the request.
 """
 
 from __future__ import annotations
 
 import asyncio
-import queue
 import random
 import re
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -87,42 +85,6 @@ def executions(ledger_dir, label: str) -> int:
 def retry_warnings(output: str) -> list[str]:
     """The retry warnings in captured output, to explain a run that ran out of attempts."""
     return [line[:300] for line in output.splitlines() if "retrying in" in line]
-
-
-# -- process output ----------------------------------------------------------------------------
-
-
-class OutputWatcher:
-    """Collects a subprocess's merged output on a thread, so a test can wait for a line."""
-
-    def __init__(self, proc: subprocess.Popen) -> None:
-        self.proc = proc
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line)
-        self._queue.put(None)
-
-    def wait_for(self, needle: str, timeout: float = HANG_BOUND) -> str:
-        """Block until a line containing ``needle`` arrives; fail if the process ends first."""
-        while True:
-            try:
-                line = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                raise AssertionError(
-                    f"no {needle!r} within {timeout} s:\n{''.join(self.lines[-50:])}"
-                ) from None
-            if line is None:
-                raise AssertionError(
-                    f"process ended before printing {needle!r}:\n{''.join(self.lines[-50:])}"
-                )
-            self.lines.append(line)
-            if needle in line:
-                return line
 
 
 # -- a proxy that loses answers ---------------------------------------------------------------

@@ -10,19 +10,15 @@ batch itself (each appends to a ledger file when it starts).
 from __future__ import annotations
 
 import json
-import os
 import runpy
-import signal
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from nomad_testlib import HANG_BOUND, DagRunResult, batch_job
+from nomad_testlib import DagRunResult, batch_job
+from process_testlib import kill_worker_once_it_prints
 from reliability_testlib import (
     OutputTrigger,
-    OutputWatcher,
     children_of_task,
     executions,
     latest_run_id,
@@ -93,19 +89,7 @@ def kill_worker_while_it_waits(tmp_path: Path, dag_file: Path) -> None:
     """Start a worker running the DAG; SIGKILL it once the batch's first line is in its log."""
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(WORKER.format(tests=str(TESTS_DIR), dag_file=str(dag_file))))
-    worker = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=os.environ.copy(),
-        start_new_session=True,
-    )
-    try:
-        OutputWatcher(worker).wait_for("] batch started")
-    finally:
-        os.killpg(worker.pid, signal.SIGKILL)
-        assert worker.wait(timeout=HANG_BOUND) == -signal.SIGKILL
+    kill_worker_once_it_prints(script, "] batch started")
 
 
 def test_retry_adopts_the_child_the_killed_worker_was_following(

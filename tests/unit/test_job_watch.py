@@ -7,7 +7,9 @@ import json
 
 import pytest
 
+from airflow_provider_nomad.blocking import BlockingPacer
 from airflow_provider_nomad.exceptions import NomadPermissionError
+from airflow_provider_nomad.nomad.follow import JobFollower
 from airflow_provider_nomad.nomad.job_watch import JobChangeWatch, WatchUnavailable, job_of
 
 HANG = 30
@@ -142,6 +144,51 @@ async def test_a_refused_stream_makes_the_watch_unavailable():
             await asyncio.wait_for(watch.wait_changed("a", 1, mark, HANG), HANG)
         with pytest.raises(WatchUnavailable):
             watch.mark()
+
+
+class _HeldWatch(JobChangeWatch):
+    """Holds a wait for the stream's opening until the test releases it."""
+
+    def __init__(self, hook_factory) -> None:
+        super().__init__(hook_factory)
+        self.parked = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def connected(self, timeout: float) -> None:
+        self.parked.set()
+        await super().connected(timeout)
+        await self.release.wait()
+
+
+async def test_a_watch_given_up_by_one_wait_sends_the_parked_other_to_blocking_queries():
+    """A follower's evaluation wait is parked until the stream opens; its allocation wait
+    meets the refused stream first and gives the watch up. The parked wait must then read
+    with its own blocking query too, not fail on the watch the other wait dropped."""
+    hook = _Hook()
+    watch = _HeldWatch(lambda: hook)
+    follower = JobFollower(hook=None, job_id="j", changes=watch, blocking_wait=HANG)
+    reads: list[tuple[str, int | None]] = []
+
+    async def read(target: str, index: int | None = None, wait: float | None = None):
+        reads.append((target, index))
+        return {"read": target}, 9
+
+    with watch.following("j"):
+        follower._marks["allocs"] = watch.mark()  # the allocation list was read once before
+        parked = asyncio.create_task(follower._paced_read(BlockingPacer(), read, "eval-1", 0))
+        await asyncio.wait_for(watch.parked.wait(), HANG)
+        hook.streams.put_nowait(
+            NomadPermissionError(403, "Permission denied", "GET", "/v1/event/stream")
+        )
+        await _until(lambda: watch.unavailable is not None)
+        allocs = await asyncio.wait_for(
+            follower._paced_read(BlockingPacer(), read, "allocs", 5), HANG
+        )
+        assert follower._changes is None  # given up by the allocation wait
+        watch.release.set()
+        evaluation = await asyncio.wait_for(parked, HANG)
+    assert (allocs, evaluation) == (({"read": "allocs"}, 9), ({"read": "eval-1"}, 9))
+    assert reads == [("allocs", 5), ("eval-1", 0)]  # both as blocking queries
 
 
 def test_job_of_reads_the_payload_then_the_filter_keys():

@@ -41,6 +41,14 @@ class ChangeFeed:
         self._blocked = 0
         self._blocked_cv = threading.Condition()
         self._blocked_changed = asyncio.Event()
+        #: bumped when the state store is replaced (a snapshot restore): every parked query
+        #: answers at once with what it finds, whatever its index (Consul's abandon channel)
+        self._abandoned = 0
+
+    def abandon(self) -> None:
+        """Answer every parked query now (the caller replaced the state; call notify())."""
+        with self.lock:
+            self._abandoned += 1
 
     def bind_loop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Attach the loop that serves the API (called on every request; cheap)."""
@@ -102,6 +110,7 @@ class ChangeFeed:
         """
         with self.lock:
             event = self._changed
+            abandoned = self._abandoned
             index, result = compute()
         if min_index <= 0 or index > min_index:
             return index, result
@@ -118,6 +127,8 @@ class ChangeFeed:
                 with self.lock:
                     event = self._changed
                     index, result = compute()
+                    if self._abandoned != abandoned:
+                        return index, result
                 if index > min_index:
                     return index, result
         finally:

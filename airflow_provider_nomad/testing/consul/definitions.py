@@ -13,6 +13,12 @@ from typing import Any
 
 from airflow_provider_nomad.testing.consul import errors
 from airflow_provider_nomad.testing.consul.durations import parse_duration
+from airflow_provider_nomad.testing.consul.proxy_config import (
+    parse_connect,
+    parse_locality,
+    parse_proxy,
+    validate_kind,
+)
 
 PASSING = "passing"
 WARNING = "warning"
@@ -167,6 +173,14 @@ class ServiceSpec:
     tagged_addresses: dict[str, Any] = field(default_factory=dict)
     kind: str = ""
     checks: list[CheckSpec] = field(default_factory=list)
+    #: ``Proxy`` as Consul renders it (:func:`.proxy_config.parse_proxy`).
+    proxy: dict[str, Any] = field(default_factory=dict)
+    connect_native: bool = False
+    #: ``Connect.SidecarService``: the body of a sidecar the agent registers alongside.
+    sidecar: dict[str, Any] | None = None
+    locality: dict[str, str] | None = None
+    #: The parent's ID, on a sidecar the agent registers from ``Connect.SidecarService``.
+    sidecar_of: str = ""
 
 
 def _is_any_address(address: str) -> bool:
@@ -211,6 +225,10 @@ def parse_service(body: Any, *, name_key: str = "name") -> ServiceSpec:
             raise errors.ConsulHTTPError(400, f"Invalid check: {exc}") from exc
         if spec.status and spec.status not in VALID_STATUSES:
             raise errors.ConsulHTTPError(400, errors.INVALID_CHECK_STATUS_IN_SERVICE)
+    kind = str(raw.get("kind") or "")
+    proxy = parse_proxy(raw.get("proxy"))
+    native, sidecar = parse_connect(raw.get("connect"))
+    validate_kind(kind, proxy, native, port)
     return ServiceSpec(
         id=str(raw.get("id") or name),
         name=name,
@@ -221,8 +239,12 @@ def parse_service(body: Any, *, name_key: str = "name") -> ServiceSpec:
         weights={key: int(weights.get(key, 1)) for key in ("Passing", "Warning")},
         enable_tag_override=bool(raw.get("enabletagoverride") or False),
         tagged_addresses=service_addresses(raw.get("taggedaddresses")),
-        kind=str(raw.get("kind") or ""),
+        kind=kind,
         checks=checks,
+        proxy=proxy,
+        connect_native=native,
+        sidecar=sidecar,
+        locality=parse_locality(raw.get("locality")),
     )
 
 

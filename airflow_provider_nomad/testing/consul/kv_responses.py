@@ -79,6 +79,8 @@ async def _get(request: Request, key: str) -> Response:
         if recurse:
             index, found = dc.kv.listing(key)
         else:
+            # KVS.Get checks key:read before looking: 403 whether or not the key exists.
+            authz.require("key", key, READ)
             index, entry = dc.kv.get(key)
             found = [entry] if entry is not None else []
         allowed = [e for e in found if authz.allowed("key", e.key, READ)]

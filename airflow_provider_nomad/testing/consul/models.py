@@ -6,22 +6,27 @@ Writes may come from the loop serving the API or from another thread (a test dri
 ``app.state.backend``): one lock guards the data, and :class:`~.blocking.ChangeFeed` hands the
 wake-ups to the loop.
 
-Known simplifications: HTTP/TCP/gRPC checks are accepted but not run (they keep the status
-they were registered with, critical by default); a new output with an unchanged status is
+Script and HTTP checks are run by :mod:`.check_runner`. Known simplifications: TCP/UDP/gRPC
+checks are accepted but not run (they keep the status they were registered with, critical by
+default); a new output with an unchanged status is
 visible at once, where a real agent may defer it by ``check_update_interval``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import threading
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from airflow_provider_nomad.testing.consul import errors, kv_ops
-from airflow_provider_nomad.testing.consul.acl import READ, WRITE, AclStore, Authorizer
+from airflow_provider_nomad.testing.consul.acl import READ, WRITE, Authorizer
+from airflow_provider_nomad.testing.consul.acl_store import AclStore
 from airflow_provider_nomad.testing.consul.blocking import ChangeFeed
+from airflow_provider_nomad.testing.consul.check_runner import CheckRunner
 from airflow_provider_nomad.testing.consul.definitions import (
     CRITICAL,
     PASSING,
@@ -31,6 +36,7 @@ from airflow_provider_nomad.testing.consul.definitions import (
     ServiceSpec,
     default_service_addresses,
 )
+from airflow_provider_nomad.testing.consul.proxy_config import CONNECT_PROXY, GATEWAY_KINDS
 from airflow_provider_nomad.testing.consul.records import (
     SERF_ALIVE_OUTPUT,
     SERF_CHECK_ID,
@@ -43,6 +49,7 @@ from airflow_provider_nomad.testing.consul.records import (
     check_from_spec,
 )
 from airflow_provider_nomad.testing.consul.sessions import sessions_on_check
+from airflow_provider_nomad.testing.consul.sidecars import sidecar_spec
 
 CHECK_OUTPUT_MAX = 4096  # checks.DefaultBufSize
 TTL_EXPIRED = "TTL expired"
@@ -57,6 +64,8 @@ class ConsulBackend:
     :param node_name: the agent's node name.
     :param node_address: the agent's node address (``Node.Address``).
     :param rng: random source of the blocking-query jitter.
+    :param enable_script_checks: run script checks (``Args``) as local subprocesses, as an
+        agent with ``enable_script_checks``; without it registering one is refused.
     """
 
     def __init__(
@@ -67,16 +76,27 @@ class ConsulBackend:
         node_name: str = "node-1",
         node_address: str = "127.0.0.1",
         rng: random.Random | None = None,
+        enable_script_checks: bool = False,
     ) -> None:
         self.local_datacenter = datacenter
+        self.enable_script_checks = enable_script_checks
         self.node_name = node_name
         self.node_address = node_address
-        self.acl = AclStore(acl_token)
+        self._index = 0
+        self.acl = AclStore(acl_token, next_index=self._write, datacenter=datacenter)
         self.lock = threading.RLock()
         self.feed = ChangeFeed(self.lock, rng)
-        self._index = 0
+        self.check_runner = CheckRunner(self)
         self._ttl_generation = 0
         self._datacenters: dict[str, Datacenter] = {}
+        #: tokens set through ``PUT /v1/agent/token/:type``, by slot (``default``, ``agent``...)
+        self.agent_tokens: dict[str, str] = {}
+        #: state of the modules serving other endpoints (user events, autopilot...), each
+        #: under its own key; a reset empties it
+        self.extra_state: dict[str, Any] = {}
+        self.started_at = time.time()  # when the (only) server became leader and stable
+        #: set by the server hosting the agent: stops its listener after ``/v1/agent/leave``
+        self.on_leave: Callable[[], None] | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -88,9 +108,40 @@ class ConsulBackend:
         with self.lock:
             self._ttl_generation += 1  # pending TTL timers become no-ops
             self._datacenters = {}
+            self.agent_tokens = {}
+            self.extra_state = {}
             self.acl.reset()
             self._add_datacenter(self.local_datacenter, self.node_name, self.node_address)
         self.feed.notify()
+
+    def restore_datacenter(self, dc: Datacenter, snapshot_index: int) -> int:
+        """Put a datacenter restored from a snapshot in place of the one of the same name.
+
+        Like :meth:`reset`, the Raft index keeps increasing and every table is written at the
+        new index, so queries parked on the old state wake up and see the restored one.
+        """
+        with self.lock:
+            self._ttl_generation += 1  # TTL timers of the old checks become no-ops
+            self._index = max(self._index, snapshot_index)
+            index = self._write()
+            for table in dc.table_index:
+                dc.table_index[table] = index
+            for name in dc.service_names():
+                dc.service_index[name] = index
+            dc.extinction_index = index
+            dc.kv.table_index = index
+            # In place: a parked query holds the datacenter record it started with.
+            current = self._datacenters.setdefault(dc.name, dc)
+            for record_field in dataclasses.fields(dc):
+                setattr(current, record_field.name, getattr(dc, record_field.name))
+            for node in dc.nodes.values():
+                for check in node.checks.values():
+                    self._arm_ttl(dc.name, node.name, check)
+            # Entries keep their snapshot indexes, lower than what parked queries wait past:
+            # they are answered at once instead, as Consul abandons its old state store.
+            self.feed.abandon()
+        self.feed.notify()
+        return index
 
     @property
     def index(self) -> int:
@@ -243,6 +294,20 @@ class ConsulBackend:
         self._touch(dc, index, ("checks",), affected)
         return True
 
+    def record_check_result(
+        self, dc_name: str, node_name: str, check: HealthCheck, status: str, output: str
+    ) -> bool:
+        """A run of a check the agent runs ended; False when that check is no longer there."""
+        with self.lock:
+            dc = self._datacenters.get(dc_name)
+            node = dc.nodes.get(node_name) if dc else None
+            if dc is None or node is None or node.checks.get(check.check_id) is not check:
+                return False
+            changed = self._set_check(dc, node, check, status, output)
+        if changed:
+            self.feed.notify()
+        return True
+
     def _arm_ttl(self, dc_name: str, node_name: str, check: HealthCheck) -> None:
         if check.ttl <= 0:
             return
@@ -301,56 +366,81 @@ class ConsulBackend:
     def register_service(
         self, spec: ServiceSpec, authz: Authorizer, *, replace_existing_checks: bool = False
     ) -> None:
-        """``PUT /v1/agent/service/register``: add or replace an instance on the agent's node."""
+        """``PUT /v1/agent/service/register``: add or replace an instance on the agent's node,
+        and its sidecar proxy when it asks for one (``Connect.SidecarService``)."""
+        with self.lock:
+            node = self.local_node
+            sidecar = None
+            if spec.sidecar is not None:
+                in_use = [(service.id, service.port) for service in node.services.values()]
+                sidecar = sidecar_spec(spec, in_use)
+            for candidate in (spec, sidecar):
+                if candidate is None:
+                    continue
+                authz.require("service", candidate.name, WRITE)
+                existing = node.services.get(candidate.id)
+                if existing is not None:
+                    authz.require("service", existing.name, WRITE)
+                if not self.enable_script_checks and any(
+                    check.is_script for check in candidate.checks
+                ):
+                    raise errors.ConsulHTTPError(500, errors.SCRIPTS_DISABLED)
+            self._add_local_service(spec, replace_existing_checks)
+            if sidecar is not None:
+                self._add_local_service(sidecar, replace_existing_checks)
+        self.feed.notify()
+
+    def _add_local_service(self, spec: ServiceSpec, replace_existing_checks: bool) -> None:
+        """Write one instance and its checks on the agent's node (the caller holds the lock
+        and has checked the token)."""
+        dc = self._datacenters[self.local_datacenter]
+        node = self.local_node
+        existing = node.services.get(spec.id)
+        default_service_addresses(spec)
+        index = self._write()
+        service = _instance(spec, existing, index)
+        node.services[spec.id] = service
+        registered: set[str] = set()
+        for position, check_spec in enumerate(spec.checks, start=1):
+            check_id = check_spec.check_id or f"service:{spec.id}"
+            if not check_spec.check_id and len(spec.checks) > 1:
+                check_id += f":{position}"
+            check = check_from_spec(
+                check_spec,
+                node=node.name,
+                check_id=check_id,
+                name=check_spec.name or f"Service '{spec.name}' check",
+                service=service,
+                previous=node.checks.get(check_id),
+            )
+            check.create_index = check.create_index or index
+            check.modify_index = index
+            node.checks[check_id] = check
+            registered.add(check_id)
+            self._arm_ttl(dc.name, node.name, check)
+            self.check_runner.watch(dc.name, node.name, check, check_spec)
+        for check in node.service_checks(spec.id):
+            if check.check_id in registered:
+                continue
+            if replace_existing_checks:
+                del node.checks[check.check_id]
+            else:
+                check.service_tags = list(service.tags)
+        names = {spec.name} | ({existing.name} if existing else set())
+        self._touch(dc, index, ("services", "checks"), names)
+        if existing and existing.name != spec.name:
+            self._mark_extinct_if_gone(dc, existing.name, index)
+
+    def deregister_service(self, service_id: str, authz: Authorizer) -> None:
+        """``PUT /v1/agent/service/deregister/:service_id``: the instance and its checks go,
+        with the sidecar the agent registered for it (``removeServiceSidecars``)."""
         with self.lock:
             dc = self._datacenters[self.local_datacenter]
             node = self.local_node
-            authz.require("service", spec.name, WRITE)
-            existing = node.services.get(spec.id)
-            if existing is not None:
-                authz.require("service", existing.name, WRITE)
-            if any(check.is_script for check in spec.checks):
-                raise errors.ConsulHTTPError(500, errors.SCRIPTS_DISABLED)
-            default_service_addresses(spec)
-            index = self._write()
-            service = _instance(spec, existing, index)
-            node.services[spec.id] = service
-            registered: set[str] = set()
-            for position, check_spec in enumerate(spec.checks, start=1):
-                check_id = check_spec.check_id or f"service:{spec.id}"
-                if not check_spec.check_id and len(spec.checks) > 1:
-                    check_id += f":{position}"
-                check = check_from_spec(
-                    check_spec,
-                    node=node.name,
-                    check_id=check_id,
-                    name=check_spec.name or f"Service '{spec.name}' check",
-                    service=service,
-                    previous=node.checks.get(check_id),
-                )
-                check.create_index = check.create_index or index
-                check.modify_index = index
-                node.checks[check_id] = check
-                registered.add(check_id)
-                self._arm_ttl(dc.name, node.name, check)
-            for check in node.service_checks(spec.id):
-                if check.check_id in registered:
-                    continue
-                if replace_existing_checks:
-                    del node.checks[check.check_id]
-                else:
-                    check.service_tags = list(service.tags)
-            names = {spec.name} | ({existing.name} if existing else set())
-            self._touch(dc, index, ("services", "checks"), names)
-            if existing and existing.name != spec.name:
-                self._mark_extinct_if_gone(dc, existing.name, index)
-        self.feed.notify()
-
-    def deregister_service(self, service_id: str, authz: Authorizer) -> None:
-        """``PUT /v1/agent/service/deregister/:service_id``: the instance and its checks go."""
-        with self.lock:
-            dc = self._datacenters[self.local_datacenter]
-            self._remove_service(dc, self.local_node, service_id, authz)
+            self._remove_service(dc, node, service_id, authz)
+            sidecars = [s.id for s in node.services.values() if s.sidecar_of == service_id]
+            for sidecar in sidecars:
+                self._remove_service(dc, node, sidecar, authz)
         self.feed.notify()
 
     def _remove_service(
@@ -388,7 +478,7 @@ class ConsulBackend:
                 authz.require("service", service.name, WRITE)
             else:
                 authz.require("node", node.name, WRITE)
-            if spec.is_script:
+            if spec.is_script and not self.enable_script_checks:
                 raise errors.ConsulHTTPError(500, errors.SCRIPTS_DISABLED)
             index = self._write()
             check = check_from_spec(
@@ -403,6 +493,7 @@ class ConsulBackend:
             check.modify_index = index
             node.checks[check.check_id] = check
             self._arm_ttl(dc.name, node.name, check)
+            self.check_runner.watch(dc.name, node.name, check, spec)
             affected = [service.name] if service else [s.name for s in node.services.values()]
             self._touch(dc, index, ("checks",), affected)
         self.feed.notify()
@@ -536,20 +627,28 @@ class ConsulBackend:
         return max(1, dc.extinction_index)
 
     def health_service(
-        self, dc: Datacenter, name: str, tags: list[str] | None, authz: Authorizer
+        self,
+        dc: Datacenter,
+        name: str,
+        tags: list[str] | None,
+        authz: Authorizer,
+        instances: list[tuple[Node, ServiceInstance]] | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
         """Entries of ``/v1/health/service/:name`` before ``?filter`` and ``?passing``.
 
         Returns the entries the token may read and whether ACLs removed any.
+
+        :param instances: the instances to answer with instead of ``name``'s (the mesh
+            endpoints: a service's proxies, its ingress gateways).
         """
         entries: list[dict[str, Any]] = []
         filtered = False
-        for node, service in dc.instances(name):
+        for node, service in dc.instances(name) if instances is None else instances:
             if tags and not service.has_tags(tags):
                 continue
             if not (
                 authz.allowed("node", node.name, READ)
-                and authz.allowed("service", service.name, READ)
+                and authz.allowed("service", service.acl_name, READ)
             ):
                 filtered = True
                 continue
@@ -621,17 +720,23 @@ class ConsulBackend:
         return {name: sorted(values) for name, values in sorted(tags.items())}, filtered
 
     def catalog_service(
-        self, dc: Datacenter, name: str, tags: list[str] | None, authz: Authorizer
+        self,
+        dc: Datacenter,
+        name: str,
+        tags: list[str] | None,
+        authz: Authorizer,
+        instances: list[tuple[Node, ServiceInstance]] | None = None,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """``/v1/catalog/service/:name``: one flat ``ServiceNode`` per instance."""
+        """``/v1/catalog/service/:name``: one flat ``ServiceNode`` per instance (of
+        ``instances`` when given, as for :meth:`health_service`)."""
         out: list[dict[str, Any]] = []
         filtered = False
-        for node, service in dc.instances(name):
+        for node, service in dc.instances(name) if instances is None else instances:
             if tags and not service.has_tags(tags):
                 continue
             if not (
                 authz.allowed("node", node.name, READ)
-                and authz.allowed("service", service.name, READ)
+                and authz.allowed("service", service.acl_name, READ)
             ):
                 filtered = True
                 continue
@@ -651,7 +756,7 @@ class ConsulBackend:
     def create_token(self, rules: dict[str, Any], description: str = "") -> str:
         """Create an ACL token with ``rules`` (Consul JSON policy syntax); returns its secret."""
         with self.lock:
-            return self.acl.create_token(rules, description).secret_id
+            return self.acl.create_rules_token(rules, description).secret_id
 
     def set_check_status(
         self,
@@ -697,16 +802,22 @@ def service_node(dc: Datacenter, node: Node, service: ServiceInstance) -> dict[s
     }
     if service.tagged_addresses:  # `json:",omitempty"`
         out["ServiceTaggedAddresses"] = {k: dict(v) for k, v in service.tagged_addresses.items()}
-    return out | {
-        "ServiceWeights": dict(service.weights),
-        "ServiceMeta": dict(service.meta),
-        "ServicePort": service.port,
-        "ServiceEnableTagOverride": service.enable_tag_override,
-        "ServiceProxy": {"Mode": "", "MeshGateway": {}, "Expose": {}},
-        "ServiceConnect": {},
-        "CreateIndex": service.create_index,
-        "ModifyIndex": service.modify_index,
-    }
+    return (
+        out
+        | {
+            "ServiceWeights": dict(service.weights),
+            "ServiceMeta": dict(service.meta),
+            "ServicePort": service.port,
+            "ServiceEnableTagOverride": service.enable_tag_override,
+            "ServiceProxy": service.proxy_api(),
+            "ServiceConnect": service.connect_api(),
+        }
+        | ({"ServiceLocality": dict(service.locality)} if service.locality is not None else {})
+        | {
+            "CreateIndex": service.create_index,
+            "ModifyIndex": service.modify_index,
+        }
+    )
 
 
 def _instance(spec: Any, previous: ServiceInstance | None, index: int) -> ServiceInstance:
@@ -722,6 +833,10 @@ def _instance(spec: Any, previous: ServiceInstance | None, index: int) -> Servic
         enable_tag_override=spec.enable_tag_override,
         tagged_addresses=dict(spec.tagged_addresses),
         kind=spec.kind,
+        proxy=dict(spec.proxy) if spec.kind in (CONNECT_PROXY, *GATEWAY_KINDS) else {},
+        connect_native=spec.connect_native,
+        locality=dict(spec.locality) if spec.locality is not None else None,
+        sidecar_of=spec.sidecar_of,
         create_index=previous.create_index if previous else index,
         modify_index=index,
     )

@@ -7,14 +7,23 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from airflow_provider_nomad.testing.consul.config_entries import ConfigEntryStore
+from airflow_provider_nomad.testing.consul.connect_ca import ConnectCA
 from airflow_provider_nomad.testing.consul.definitions import CRITICAL, CheckSpec
 from airflow_provider_nomad.testing.consul.durations import format_duration
 from airflow_provider_nomad.testing.consul.filters import MAP, SCALAR, StructList
 from airflow_provider_nomad.testing.consul.kv import KVStore
+from airflow_provider_nomad.testing.consul.proxy_config import (
+    CONNECT_PROXY,
+    GATEWAY_KINDS,
+    empty_proxy,
+    ordered_proxy,
+)
 from airflow_provider_nomad.testing.consul.sessions import Session
 
 SERF_CHECK_ID = "serfHealth"
@@ -140,6 +149,12 @@ class ServiceInstance:
     enable_tag_override: bool = False
     tagged_addresses: dict[str, Any] = field(default_factory=dict)
     kind: str = ""
+    #: ``Proxy`` as rendered (``ConnectProxyConfig``); empty for a plain service.
+    proxy: dict[str, Any] = field(default_factory=dict)
+    connect_native: bool = False
+    locality: dict[str, str] | None = None
+    #: Set on a sidecar the agent registered from its parent's ``Connect.SidecarService``.
+    sidecar_of: str = ""
     create_index: int = 0
     modify_index: int = 0
     #: False for the ``consul`` service a server registers straight into the catalog.
@@ -158,14 +173,33 @@ class ServiceInstance:
             "Port": self.port,
             "Weights": dict(self.weights),
             "EnableTagOverride": self.enable_tag_override,
-            "Proxy": {"Mode": "", "MeshGateway": {}, "Expose": {}},
-            "Connect": {},
-            "CreateIndex": self.create_index,
-            "ModifyIndex": self.modify_index,
+            "Proxy": self.proxy_api(),
+            "Connect": self.connect_api(),
         }
+        if self.locality is not None:
+            out["Locality"] = dict(self.locality)
+        out |= {"CreateIndex": self.create_index, "ModifyIndex": self.modify_index}
         if self.tagged_addresses:
             out["TaggedAddresses"] = {k: dict(v) for k, v in self.tagged_addresses.items()}
         return out
+
+    def proxy_api(self) -> dict[str, Any]:
+        return ordered_proxy(copy.deepcopy(self.proxy)) if self.proxy else empty_proxy()
+
+    def connect_api(self) -> dict[str, Any]:
+        return {"Native": True} if self.connect_native else {}
+
+    @property
+    def acl_name(self) -> str:
+        """The service name ACLs judge this instance by (``NodeService.CompoundServiceName``):
+        a Connect proxy is read and written as the service it fronts."""
+        if self.kind == CONNECT_PROXY and self.proxy.get("DestinationServiceName"):
+            return self.proxy["DestinationServiceName"]
+        return self.name
+
+    @property
+    def is_proxy_or_gateway(self) -> bool:
+        return self.kind in (CONNECT_PROXY, *GATEWAY_KINDS)
 
     def has_tags(self, tags: Iterable[str]) -> bool:
         # Consul compares tags case-insensitively (state store serviceTagFilter).
@@ -220,6 +254,11 @@ class Datacenter:
     sessions: dict[str, Session] = field(default_factory=dict)
     service_index: dict[str, int] = field(default_factory=dict)
     extinction_index: int = 0
+    config_entries: ConfigEntryStore = field(default_factory=ConfigEntryStore)
+    connect_ca: ConnectCA = field(default_factory=ConnectCA)
+    #: node -> its network coordinate (``/v1/coordinate/...``), and the index of the last update
+    coordinates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    coordinates_index: int = 0
 
     def instances(self, name: str) -> list[tuple[Node, ServiceInstance]]:
         found = [

@@ -28,7 +28,13 @@ from airflow_provider_nomad.testing.consul.definitions import (
 )
 from airflow_provider_nomad.testing.consul.durations import parse_duration
 from airflow_provider_nomad.testing.consul.filters import FilterError, compile_filter
+from airflow_provider_nomad.testing.consul.mesh_catalog import (
+    merge_into_health_entries,
+    merge_into_service_nodes,
+    mesh_index,
+)
 from airflow_provider_nomad.testing.consul.models import ConsulBackend
+from airflow_provider_nomad.testing.consul.proxy_config import CONNECT_PROXY, GATEWAY_KINDS
 from airflow_provider_nomad.testing.consul.records import (
     CATALOG_SERVICE_SCHEMA,
     CHECK_SCHEMA,
@@ -37,6 +43,8 @@ from airflow_provider_nomad.testing.consul.records import (
 )
 
 Handler = Callable[[Request], Awaitable[Response]]
+#: The instances a mesh endpoint answers with for a service name (see :mod:`.mesh_catalog`).
+Selector = Callable[[Any, str], list[Any]]
 _TRUE = {"1", "t", "T", "TRUE", "true", "True"}
 _FALSE = {"0", "f", "F", "FALSE", "false", "False"}
 
@@ -180,6 +188,12 @@ def _path_rest(request: Request, name: str) -> str:
 
 # -- /v1/health ---------------------------------------------------------------------------------
 async def health_service(request: Request) -> Response:
+    return await service_health_answer(request)
+
+
+async def service_health_answer(request: Request, select: Selector | None = None) -> Response:
+    """``/v1/health/service/:service``, or with ``select`` the same answer over other
+    instances than the service's own (``/v1/health/connect``, ``/v1/health/ingress``)."""
     tags = request.query_params.getlist("tag") if "tag" in request.query_params else None
     service = _path_rest(request, "service")
     query_options(request)  # 400s for bad wait/index come before the missing name
@@ -187,13 +201,18 @@ async def health_service(request: Request) -> Response:
         raise errors.ConsulHTTPError(400, errors.MISSING_SERVICE_NAME)
 
     peer = request.query_params.get("peer", "")
+    merge = "merge-central-config" in request.query_params
 
     def compute(backend: ConsulBackend, dc: Any, authz: Authorizer):
+        index = backend.service_index(dc, service) if select is None else mesh_index(dc)
         if peer:
             # Services imported from a cluster peer: the emulator has no peerings, so none.
-            return backend.service_index(dc, service), [], False
-        entries, filtered = backend.health_service(dc, service, tags, authz)
-        return backend.service_index(dc, service), entries, filtered
+            return index, [], False
+        instances = select(dc, service) if select is not None else None
+        entries, filtered = backend.health_service(dc, service, tags, authz, instances)
+        if merge:
+            merge_into_health_entries(dc, entries)
+        return index, entries, filtered
 
     entries, headers = await _read(request, compute, HEALTH_SERVICE_SCHEMA)
     # Like Consul, ?passing is read after the query has run (the FIXME in healthServiceNodes).
@@ -284,15 +303,30 @@ async def catalog_services(request: Request) -> Response:
 
 
 async def catalog_service(request: Request) -> Response:
+    return await service_nodes_answer(request)
+
+
+async def service_nodes_answer(request: Request, select: Selector | None = None) -> Response:
+    """``/v1/catalog/service/:service``, or with ``select`` over other instances
+    (``/v1/catalog/connect``)."""
     tags = request.query_params.getlist("tag") if "tag" in request.query_params else None
     service = _path_rest(request, "service")
     query_options(request)
     if not service:
         raise errors.ConsulHTTPError(400, errors.MISSING_SERVICE_NAME)
+    peer = request.query_params.get("peer", "")
+    merge = "merge-central-config" in request.query_params
 
     def compute(backend: ConsulBackend, dc: Any, authz: Authorizer):
-        nodes, filtered = backend.catalog_service(dc, service, tags, authz)
-        return backend.service_index(dc, service), nodes, filtered
+        index = backend.service_index(dc, service) if select is None else mesh_index(dc)
+        if peer:
+            # Services imported from a cluster peer: the emulator has no peerings, so none.
+            return index, [], False
+        instances = select(dc, service) if select is not None else None
+        nodes, filtered = backend.catalog_service(dc, service, tags, authz, instances)
+        if merge:
+            merge_into_service_nodes(dc, nodes)
+        return index, nodes, filtered
 
     nodes, headers = await _read(request, compute, CATALOG_SERVICE_SCHEMA)
     return _json(request, nodes, headers)
@@ -438,7 +472,12 @@ async def agent_services(request: Request) -> Response:
             if service.agent_local and authz.allowed("service", service.name, "read")
         }
     for service in services.values():
-        for key in ("Proxy", "Connect", "CreateIndex", "ModifyIndex"):
+        # AgentService: Proxy only for proxies and gateways, Connect only when set.
+        if service.get("Kind", "") not in (CONNECT_PROXY, *GATEWAY_KINDS):
+            service.pop("Proxy", None)
+        if not service.get("Connect"):
+            service.pop("Connect", None)
+        for key in ("CreateIndex", "ModifyIndex"):
             service.pop(key, None)
     return _json(request, _filtered_map(request, services, SERVICE_SCHEMA))
 

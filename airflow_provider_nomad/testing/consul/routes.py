@@ -12,7 +12,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from airflow_provider_nomad.testing.consul import errors, kv_responses, node_responses, responses
+from airflow_provider_nomad.testing.consul import (
+    acl_responses,
+    agent_admin_responses,
+    ca_responses,
+    chain_responses,
+    config_responses,
+    coordinates,
+    errors,
+    events,
+    intention_responses,
+    kv_responses,
+    maintenance,
+    mesh_responses,
+    node_responses,
+    operator_responses,
+    responses,
+    snapshot,
+    txn,
+)
 from airflow_provider_nomad.testing.consul.control import control_routes
 from airflow_provider_nomad.testing.consul.known_routes import consul_route
 from airflow_provider_nomad.testing.consul.responses import Handler
@@ -55,6 +73,19 @@ ENDPOINTS: tuple[tuple[str, tuple[str, ...], Handler], ...] = (
     ("/v1/session/info/{arg:path}", _GET, kv_responses.session_info),
     ("/v1/session/node/{arg:path}", _GET, kv_responses.session_node),
     ("/v1/session/list", _GET, kv_responses.session_list),
+    *config_responses.ENDPOINTS,
+    *mesh_responses.ENDPOINTS,
+    *intention_responses.ENDPOINTS,
+    *ca_responses.ENDPOINTS,
+    *chain_responses.ENDPOINTS,
+    *acl_responses.ENDPOINTS,
+    *maintenance.ENDPOINTS,
+    *txn.ENDPOINTS,
+    *agent_admin_responses.ENDPOINTS,
+    *coordinates.ENDPOINTS,
+    *events.ENDPOINTS,
+    *operator_responses.ENDPOINTS,
+    *snapshot.ENDPOINTS,
 )
 
 

@@ -1,11 +1,12 @@
 """The fixtures py-consul's suite expects, backed by the emulator instead of docker.
 
-Written for this repository: py-consul's own root ``conftest.py`` starts a Consul container
-per test. This one gives the same fixtures (``consul_instance``, ``acl_consul_instance``,
-``consul_port``) from two emulators the runner script started (ACLs off, and ACLs on with
-the management token as ``initial_management``), reset before each test so every test starts
-from a fresh agent, as with a fresh container. The emulators' addresses come from the
-environment. A guard refuses connections to non-loopback addresses.
+Written for this repository: py-consul's own root ``conftest.py`` starts a Consul container per
+test. This one gives the same fixtures (``consul_instance``, ``acl_consul_instance``,
+``consul_port``) from two emulators the runner script started (ACLs off, and ACLs on with the
+management token as ``initial_management``), reset before each test so every test starts from a
+fresh agent, as with a fresh container (an agent a test made leave starts again). The
+emulators' addresses come from the environment. A guard refuses connections to non-loopback
+addresses.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ ConsulInstance = collections.namedtuple("ConsulInstance", ["container", "port", 
 
 CONSUL_PORT = int(os.environ["EMULATOR_CONSUL_PORT"])
 ACL_CONSUL_PORT = int(os.environ["EMULATOR_ACL_CONSUL_PORT"])
+#: each emulator's Nomad port, where its control API resets both sides
+NOMAD_PORTS = {
+    CONSUL_PORT: int(os.environ["EMULATOR_NOMAD_PORT"]),
+    ACL_CONSUL_PORT: int(os.environ["EMULATOR_ACL_NOMAD_PORT"]),
+}
 ACL_TOKEN = os.environ["EMULATOR_ACL_TOKEN"]
 CONSUL_VERSION = os.environ["EMULATOR_CONSUL_VERSION"]
 
@@ -45,8 +51,10 @@ socket.socket.connect = _guarded_connect
 
 
 def _reset(port: int, token: str | None) -> None:
-    headers = {"X-Consul-Token": token} if token else {}
-    response = httpx.post(f"http://127.0.0.1:{port}/_emulator/consul/reset", headers=headers)
+    # Through the Nomad port: after a test made the agent leave, its Consul port is closed and
+    # the reset starts a fresh agent there, as the suite starts a fresh container.
+    headers = {"X-Nomad-Token": token} if token else {}
+    response = httpx.post(f"http://127.0.0.1:{NOMAD_PORTS[port]}/_emulator/reset", headers=headers)
     response.raise_for_status()
 
 

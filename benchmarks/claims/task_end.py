@@ -1,0 +1,214 @@
+"""Claim 1b: from a batch's end to its task's end, through a real Airflow deployment.
+
+Claim 1 times the provider's waiters alone: the sync path to ``_follow`` returning, the
+deferrable path to the trigger's event. What a user waits for is the task instance ending.
+Here ``airflow api-server``, ``scheduler`` (LocalExecutor), ``dag-processor`` and ``triggerer``
+run as separate processes on SQLite (:mod:`airflow_provider_nomad.testing.airflow_deployment`)
+and run two DAGs, each one ``NomadDispatchJobOperator`` task: one sync, one deferrable. For
+the deferrable one the end goes through the trigger's event, the triggerer writing it to the
+database, the scheduler queuing the task again, LocalExecutor starting a task process, and
+``execute_complete`` re-reading the outcome.
+
+Each path has its own emulator, and one DAG run of each path is in flight at a time (the two
+paths side by side), so each emulator's request counters, reset before a run and read once the
+task has ended, count that task alone: the whole task, from reading the parent to the last read
+of ``execute_complete``. Latency is the task instance's ``end_date`` (Airflow's record) minus the
+batch's ``FinishedAt`` (the emulator's record); both clocks are this machine's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import textwrap
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from airflow_provider_nomad.testing.airflow_deployment import Deployment, migrate_database
+from benchmarks.emulator import EmulatorProcess, start_all
+from benchmarks.jobs import NomadApi, final_allocation, finish_times, mock_batch
+from benchmarks.load import machine_load
+from benchmarks.profile import Profile
+from benchmarks.stats import summarize
+
+PARENT = "bench-batch"
+TASK_ID = "batch"
+PATHS = ("sync", "deferrable")
+LABELS = {
+    "sync": "provider, sync (operator in a LocalExecutor task)",
+    "deferrable": "provider, deferrable (trigger in the triggerer, resumed by a worker)",
+}
+#: Bound on one DAG run on a loaded machine: a hang, not a measurement.
+RUN_BOUND = 300.0
+
+DAG_FILE = """
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
+
+for path in ("sync", "deferrable"):
+    with DAG(
+        f"bench_task_end_{path}",
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1),
+        catchup=False,
+    ):
+        NomadDispatchJobOperator(
+            task_id="batch",
+            job_id="bench-batch",
+            meta={"run_for": "{{ dag_run.conf['run_for'] }}"},
+            nomad_conn_id=f"nomad_{path}",
+            deferrable=path == "deferrable",
+            retries=0,
+        )
+"""
+
+
+def dag_id(path: str) -> str:
+    return f"bench_task_end_{path}"
+
+
+def _parse_airflow_time(text: str) -> float:
+    """Unix seconds of the REST API's ISO 8601 timestamps (``...+00:00`` or ``...Z``)."""
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+class TaskEndBenchmark:
+    """Sync and deferrable DAG runs through one real deployment, one emulator per path.
+
+    :param profile: sizes (``task_end_runs``, ``task_end_budget_s``).
+    :param workdir: scratch directory (Airflow home, component logs).
+    :param seed: seed of the random batch lengths.
+    """
+
+    def __init__(self, profile: Profile, workdir: Path, seed: int = 11) -> None:
+        self.profile = profile
+        self.workdir = workdir / "task-end"
+        self.rng = random.Random(seed)
+        self.emulators = {
+            path: EmulatorProcess(workdir / "logs" / f"emulator-task-end-{path}.log")
+            for path in PATHS
+        }
+
+    def run(self) -> dict[str, Any]:
+        try:
+            return self._run()
+        finally:
+            for emulator in self.emulators.values():
+                emulator.stop()
+
+    def _run(self) -> dict[str, Any]:
+        start_all(list(self.emulators.values()))
+        for emulator in self.emulators.values():
+            with httpx.Client(base_url=emulator.nomad_addr, timeout=60) as client:
+                NomadApi(client).register(mock_batch(PARENT, parameterized=True))
+        database = migrate_database(self.workdir / "migrate", self.workdir / "migrated.db")
+        env = {
+            f"AIRFLOW_CONN_NOMAD_{path.upper()}": json.dumps(
+                {"conn_type": "nomad", "host": emulator.nomad_addr}
+            )
+            for path, emulator in self.emulators.items()
+        }
+        deployment = Deployment(self.workdir / "home", database, env=env)
+        (deployment.dags / "bench_task_end.py").write_text(textwrap.dedent(DAG_FILE))
+        lo, hi = self.profile.latency_run_for
+        plans = {
+            path: [round(self.rng.uniform(lo, hi), 3) for _ in range(self.profile.task_end_runs)]
+            for path in PATHS
+        }
+        load_before = machine_load()
+        started = time.monotonic()
+        with deployment:
+            for path in PATHS:
+                deployment.wait_for_dag(dag_id(path))
+            ready_s = time.monotonic() - started
+            records: dict[str, list[dict[str, Any]]] = {path: [] for path in PATHS}
+            errors: list[str] = []
+            threads = [
+                threading.Thread(
+                    target=self._lane,
+                    args=(deployment, path, plans[path], records[path], errors),
+                )
+                for path in PATHS
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        load_after = machine_load()
+        return {
+            "paths": {
+                path: {
+                    "label": LABELS[path],
+                    "planned": len(plans[path]),
+                    "latency_s": summarize(
+                        r["latency_s"] for r in records[path] if r["latency_s"] is not None
+                    ),
+                    "requests_per_task": summarize(r["requests"] for r in records[path]),
+                    "requests_by_route": records[path][0]["requests_by_route"]
+                    if records[path]
+                    else None,
+                    "records": records[path],
+                }
+                for path in PATHS
+            },
+            "deployment_ready_s": ready_s,
+            "load_before": load_before,
+            "load_after": load_after,
+            "errors": errors,
+        }
+
+    def _lane(
+        self,
+        deployment: Deployment,
+        path: str,
+        runs: list[float],
+        records: list[dict[str, Any]],
+        errors: list[str],
+    ) -> None:
+        """One DAG run after another; stops starting runs once the time budget is spent."""
+        emulator = self.emulators[path]
+        started = time.monotonic()
+        with httpx.Client(base_url=emulator.nomad_addr, timeout=60) as client:
+            api = NomadApi(client)
+            for run_for in runs:
+                try:
+                    records.append(self._one(deployment, path, api, emulator, run_for))
+                except Exception as exc:  # recorded, and the lane goes on
+                    errors.append(f"{path}: {type(exc).__name__}: {exc}")
+                if time.monotonic() - started >= self.profile.task_end_budget_s:
+                    break
+
+    @staticmethod
+    def _one(
+        deployment: Deployment, path: str, api: NomadApi, emulator: EmulatorProcess, run_for: float
+    ) -> dict[str, Any]:
+        emulator.control.reset_counts()
+        run_id = deployment.trigger(dag_id(path), conf={"run_for": f"{run_for:.3f}s"})
+        ti = deployment.wait_for_state(
+            dag_id(path), run_id, TASK_ID, {"success", "failed"}, timeout=RUN_BOUND
+        )
+        counts = emulator.control.request_counts(service="nomad")
+        if ti["state"] != "success":
+            raise RuntimeError(f"{dag_id(path)} {run_id}: task ended {ti['state']}")
+        child = deployment.xcom(dag_id(path), run_id, TASK_ID, "nomad_job_id")
+        allocs = api.wait_until_finished(child, timeout=RUN_BOUND)
+        finished = finish_times(api.allocation(final_allocation(allocs)["ID"]))["task_finished"]
+        end = _parse_airflow_time(ti["end_date"])
+        return {
+            "path": path,
+            "run_id": run_id,
+            "run_for": run_for,
+            "job_id": child,
+            "task_finished": finished / 1e9 if finished else None,
+            "ti_start": _parse_airflow_time(ti["start_date"]),
+            "ti_end": end,
+            "latency_s": end - finished / 1e9 if finished else None,
+            "requests": sum(counts.values()),
+            "requests_by_route": counts,
+        }
