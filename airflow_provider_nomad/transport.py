@@ -116,7 +116,7 @@ def transport_error(
     service: Service,
     settings: ClientSettings,
     what: str,
-    read_timeout: float,
+    read_timeout: float | None,
 ) -> NomadConnectionError:
     """Turn a requests/urllib3/httpx transport failure into a typed, token-free error.
 
@@ -159,8 +159,9 @@ def transport_error(
             request_sent=False,
         )
     if names & {"ReadTimeout", "ReadTimeoutError", "TimeoutError", "WriteTimeout", "timeout"}:
+        within = f"within {read_timeout:g} s" if read_timeout is not None else "in time"
         return service.unreachable(
-            f"{name} at {address} did not answer {what} within {read_timeout:g} s",
+            f"{name} at {address} did not answer {what} {within}",
             request_sent=True,
         )
     gai = next((e for e in chain if isinstance(e, socket.gaierror)), None)

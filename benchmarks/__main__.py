@@ -189,6 +189,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--trigger-repeats", type=int, metavar="R", help="repeats of claim 3 (per waiting mode)"
     )
+    parser.add_argument(
+        "--trigger-run-for",
+        type=float,
+        nargs=2,
+        metavar=("FIRST", "LAST"),
+        help="claim 3's batch durations in seconds (longer for big swarms, whose dispatch "
+        "takes long: every batch must still run when the triggers start)",
+    )
+    parser.add_argument(
+        "--no-trigger-logs",
+        action="store_true",
+        help="claim 3's triggers only wait (stream_logs=False): the cost of waiting alone",
+    )
     args = parser.parse_args(argv)
     if args.report_only:
         results = json.loads((args.out / "results.json").read_text())
@@ -200,6 +213,10 @@ def main(argv: list[str] | None = None) -> int:
         profile = dataclasses.replace(profile, triggers=args.triggers)
     if args.trigger_repeats:
         profile = dataclasses.replace(profile, trigger_repeats=args.trigger_repeats)
+    if args.trigger_run_for:
+        profile = dataclasses.replace(profile, trigger_run_for=tuple(args.trigger_run_for))
+    if args.no_trigger_logs:
+        profile = dataclasses.replace(profile, trigger_logs=False)
     return run(profile, tuple(args.only or CLAIMS), args.out, args.keep)
 
 

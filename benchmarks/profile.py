@@ -39,6 +39,8 @@ class Profile:
     :param trigger_repeats: repeats of the trigger swarm.
     :param trigger_run_for: (first, last) batch duration in seconds; batches are staggered
         evenly between the two so their ends spread over time.
+    :param trigger_logs: the swarm's triggers stream their batches' logs (two followed log
+        streams per running batch, as a deferred operator does by default).
     :param headroom_seconds: length of each throughput measurement of the emulator.
     :param headroom_connections: concurrent client connections for it.
     :param blocking_queries: blocking queries held open at once against the emulator.
@@ -77,6 +79,7 @@ class Profile:
     task_end_runs: int
     task_end_budget_s: float
     concurrent_claims: bool
+    trigger_logs: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -186,6 +186,29 @@ def _trigger_targets(triggers: dict[str, Any] | None, count: int) -> list[Target
     ]
 
 
+def _trigger_cpu_target(triggers: dict[str, Any] | None) -> list[Target]:
+    """CPU per waiting batch through the shared watch against per-trigger waits (issue 16's
+    goal: ten times lower), from the same run."""
+    if not triggers or not triggers.get("per_trigger"):
+        return []
+    shared = triggers["cpu_ms_per_trigger"].get("median")
+    alone = triggers["per_trigger"]["cpu_ms_per_trigger"].get("median")
+    if shared is None or not alone:
+        return []
+    logs = "with" if all(r.get("stream_logs", True) for r in triggers["runs"]) else "without"
+    return [
+        Target(
+            "3",
+            f"CPU per waiting batch, shared vs per-trigger waits ({logs} log streams)",
+            "<= 1/10",
+            f"{_fmt(shared, 'ms')} vs {_fmt(alone, 'ms')} ({_fmt(shared / alone)})",
+            _check(shared <= alone / 10),
+            shared / alone,
+            0.1,
+        )
+    ]
+
+
 def _headroom_targets(
     headroom: dict[str, Any] | None, triggers: dict[str, Any] | None
 ) -> list[Target]:
@@ -296,6 +319,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
         *_wait_targets(claims.get("wait"), long_batches),
         *_log_targets(claims.get("logs")),
         *_trigger_targets(claims.get("triggers"), profile["triggers"]),
+        *_trigger_cpu_target(claims.get("triggers")),
         *_headroom_targets(claims.get("headroom"), claims.get("triggers")),
         *_executor_targets(claims.get("executor")),
     ]

@@ -11,13 +11,20 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 import httpx
 
 from airflow_provider_nomad.connection import ClientSettings, httpx_client_kwargs
+from airflow_provider_nomad.hooks.shared_client import (
+    SHARED_LIMITS,
+    SharedClient,
+    SharedClients,
+    shared_client_key,
+    shared_clients,
+)
 from airflow_provider_nomad.retry import RetryPolicy
 from airflow_provider_nomad.transport import Service, transport_error
 
@@ -55,7 +62,7 @@ class ServiceHookMixin:
     conn_name_attr: ClassVar[str]
     retry_policy: RetryPolicy
     log: logging.Logger
-    _read_timeout: Callable[[ClientSettings, Any], float]
+    _read_timeout: Callable[[ClientSettings, Any], float | None]
 
     def __repr__(self) -> str:
         return (
@@ -96,11 +103,14 @@ _SyncHook = TypeVar("_SyncHook", bound=Any)
 
 
 class AsyncHttpClientMixin:
-    """An async hook's settings and its one ``httpx.AsyncClient``, made on first use.
+    """An async hook's settings and its ``httpx.AsyncClient`` s, made on first use.
 
-    Neither is made in ``__init__``: a trigger builds its hook in the triggerer's event loop,
-    where reading the connection and loading TLS material must not block. One client per hook
-    keeps connections alive between calls; ``async with hook:`` or :meth:`aclose` closes it.
+    None is made in ``__init__``: a trigger builds its hook in the triggerer's event loop,
+    where reading the connection and loading TLS material must not block. The hook's own
+    client (:meth:`_get_client`) keeps its connections alive between calls; a hook may also
+    send requests that end at once through the event loop's shared client for its settings
+    (:meth:`_get_shared_client`). ``async with hook:`` or :meth:`aclose` closes the first and
+    leaves the second.
     Mixed into a hook that also derives from Airflow's ``BaseHook`` and names its connection
     attribute in ``conn_name_attr``.
     """
@@ -113,6 +123,9 @@ class AsyncHttpClientMixin:
 
     _settings: ClientSettings | None = None
     _client: httpx.AsyncClient | None = None
+    _shared: SharedClient | None = None
+    _shared_owner: SharedClients | None = None
+    _shared_key: Hashable = None
 
     async def __aenter__(self: _Hook) -> _Hook:
         return self
@@ -121,10 +134,16 @@ class AsyncHttpClientMixin:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP client; the hook opens a new one if used again."""
+        """Close the HTTP client (and leave the shared one); the hook opens new ones if used
+        again."""
         client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        shared, self._shared = self._shared, None
+        try:
+            if client is not None:
+                await client.aclose()
+        finally:
+            if shared is not None and self._shared_owner is not None:
+                await self._shared_owner.release(self._shared_key, shared)
 
     async def get_settings(self) -> ClientSettings:
         """The connection's settings, read without blocking the event loop."""
@@ -137,6 +156,29 @@ class AsyncHttpClientMixin:
                 conn = await asyncio.to_thread(self.get_connection, conn_id)
             self._settings = self._settings_from(conn)
         return self._settings
+
+    async def _get_shared_client(self) -> SharedClient:
+        """The event loop's client for these settings, shared with other hooks for requests
+        that end at once; send through its ``gate`` (see
+        :mod:`~airflow_provider_nomad.hooks.shared_client`)."""
+        if self._shared is None:
+            settings = await self.get_settings()
+            kwargs = await asyncio.to_thread(
+                httpx_client_kwargs, settings, token_header=self.service.token_header
+            )
+            if self._shared is None:  # another coroutine may have won the race meanwhile
+                key = shared_client_key(settings, kwargs, self.service.token_header)
+                # Kept: the release goes to the loop the client belongs to, whichever closes.
+                self._shared_owner = shared_clients()
+                self._shared = self._shared_owner.acquire(
+                    key, lambda: httpx.AsyncClient(**kwargs, limits=SHARED_LIMITS)
+                )
+                self._shared_key = key
+        return self._shared
+
+    @property
+    def _shared_client(self) -> httpx.AsyncClient | None:
+        return self._shared.client if self._shared is not None else None
 
     async def _get_client(self) -> httpx.AsyncClient:
         if self._client is None:

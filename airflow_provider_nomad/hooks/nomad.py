@@ -11,6 +11,7 @@ triggerer's event loop. The ACL token travels in a header only and never appears
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from functools import cached_property
@@ -107,7 +108,9 @@ class _NomadHookMixin(ServiceHookMixin):
         )
 
     @staticmethod
-    def _read_timeout(settings: ClientSettings, request: ApiRequest) -> float:
+    def _read_timeout(settings: ClientSettings, request: ApiRequest) -> float | None:
+        if request.open_ended:
+            return None
         if request.wait:
             return api.blocking_read_timeout(request.wait, settings.timeout)
         return settings.timeout
@@ -438,8 +441,11 @@ class NomadHook(_NomadHookMixin, BaseHook):
 class NomadAsyncHook(_NomadHookMixin, AsyncHttpClientMixin, BaseHook):
     """Talk to Nomad from the triggerer's event loop (httpx), never blocking it.
 
-    Use as ``async with NomadAsyncHook(...) as hook:`` or call :meth:`aclose`: one
-    ``httpx.AsyncClient`` per hook keeps connections alive between calls.
+    Use as ``async with NomadAsyncHook(...) as hook:`` or call :meth:`aclose`. Requests that
+    end at once go through one ``httpx.AsyncClient`` per event loop and client settings,
+    shared by every hook of that loop (:mod:`~airflow_provider_nomad.hooks.shared_client`);
+    blocking queries and streams go through the hook's own client, which keeps their
+    connections alive between calls.
 
     :param nomad_conn_id: Airflow connection of type ``nomad``.
     :param namespace: Nomad namespace; overrides the connection's ``namespace`` extra.
@@ -457,7 +463,14 @@ class NomadAsyncHook(_NomadHookMixin, AsyncHttpClientMixin, BaseHook):
 
     async def _send_once(self, request: ApiRequest, *, stream: bool = False) -> httpx.Response:
         settings = await self.get_settings()
-        client = await self._get_client()
+        # Blocking queries and streams hold their connection for minutes: on the hook's own
+        # client. Everything else ends at once and shares the loop's pool.
+        gate: Any = contextlib.nullcontext()
+        if stream or request.wait:
+            client = await self._get_client()
+        else:
+            shared = await self._get_shared_client()
+            client, gate = shared.client, shared.gate
         built = client.build_request(
             request.method,
             request.path,
@@ -466,7 +479,8 @@ class NomadAsyncHook(_NomadHookMixin, AsyncHttpClientMixin, BaseHook):
             timeout=self._timeout(settings, request),
         )
         try:
-            response = await client.send(built, stream=stream)
+            async with gate:
+                response = await client.send(built, stream=stream)
         # anyio lets some TLS alerts (e.g. "certificate required" under mutual TLS) escape
         # as a bare ssl.SSLError, outside httpx's exception mapping.
         except (httpx.TransportError, OSError) as exc:
@@ -617,8 +631,9 @@ class NomadAsyncHook(_NomadHookMixin, AsyncHttpClientMixin, BaseHook):
         :param offset: bytes already received (across rotated files).
         :param follow: keep streaming while the task runs.
         :param plain: read the plain endpoint: each chunk comes as a frame carrying only data.
-            Several times faster than decoding base64 inside JSON, but with no heartbeats and
-            no file events: meant for reads that end by themselves (``follow=False``).
+            Several times faster than decoding base64 inside JSON, with no file events and no
+            heartbeats: followed, the stream is silent while the task prints nothing, so it is
+            read with no read timeout and the caller ends it.
         """
         settings = await self.get_settings()
         request = await self._build(

@@ -55,6 +55,9 @@ class ApiRequest:
     :param idempotent: whether sending it again after it reached Nomad is harmless.
     :param answer: the JSON answer's expected shape (``dict`` or ``list``), if checked.
     :param answer_keys: keys a ``dict`` answer must carry for the caller to use it.
+    :param open_ended: an answer that stays silent for as long as the server has nothing to
+        send (a followed plain log sends no heartbeats): read with no read timeout; the caller
+        ends it.
     """
 
     method: str
@@ -66,6 +69,7 @@ class ApiRequest:
     idempotent: bool = True
     answer: type | None = None
     answer_keys: tuple[str, ...] = ()
+    open_ended: bool = False
 
     def answer_problem(self, body: Any) -> str | None:
         """What is wrong with a decoded answer (a truncated or foreign one), or None."""
@@ -352,7 +356,8 @@ def stream_logs(
 
     :param offset: bytes to skip, counted across the rotated files from the oldest kept one:
         the number of bytes already received, to resume after a drop.
-    :param follow: keep the stream open while the task runs (heartbeats every second).
+    :param follow: keep the stream open while the task runs (framed: a heartbeat every
+        second; plain: nothing while the task prints nothing).
     :param plain: the raw bytes instead of JSON frames (no heartbeats, no file events).
     """
     if stream not in ("stdout", "stderr"):
@@ -371,7 +376,13 @@ def stream_logs(
         follow=follow,
         plain=plain,
     )
-    return ApiRequest("GET", f"/v1/client/fs/logs/{_segment(alloc_id)}", params, stream=True)
+    return ApiRequest(
+        "GET",
+        f"/v1/client/fs/logs/{_segment(alloc_id)}",
+        params,
+        stream=True,
+        open_ended=follow and plain,
+    )
 
 
 #: ``nomad/event_endpoint.go``: an idle event stream sends a heartbeat every 30 s; twice that

@@ -52,6 +52,10 @@ class EmulatorControl:
             headers={"X-Nomad-Token": token} if token else None,
             verify=_tls_context(verify, cert),
             timeout=60,
+            # A fresh connection per call: control calls come minutes apart in a benchmark, and
+            # the server closes an idle kept-alive connection after 5 s, which a call racing
+            # that close saw as a connection reset.
+            limits=httpx.Limits(max_keepalive_connections=0),
         )
 
     def __repr__(self) -> str:
@@ -61,7 +65,16 @@ class EmulatorControl:
         self._client.close()
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._client.request(method, f"/_emulator/{path}", **kwargs)
+        # Reads and resets may be sent again: an emulator busy with thousands of allocations
+        # has reset a connection under one (seen after dispatching 10,000 batches).
+        attempts = 3 if method in ("GET", "DELETE") else 1
+        for attempt in range(attempts):
+            try:
+                response = self._client.request(method, f"/_emulator/{path}", **kwargs)
+                break
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.ConnectError):
+                if attempt == attempts - 1:
+                    raise
         if response.status_code >= 400:
             raise RuntimeError(
                 f"control API {method} {path}: {response.status_code} {response.text}"

@@ -132,7 +132,16 @@ class TriggerBenchmark:
         tag = f"{repeat}-{mode}"
         emulator = EmulatorProcess(self.workdir / "logs" / f"emulator-triggers-{tag}.log")
         result_path = self.workdir / f"triggers-{tag}.json"
-        spec = {"nomad_addr": "", "result_path": str(result_path), "shared_watch": MODES[mode]}
+        spec = {
+            "nomad_addr": "",
+            "result_path": str(result_path),
+            "shared_watch": MODES[mode],
+            "stream_logs": p.trigger_logs,
+            # Set (to a directory) to profile the swarm: never for the figures reported.
+            "profile_dir": os.environ.get("BENCH_TRIGGER_PROFILE_DIR"),
+            # tracemalloc too (several times slower): BENCH_TRIGGER_PROFILE_HEAP=1.
+            "profile_heap": os.environ.get("BENCH_TRIGGER_PROFILE_HEAP") == "1",
+        }
         worker: WorkerProcess | None = None
         try:
             emulator.start()
@@ -188,6 +197,7 @@ class TriggerBenchmark:
             "loadavg_before": list(load_before),
             "loadavg_after": list(load_after),
             "triggers": p.triggers,
+            "stream_logs": p.trigger_logs,
             "run_for": list(p.trigger_run_for),
             "dispatch_seconds": result["started"] - dispatched_at,
             "swarm_seconds": swarm_seconds,

@@ -86,18 +86,25 @@ def wait_sync(parent_job_id: str, child_job_id: str, eval_id: str, conn_id: str)
 
 
 def make_trigger(
-    child_job_id: str, eval_id: str, conn_id: str, *, shared_watch: bool = True
+    child_job_id: str,
+    eval_id: str,
+    conn_id: str,
+    *,
+    shared_watch: bool = True,
+    stream_logs: bool = True,
 ) -> NomadJobTrigger:
     """A trigger as the operator defers with it, round-tripped through ``serialize()``.
 
     :param shared_watch: wait through the loop's shared event stream (the default), or with
         the trigger's own blocking queries.
+    :param stream_logs: stream the batch's logs into the task log (the operator's default).
     """
     trigger = NomadJobTrigger(
         job_id=child_job_id,
         nomad_conn_id=conn_id,
         dispatch_eval_id=eval_id,
         shared_watch=shared_watch,
+        stream_logs=stream_logs,
     )
     _, kwargs = trigger.serialize()
     rebuilt = NomadJobTrigger(**kwargs)

@@ -43,7 +43,11 @@ async def _probe_loop_lag(stop: asyncio.Event, lags: list[tuple[float, float]]) 
 
 
 async def run_swarm(
-    jobs: list[list[str]], timeout: float, shared_watch: bool = True
+    jobs: list[list[str]],
+    timeout: float,
+    shared_watch: bool = True,
+    on_first_event: Any = None,
+    stream_logs: bool = True,
 ) -> dict[str, Any]:
     from benchmarks.waiters.provider import make_trigger, wait_deferrable
 
@@ -54,12 +58,16 @@ async def run_swarm(
 
     async def one(job_id: str, eval_id: str) -> None:
         try:
-            trigger = make_trigger(job_id, eval_id, CONN_ID, shared_watch=shared_watch)
+            trigger = make_trigger(
+                job_id, eval_id, CONN_ID, shared_watch=shared_watch, stream_logs=stream_logs
+            )
             event = await wait_deferrable(trigger)
         except Exception:
             errors.append(f"{job_id}: {traceback.format_exc(limit=3)}")
             return
         result = event.outcome.result.value if event.outcome else f"error: {event.error}"
+        if not events and on_first_event is not None:
+            on_first_event()
         events[job_id] = {"at": time.time(), "result": result}
         if result != "succeeded":
             errors.append(f"{job_id}: {result}")
@@ -106,6 +114,51 @@ def count_ssl_contexts() -> SslContextCounter:
     return counter
 
 
+@contextlib.contextmanager
+def _profiled(profile_dir: str | None, tag: str, heap: bool) -> Any:
+    """With ``profile_dir``: cProfile stats (and with ``heap`` the top tracemalloc sites) of
+    the swarm, there.
+
+    Both slow the swarm down (tracemalloc by several times): for finding where CPU and memory
+    go, never for the figures the report prints.
+    """
+    if not profile_dir:
+        yield None
+        return
+    import cProfile
+    import tracemalloc
+
+    out = Path(profile_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if heap:
+        tracemalloc.start(8)
+    profiler = cProfile.Profile()
+
+    def snapshot() -> None:
+        if not heap:
+            return
+        # At the first batch's end every other trigger still waits with its logs open: the
+        # heap is near its peak (after the swarm, it is long freed).
+        live = tracemalloc.take_snapshot()
+        lines = [f"traced: {tracemalloc.get_traced_memory()[0] / 1e6:.1f} MB"]
+        for stat in live.statistics("traceback")[:40]:
+            lines.append(f"{stat.size / 1e6:.2f} MB in {stat.count} blocks")
+            lines.extend("    " + line for line in stat.traceback.format(limit=8))
+        by_file = live.statistics("filename")[:40]
+        lines.append("\n-- by file --")
+        lines.extend(f"{s.size / 1e6:.2f} MB {s.traceback[0].filename}" for s in by_file)
+        (out / f"swarm-{tag}-heap.txt").write_text("\n".join(lines))
+
+    profiler.enable()
+    try:
+        yield snapshot
+    finally:
+        profiler.disable()
+        if heap:
+            tracemalloc.stop()
+        profiler.dump_stats(out / f"swarm-{tag}.prof")
+
+
 def main(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"] = json.dumps(
@@ -121,9 +174,17 @@ def main(spec_path: str) -> int:
     emit("ready", rss_before=rss_before)
     command = receive()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    result = asyncio.run(
-        run_swarm(command["jobs"], command["timeout"], spec.get("shared_watch", True))
-    )
+    tag = "shared" if spec.get("shared_watch", True) else "own"
+    with _profiled(spec.get("profile_dir"), tag, spec.get("profile_heap", False)) as snapshot:
+        result = asyncio.run(
+            run_swarm(
+                command["jobs"],
+                command["timeout"],
+                spec.get("shared_watch", True),
+                snapshot,
+                spec.get("stream_logs", True),
+            )
+        )
     after = resource.getrusage(resource.RUSAGE_SELF)
     result.update(
         rss_before=rss_before,

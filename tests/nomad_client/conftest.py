@@ -63,7 +63,12 @@ class _JobsHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.seen.append(  # type: ignore[attr-defined]
-            {"path": self.path, "headers": dict(self.headers), "peer_cert": self._peer_cert()}
+            {
+                "path": self.path,
+                "headers": dict(self.headers),
+                "peer_cert": self._peer_cert(),
+                "peer": self.client_address,
+            }
         )
         if self.path.startswith("/v1/job/echo-token"):
             # A server whose error text quotes the token: it must never reach our messages.

@@ -100,6 +100,23 @@ def test_heartbeats_only():
     assert decoder.heartbeats == 3
 
 
+def test_a_chunk_spelling_a_heartbeat_inside_a_frame_is_part_of_the_frame():
+    # Heartbeat-only chunks skip the scan: never while a frame is open, where "{}" is content.
+    data = base64.b64encode(b"line\n").decode()
+    pieces = [b'{"Extra":', b"{}", b',"Data":"' + data.encode() + b'","File":"f"}', b"{}"]
+    decoder = FrameDecoder()
+    frames = [f for piece in pieces for f in decoder.feed(piece)]
+    assert frames == [LogFrame(b"line\n", "f", 0, None)]
+    assert decoder.heartbeats == 1
+    assert not decoder.pending
+
+
+def test_a_heartbeat_glued_to_a_frame_is_not_taken_for_heartbeats_only():
+    decoder = FrameDecoder()
+    assert decoder.feed(b"{}" + frame(b"x", File="f")) == [LogFrame(b"x", "f", 0, None)]
+    assert decoder.heartbeats == 1
+
+
 def test_missing_offset_means_zero_within_file():
     assert FrameDecoder().feed(frame(b"hi", File="f")) == [LogFrame(b"hi", "f", 0, None)]
 

@@ -8,6 +8,7 @@ import time
 import pytest
 from nomad_testlib import batch_job, dispatch
 
+from airflow_provider_nomad import connection
 from airflow_provider_nomad.nomad.outcome import JobResult
 from airflow_provider_nomad.triggers.nomad import NomadJobEvent, NomadJobTrigger
 
@@ -189,3 +190,42 @@ async def test_a_log_read_after_the_end_says_the_streams_are_not_interleaved(
     assert event.outcome.result is JobResult.SUCCEEDED
     assert batch_log.lines == {"stdout": ["out first"], "stderr": ["err second"]}
     assert batch_log.text.count("its stdout and stderr follow one after the other") == 1
+
+
+async def test_a_quiet_batch_keeps_its_followed_logs_open_past_the_read_timeout(
+    nomad_conn, nomad_client, batch_log, tmp_path, monkeypatch
+):
+    # Followed logs are read plain: nothing comes while the task prints nothing (no heartbeat),
+    # so they are read with no read timeout. A silence longer than the connection's timeout
+    # (1 s here) must neither warn nor reconnect, and the lines after it arrive while the task
+    # still runs.
+    monkeypatch.setattr(connection, "DEFAULT_TIMEOUT", 1.0)
+    release = tmp_path / "release"
+    script = f"""
+        import os, time
+        print("before the silence", flush=True)
+        time.sleep(3)
+        print("after the silence", flush=True)
+        while not os.path.exists({str(release)!r}):
+            time.sleep(0.02)
+    """
+    nomad_client.jobs.register_job({"Job": batch_job("quiet", script)})
+    response = dispatch(nomad_client, "quiet")
+    nomad_conn.control.reset_counts()
+    trigger = NomadJobTrigger(
+        job_id=response["DispatchedJobID"], dispatch_eval_id=response["EvalID"]
+    )
+    running = asyncio.create_task(run_trigger(trigger))
+    loop = asyncio.get_running_loop()
+    hang_bound = loop.time() + 60
+    while "after the silence" not in batch_log.lines["stdout"]:
+        assert loop.time() < hang_bound, "the line after the silence never reached the task log"
+        assert not running.done(), "the trigger ended while the batch was held"
+        await asyncio.sleep(0.05)
+    release.touch()
+    event = await running
+    assert event.outcome.result is JobResult.SUCCEEDED
+    assert batch_log.lines["stdout"] == ["before the silence", "after the silence"]
+    assert "interrupted" not in batch_log.text
+    # One followed read and one final read per stream, nothing more.
+    assert nomad_conn.control.request_counts()["GET /v1/client/fs/logs/:alloc_id"] == 4

@@ -435,6 +435,7 @@ class AllocRunner:
                 int(log_config.get("MaxFiles") or 10),
                 int(log_config.get("MaxFileSizeMB") or 10) * MIB,
                 self.services.log_signal(self.alloc.id, runner.name, log_type),
+                hold_open=runner.task.get("Driver") != "mock_driver",
             )
         dispatch = runner.task.get("DispatchPayload") or {}
         if dispatch.get("File"):
