@@ -34,13 +34,6 @@ HANG_BOUND = 600.0
 POLL = 0.25
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-
-#: SQLite connection arguments of every component (``[database] sql_alchemy_connect_args`` and
-#: its async twin import these). Four processes write one SQLite file; SQLite's default 5 s
-#: busy timeout made a REST call fail with "database is locked" while the scheduler held the
-#: write lock on a loaded machine. The wait for the lock is bounded against hangs only.
-SQLITE_CONNECT_ARGS: dict[str, Any] = {"timeout": HANG_BOUND}
-SQLITE_CONNECT_ARGS_ASYNC: dict[str, Any] = {"timeout": HANG_BOUND}
 _T = TypeVar("_T")
 
 
@@ -115,10 +108,6 @@ class Deployment:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{__name__}.SQLITE_CONNECT_ARGS",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": (
-                f"{__name__}.SQLITE_CONNECT_ARGS_ASYNC"
-            ),
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
