@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -123,6 +124,7 @@ class Deployment:
         self.procs: dict[str, subprocess.Popen] = {}
         self._starts: dict[str, int] = {}
         self.api = httpx.Client(base_url=self.base_url, timeout=60)
+        self._writes = threading.Lock()
 
     # -- components ------------------------------------------------------------------------
 
@@ -203,7 +205,14 @@ class Deployment:
     # -- the REST API ----------------------------------------------------------------------
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self.api.request(method, path, **kwargs)
+        if method == "GET":
+            response = self.api.request(method, path, **kwargs)
+        else:
+            # One write at a time: two DAG runs triggered at once from two threads locked each
+            # other in the api-server's SQLite until one failed with "database is locked" (HTTP
+            # 500 after SQLite's 5 s busy timeout). A deployment on Postgres would not need it.
+            with self._writes:
+                response = self.api.request(method, path, **kwargs)
         if response.status_code >= 400:
             raise DeploymentError(f"{method} {path}: HTTP {response.status_code}: {response.text}")
         return response.json() if response.content else None
