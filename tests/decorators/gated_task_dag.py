@@ -6,6 +6,8 @@ module, so both tries ship the same function under the same task instance identi
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pendulum
 from airflow.sdk import DAG, task
 
@@ -37,9 +39,13 @@ def book(summary: dict) -> str:
     return f"{summary['desk']} {summary['net']}"
 
 
-def build_dag(release: str, runs: str) -> DAG:
+def build_dag(release: str, runs: str, retries: int = 0) -> DAG:
     with DAG(
-        DAG_ID, schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"), catchup=False
+        DAG_ID,
+        schedule=None,
+        start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+        catchup=False,
+        default_args={"retries": retries, "retry_delay": dt.timedelta(seconds=0)},
     ) as dag:
         book(gated_rollup(gate_files(release, runs)))
     return dag
