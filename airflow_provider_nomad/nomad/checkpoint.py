@@ -5,8 +5,11 @@ are those of the deferral. A triggerer that dies (SIGKILL, OOM, node loss) mid-b
 therefore write again every line since the deferral. The trigger keeps its offsets in an XCom
 of its task instance instead (Airflow 3 lets a trigger read and write XComs through the
 triggerer's supervisor), updated after the lines are written: a successor starts from the
-larger of the two, so nothing is lost and at most what was written while one save was in flight
-is written twice.
+larger of the two, so nothing is lost. "Written" means in the task's log, not only logged: a
+save first waits until the supervisor has taken the lines it counts
+(:mod:`~airflow_provider_nomad.nomad.log_channel` says why the two differ). What is written
+twice after a kill is therefore what was logged while one save was in flight, including the
+lines the supervisor had not yet read.
 
 One save is in flight at a time: lines written meanwhile are covered by the next save, which
 reads the offsets afresh. A batch that prints continuously therefore costs one XCom write per
@@ -20,8 +23,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
+
+from airflow_provider_nomad.nomad.log_channel import supervisor_took_logged_lines
 
 __all__ = ["XCOM_KEY", "LogCheckpoint", "merge_offsets"]
 
@@ -53,6 +58,7 @@ class LogCheckpoint:
         ``map_index``); ``None`` (a trigger run outside a triggerer) keeps nothing.
     :param read_offsets: the offsets written so far, read when a save starts.
     :param log: where a failed save is reported (once).
+    :param lines_in_log: returns once the lines logged so far are in the task's log.
     """
 
     def __init__(
@@ -60,10 +66,12 @@ class LogCheckpoint:
         task_instance: Any | None,
         read_offsets: Callable[[], dict[str, int]],
         log: logging.Logger,
+        lines_in_log: Callable[[], Awaitable[None]] = supervisor_took_logged_lines,
     ) -> None:
         self._ti = task_instance
         self._read_offsets = read_offsets
         self._log = log
+        self._lines_in_log = lines_in_log
         self._saved: dict[str, int] = {}
         self._dirty = False
         self._writer: asyncio.Task | None = None
@@ -130,6 +138,8 @@ class LogCheckpoint:
             offsets = merge_offsets(self._saved, self._read_offsets())
             if offsets == self._saved:
                 continue
+            # Offsets first, then the wait: every line they count was logged before it.
+            await self._lines_in_log()
             try:
                 await XCom.aset(value=offsets, **self._where())
             except Exception as exc:  # the checkpoint is an optimisation: never fail the wait

@@ -152,9 +152,12 @@ class JobFollower:
 
     @property
     def offsets(self) -> dict[str, int]:
-        """Bytes emitted so far per log, to carry across a triggerer restart."""
-        offsets = dict(self._start_offsets)
-        offsets.update({str(k): a.emitted_offset for k, a in self._assemblers.items()})
+        """Bytes handed out so far per log, to carry across a triggerer restart."""
+        # Under the delivery lock: a bulk read's thread advances an assembler's offset before
+        # it hands the lines out, and a checkpoint must never count lines not yet logged.
+        with self._delivery:
+            offsets = dict(self._start_offsets)
+            offsets.update({str(k): a.emitted_offset for k, a in self._assemblers.items()})
         return offsets
 
     @property

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import threading
 from collections.abc import Callable
@@ -66,7 +67,11 @@ async def read_rest_in_thread(
                     deliver(assembler.feed(data))
 
     try:
-        await asyncio.get_running_loop().run_in_executor(_reader_pool(), read)
+        # In the caller's context: a triggerer routes a line to its task's log by context
+        # variables (the trigger's id), which a pool thread would otherwise lack, sending the
+        # lines to the triggerer's own output instead.
+        context = contextvars.copy_context()
+        await asyncio.get_running_loop().run_in_executor(_reader_pool(), context.run, read)
     except asyncio.CancelledError:
         # The thread cannot be interrupted, only told: under the lock, so that it hands out
         # nothing once the caller has moved on, and the offsets stay those delivered.

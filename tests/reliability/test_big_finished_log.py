@@ -151,3 +151,27 @@ async def test_a_cancelled_bulk_read_hands_out_nothing_more_and_resumes_exactly(
         await asyncio.wait_for(resumed.run(), HANG_BOUND)
     for stream in ("stdout", "stderr"):
         assert bytes(first.data[stream] + second.data[stream]) == expected(stream), stream
+
+
+async def test_the_thread_hands_lines_out_in_the_callers_log_context(ended_big_batch):
+    # A triggerer sends a line to its task's log by the trigger id bound in the trigger's
+    # context; lines handed out by the reader thread must carry it too.
+    import structlog
+
+    job_id, _ = ended_big_batch
+    seen: list[dict] = []
+
+    def on_chunk(chunk: LogChunk) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            seen.append(structlog.contextvars.get_contextvars())
+
+    async def follow() -> None:
+        structlog.contextvars.bind_contextvars(trigger_id=42)
+        async with NomadAsyncHook() as hook:
+            follower = JobFollower(hook, job_id, on_chunk=on_chunk, bulk_read_threshold=THRESHOLD)
+            await asyncio.wait_for(follower.run(), HANG_BOUND)
+
+    # Its own task, so the binding stays in that task's context.
+    await asyncio.ensure_future(follow())
+    assert seen, "the reader thread handed nothing out"
+    assert all(context.get("trigger_id") == 42 for context in seen)

@@ -49,33 +49,6 @@ def test_offsets_merge_to_the_furthest_written():
     assert merge_offsets({"a": 5, "b": 1}, {"a": 3, "c": 9}) == {"a": 5, "b": 1, "c": 9}
 
 
-class FakeXCom:
-    """The two XCom calls a checkpoint makes, with a gate to hold a save in flight."""
-
-    def __init__(self, stored=None) -> None:
-        self.stored = stored
-        self.saves: list[dict] = []
-        self.gate = asyncio.Event()
-        self.gate.set()
-        self.where: dict | None = None
-
-    async def aget_one(self, **where):
-        self.where = where
-        return self.stored
-
-    async def aset(self, value, **where):
-        await self.gate.wait()
-        self.saves.append(dict(value))
-        self.stored = value
-
-
-@pytest.fixture
-def fake_xcom(monkeypatch):
-    fake = FakeXCom()
-    monkeypatch.setattr("airflow.sdk.execution_time.xcom.XCom", fake)
-    return fake
-
-
 TI = SimpleNamespace(dag_id="d", task_id="t", run_id="r", map_index=-1)
 LOG = logging.getLogger(__name__)
 
