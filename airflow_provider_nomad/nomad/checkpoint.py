@@ -28,10 +28,21 @@ from typing import Any
 
 from airflow_provider_nomad.nomad.log_channel import supervisor_took_logged_lines
 
-__all__ = ["XCOM_KEY", "LogCheckpoint", "merge_offsets"]
+__all__ = ["XCOM_KEY", "LogCheckpoint", "merge_offsets", "start_log_checkpoint"]
 
 #: The XCom holding ``{str(LogStreamKey): bytes written}`` for the current try.
 XCOM_KEY = "nomad_log_offsets"
+
+
+def start_log_checkpoint(task_instance: Any) -> None:
+    """Save an empty checkpoint as the task defers, so that its trigger finds one to load.
+
+    Without it, every trigger's first load asks for an XCom that does not exist yet, and
+    Airflow's client logs that as an ERROR ("XCom not found") in the triggerer's own log,
+    once per deferred task. Called once per try: a task defers from ``execute`` only, and a
+    new try starts with its XComs cleared.
+    """
+    task_instance.xcom_push(key=XCOM_KEY, value={})
 
 
 def merge_offsets(*sources: Mapping[str, int]) -> dict[str, int]:

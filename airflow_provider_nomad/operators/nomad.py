@@ -23,6 +23,7 @@ from airflow_provider_nomad.exceptions import (
 )
 from airflow_provider_nomad.hooks.nomad import NomadAsyncHook, NomadHook
 from airflow_provider_nomad.links.nomad import JOB_URL_XCOM_KEY, NomadJobLink
+from airflow_provider_nomad.nomad.checkpoint import start_log_checkpoint
 from airflow_provider_nomad.nomad.dispatch_input import (
     check_against_parent,
     check_result_file,
@@ -186,9 +187,11 @@ class _FollowingJobOperator(_NomadOperator):
             )
             return await follower.run()
 
-    def _defer(self, job_id: str, eval_id: str | None, adopted: str | None) -> None:
+    def _defer(self, ti: Any, job_id: str, eval_id: str | None, adopted: str | None) -> None:
         from airflow_provider_nomad.triggers.nomad import NomadJobTrigger
 
+        if self.stream_logs:
+            start_log_checkpoint(ti)
         deadline = None
         if self.execution_timeout is not None:
             deadline = time.time() + self.execution_timeout.total_seconds()
@@ -389,7 +392,7 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             assert outcome is not None  # adopted only after it was seen succeeded
             return self._finish(context, outcome, adopted=adopted)
         if self.deferrable:
-            self._defer(child, eval_id, adopted)
+            self._defer(ti, child, eval_id, adopted)
         started = time.monotonic()
         try:
             outcome = asyncio.run(self._follow(child, eval_id, deadline=None))
@@ -609,7 +612,7 @@ class NomadRunJobOperator(_FollowingJobOperator):
             assert outcome is not None  # adopted only after it was seen ended
             return self._finish(context, outcome, adopted=adopted)
         if self.deferrable:
-            self._defer(job_id, eval_id, adopted)
+            self._defer(ti, job_id, eval_id, adopted)
         started = time.monotonic()
         try:
             outcome = asyncio.run(self._follow(job_id, eval_id, deadline=None))

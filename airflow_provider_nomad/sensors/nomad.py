@@ -12,6 +12,7 @@ from airflow.sdk import BaseSensorOperator, conf
 
 from airflow_provider_nomad.exceptions import NomadInvalidInputError
 from airflow_provider_nomad.hooks.nomad import NomadAsyncHook, NomadHook
+from airflow_provider_nomad.nomad.checkpoint import start_log_checkpoint
 from airflow_provider_nomad.nomad.follow import JobFollower
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult
 from airflow_provider_nomad.nomad.report import raise_for_outcome, read_stderr_tail, summary
@@ -83,6 +84,8 @@ class NomadAllocationSensor(BaseSensorOperator):
         deadline = None
         if self.timeout:
             deadline = time.time() + float(self.timeout)
+        if self.fetch_logs:
+            start_log_checkpoint(context["ti"])
         self.defer(
             trigger=NomadJobTrigger(
                 job_id=self.job_id,
