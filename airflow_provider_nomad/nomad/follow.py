@@ -34,8 +34,18 @@ from airflow_provider_nomad.exceptions import (
 from airflow_provider_nomad.nomad.job_watch import JobChangeWatch, WatchUnavailable
 from airflow_provider_nomad.nomad.log_lines import LineAssembler, LogChunk, LogLine, LogStreamKey
 from airflow_provider_nomad.nomad.log_reader_thread import BULK_READ_THRESHOLD, read_rest_in_thread
-from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult, assess
-from airflow_provider_nomad.nomad.states import AllocClientStatus, TaskStateName
+from airflow_provider_nomad.nomad.outcome import (
+    JobOutcome,
+    JobResult,
+    assess,
+    failed_without_followup,
+)
+from airflow_provider_nomad.nomad.states import (
+    AllocClientStatus,
+    EvalStatus,
+    EvalTrigger,
+    TaskStateName,
+)
 
 LOG_STREAMS = ("stdout", "stderr")
 #: Nomad caps a blocking query's wait at 5 minutes.
@@ -193,6 +203,18 @@ class JobFollower:
         alloc_pacer = BlockingPacer()
         eval_pacers: dict[str, BlockingPacer] = {}
         first_failure: float | None = None
+        # Failed allocations whose job evaluations were read since they failed.
+        reschedule_checked: set[str] = set()
+
+        async def read_allocs_afresh() -> None:
+            # A blocking read in flight may have been answered before what was just learnt.
+            nonlocal alloc_watch
+            if alloc_watch is not None:
+                alloc_watch.cancel()
+                alloc_watch = None
+            body, index = await self.hook.get_job_allocations(self.job_id)
+            self._update_allocs(body, index)
+
         if self.dispatch_eval_id is None:
             # An adopted child or a job started elsewhere: find the evaluation that placed it,
             # so a placement failure is noticed instead of waiting on an empty allocation list.
@@ -216,7 +238,16 @@ class JobFollower:
                 self._start_log_streams()
                 if assessment.done:
                     assert assessment.outcome is not None
-                    return assessment.outcome
+                    unchecked = failed_without_followup(self._allocs) - reschedule_checked
+                    if not unchecked:
+                        return assessment.outcome
+                    # Not the end yet if Nomad is about to reschedule it: the evaluation that
+                    # would do it is written with the failure (``outcome`` says more).
+                    reschedule_checked |= unchecked
+                    job_evals, _ = await self.hook.get_job_evaluations(self.job_id)
+                    evals.update({e["ID"]: e for e in job_evals})
+                    await read_allocs_afresh()
+                    continue
                 if alloc_watch is None:
                     alloc_watch = asyncio.create_task(
                         self._paced_read(
@@ -261,6 +292,12 @@ class JobFollower:
                         if body is not None:
                             evals[eval_id] = body
                             eval_indexes[eval_id] = next_index(eval_indexes.get(eval_id), index)
+                            if (
+                                body.get("TriggeredBy") == EvalTrigger.ALLOC_FAILURE
+                                and body.get("Status") in EvalStatus.TERMINAL
+                            ):
+                                # Its replacement or follow-up was written before it ended.
+                                await read_allocs_afresh()
         finally:
             for task in [alloc_watch, *eval_watches.values()]:
                 if task is not None:

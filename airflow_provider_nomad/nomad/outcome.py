@@ -15,6 +15,7 @@ from typing import Any
 from airflow_provider_nomad.nomad.states import (
     AllocClientStatus,
     EvalStatus,
+    EvalTrigger,
     TaskEventType,
     TaskStateName,
     checked,
@@ -294,9 +295,57 @@ def assess(
                 )
             # The follow-up placed a replacement we have not seen in the list yet.
             waiting = True
+            continue
+        if status == AllocClientStatus.FAILED:
+            pending = _reschedule_in_the_making(alloc, evals)
+            if pending is not None and pending.get("Status") not in EvalStatus.TERMINAL:
+                waiting = True
+                watch.add(pending["ID"])
+            elif pending is not None and pending.get("FailedTGAllocs"):
+                return finished(
+                    JobResult.PLACEMENT_FAILED,
+                    f"allocation {short_id(alloc['ID'])} failed and its reschedule could not "
+                    "be placed: " + describe_placement_failure(pending["FailedTGAllocs"]),
+                    final=latest,
+                    tasks=_tasks_of(latest),
+                )
     if waiting:
         return Assessment(outcome=None, watch_evals=frozenset(watch))
     return _ended(job_id, all_ids, latest)
+
+
+def failed_without_followup(allocs: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Failed final allocations that name neither a replacement nor a follow-up evaluation.
+
+    Nomad may still reschedule one: :func:`assess` can only tell from evaluations read *after*
+    the failure, and allocations read after those (:func:`_reschedule_in_the_making`).
+    """
+    return {
+        a["ID"]
+        for a in latest_allocations(allocs)
+        if a.get("ClientStatus") == AllocClientStatus.FAILED and not a.get("FollowupEvalID")
+    }
+
+
+def _reschedule_in_the_making(
+    alloc: Mapping[str, Any], evals: Mapping[str, Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    """The ``alloc-failure`` evaluation created for a failed allocation, if one was read.
+
+    Nomad writes it together with the failure when the reschedule policy allows another
+    attempt (``Node.UpdateAlloc``); only its processing, later, names the replacement
+    (``NextAllocation``) or the delayed follow-up (``FollowupEvalID``). Until then the failed
+    allocation looks final, for as long as the evaluation waits for a scheduler.
+    """
+    created_after = alloc.get("CreateIndex", 0)
+    candidates = [
+        e
+        for e in evals.values()
+        if e.get("TriggeredBy") == EvalTrigger.ALLOC_FAILURE
+        and e.get("JobID", alloc.get("JobID")) == alloc.get("JobID")
+        and e.get("CreateIndex", 0) > created_after
+    ]
+    return min(candidates, key=lambda e: e.get("CreateIndex", 0), default=None)
 
 
 def _tasks_of(allocs: Iterable[Mapping[str, Any]]) -> list[TaskOutcome]:

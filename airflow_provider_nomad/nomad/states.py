@@ -23,6 +23,13 @@ class EvalStatus:
     TERMINAL = frozenset({COMPLETE, FAILED, CANCELED})
 
 
+class EvalTrigger:
+    """``TriggeredBy`` values the outcome rules look at (``structs.EvalTrigger*``)."""
+
+    # Created with the failed allocation, when its reschedule policy allows another attempt.
+    ALLOC_FAILURE = "alloc-failure"
+
+
 class AllocClientStatus:
     PENDING = "pending"
     RUNNING = "running"

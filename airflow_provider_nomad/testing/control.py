@@ -149,6 +149,14 @@ class EmulatorControl:
         """Break the connection of every open ``/v1/event/stream`` (later ones are served)."""
         self._call("POST", "event-streams/cut")
 
+    def hold_scheduler(self) -> None:
+        """Leave new evaluations pending (a busy scheduler) until :meth:`release_scheduler`."""
+        self._call("POST", "scheduler", json={"held": True})
+
+    def release_scheduler(self) -> None:
+        """Process the evaluations held since :meth:`hold_scheduler`, and new ones at once."""
+        self._call("POST", "scheduler", json={"held": False})
+
     def faults(self) -> list[dict[str, Any]]:
         return self._call("GET", "faults")
 

@@ -58,6 +58,7 @@ class ControlApi:
                 Route("/_emulator/namespaces", self.namespaces, methods=["POST"]),
                 Route("/_emulator/gc", self.gc, methods=["POST"]),
                 Route("/_emulator/event-streams/cut", self.cut_event_streams, methods=["POST"]),
+                Route("/_emulator/scheduler", self.scheduler, methods=["POST"]),
                 Route("/_emulator/processes", self.processes, methods=["GET"]),
                 Route(
                     "/_emulator/substitutions",
@@ -96,6 +97,14 @@ class ControlApi:
     async def cut_event_streams(self, request: Request) -> Response:
         self.nomad.events.cut_streams()
         return JSONResponse({"ok": True})
+
+    async def scheduler(self, request: Request) -> Response:
+        body = await request.json()
+        held = body.get("held")
+        if not isinstance(held, bool):
+            raise ValueError('give {"held": true} or {"held": false}')
+        self.nomad.scheduler.hold(held)
+        return JSONResponse({"held": held})
 
     async def reset(self, request: Request) -> Response:
         self.nomad.reset()

@@ -133,6 +133,50 @@ def test_reschedule_that_cannot_be_placed_is_a_placement_failure():
     assert "no client node is available in dc1" in outcome.reason
 
 
+def failure_eval(status: str, index: int = 11, **extra) -> dict:
+    """The evaluation Nomad writes with a failed allocation it may reschedule."""
+    return {
+        "ID": "ev-fail",
+        "JobID": JOB,
+        "TriggeredBy": "alloc-failure",
+        "Status": status,
+        "CreateIndex": index,
+        **extra,
+    }
+
+
+FAILED_ALLOC = alloc("a1", "failed", {"main": task(failed=True, events=[terminated(1)])}, JobID=JOB)
+
+
+def test_a_failure_whose_reschedule_is_pending_keeps_waiting_and_watches_it():
+    # Nomad has not named the replacement yet: only the evaluation says one is coming.
+    assessment = assess(JOB, [FAILED_ALLOC], {"ev-fail": failure_eval("pending")})
+    assert assessment.outcome is None
+    assert assessment.watch_evals == {"ev-fail"}
+
+
+def test_a_reschedule_that_could_not_be_placed_is_a_placement_failure():
+    failed_tg = {"batch": {"NodesEvaluated": 1, "DimensionExhausted": {"memory": 1}}}
+    evaluation = failure_eval("complete", FailedTGAllocs=failed_tg)
+    outcome = assess(JOB, [FAILED_ALLOC], {"ev-fail": evaluation}).outcome
+    assert outcome is not None and outcome.result is JobResult.PLACEMENT_FAILED
+    assert "its reschedule could not be placed" in outcome.reason
+
+
+@pytest.mark.parametrize(
+    "evals",
+    [
+        {},  # Nomad wrote no evaluation: no reschedule attempt left
+        {"ev-fail": failure_eval("complete")},  # processed, and it rescheduled nothing
+        {"ev-fail": failure_eval("pending", index=5)},  # an earlier allocation's
+    ],
+    ids=["no-evaluation", "processed", "older-than-the-allocation"],
+)
+def test_a_failure_nothing_will_reschedule_is_the_end(evals):
+    outcome = assess(JOB, [FAILED_ALLOC], evals).outcome
+    assert outcome is not None and outcome.result is JobResult.FAILED
+
+
 def test_lost_allocation_without_reschedule_is_reported_lost():
     allocs = [alloc("a1", "lost", {"main": task(failed=True)}, ClientDescription="node down")]
     outcome = assess(JOB, allocs, {}).outcome

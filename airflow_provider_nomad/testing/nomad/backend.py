@@ -419,12 +419,19 @@ class NomadBackend:
     def _client_sync(self, alloc: AllocRecord) -> None:
         if self.state.allocs.get(alloc.id) is not alloc:
             return  # garbage-collected or reset meanwhile
-        with self.state.write() as w:
-            self.state.put_alloc(w, alloc, from_client=True)
         before = self._client_status.get(alloc.id)
         self._client_status[alloc.id] = alloc.client_status
+        failure_eval = None
         if alloc.client_status == CLIENT_FAILED and before != CLIENT_FAILED:
-            self._on_alloc_failed(alloc)
+            failure_eval = self._failure_eval(alloc)
+        # One write, as ``Node.UpdateAlloc`` batches the failure with its evaluation: a reader
+        # never sees the failed allocation without the evaluation that may reschedule it.
+        with self.state.write() as w:
+            self.state.put_alloc(w, alloc, from_client=True)
+            if failure_eval is not None:
+                self.state.put_eval(w, failure_eval)
+        if failure_eval is not None:
+            self.scheduler.enqueue(failure_eval)
         if alloc.deployment_id:
             self._watch_health(alloc)
         if alloc.client_terminal:
@@ -459,16 +466,14 @@ class NomadBackend:
 
         self._health[alloc.id] = self.clock.call_later(delay, judge)
 
-    def _on_alloc_failed(self, alloc: AllocRecord) -> None:
+    def _failure_eval(self, alloc: AllocRecord) -> EvalRecord | None:
+        """The ``alloc-failure`` evaluation a failed allocation gets, if it may be rescheduled."""
         job = self.state.jobs.get((alloc.namespace, alloc.job_id))
         if job is None or alloc.followup_eval_id or alloc.desired_status != "run":
-            return
+            return None
         if not reschedule_eligible(alloc, self.clock.now_ns()):
-            return
-        ev = failure_eval(alloc, job)
-        with self.state.write() as w:
-            self.state.put_eval(w, ev)
-        self.scheduler.enqueue(ev)
+            return None
+        return failure_eval(alloc, job)
 
     def _log_signal(self, alloc_id: str, task: str, log_type: str) -> LogSignal:
         key = ("logs", alloc_id, task, log_type)

@@ -159,6 +159,9 @@ class Scheduler:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._timers: dict[str, clocks.Timer] = {}
         self._unblock_pending = False
+        # Set while evaluations are processed; cleared by :meth:`hold` (a busy scheduler).
+        self._running = asyncio.Event()
+        self._running.set()
         # The keyring's active key: Nomad signs every allocation's workload identities with
         # it and names it in the allocation's SigningKeyID.
         self.signing_key_id = str(uuid.uuid4())
@@ -177,6 +180,19 @@ class Scheduler:
         self._timers.clear()
         while not self._queue.empty():
             self._queue.get_nowait()
+        self._running.set()
+
+    def hold(self, held: bool) -> None:
+        """Leave evaluations pending until released: what a busy Nomad scheduler does.
+
+        A real cluster's evaluations wait in the broker for a scheduler worker; in between,
+        the writes that created them (a failed allocation and its ``alloc-failure``
+        evaluation) are visible and their outcome (the replacement) is not.
+        """
+        if held:
+            self._running.clear()
+        else:
+            self._running.set()
 
     def enqueue(self, ev: EvalRecord) -> None:
         """Process ``ev`` now, or at its ``WaitUntil``."""
@@ -232,6 +248,7 @@ class Scheduler:
     async def _work(self) -> None:
         while True:
             eval_id = await self._queue.get()
+            await self._running.wait()
             if eval_id is _UNBLOCK:
                 self._unblock()
             else:
