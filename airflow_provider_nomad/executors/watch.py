@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow_provider_nomad.blocking import BlockingPacer, next_index
 from airflow_provider_nomad.exceptions import NomadProviderError
+from airflow_provider_nomad.nomad.job_state import read_job_state
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult, assess
 from airflow_provider_nomad.nomad.states import JobStatus, TaskEventType
 
@@ -62,8 +63,8 @@ def assess_child(
     :param stopped: the child job was stopped (``Stop: true``): someone stopped the try from
         outside, so it did not run to its end, whatever exit code the kill left.
     """
-    allocs = hook.get_job_allocations(child.job_id)
-    evals = {e["ID"]: e for e in hook.get_job_evaluations(child.job_id)}
+    allocs, job_evals = read_job_state(hook, child.job_id)
+    evals = {e["ID"]: e for e in job_evals}
     eval_id = child.eval_id
     if not eval_id and evals:
         # Adopted: the dispatch's evaluation is the child's first.

@@ -33,12 +33,12 @@ from airflow_provider_nomad.nomad.dispatch_input import (
 from airflow_provider_nomad.nomad.follow import JobFollower
 from airflow_provider_nomad.nomad.handover import cleared_before_this_try, dispatching_try
 from airflow_provider_nomad.nomad.identity import TaskIdentity
+from airflow_provider_nomad.nomad.job_state import read_job_state
 from airflow_provider_nomad.nomad.jobspec_input import load_job
 from airflow_provider_nomad.nomad.outcome import (
     JobOutcome,
     JobResult,
     assess,
-    failed_without_followup,
 )
 from airflow_provider_nomad.nomad.report import raise_for_outcome, summary
 from airflow_provider_nomad.nomad.run_job import (
@@ -217,18 +217,7 @@ class _FollowingJobOperator(_NomadOperator):
     def _current_outcome(self, job_id: str) -> JobOutcome | None:
         """The job's outcome as Nomad reports it now, or None if it has not ended (or Nomad
         has garbage-collected it and no longer knows)."""
-        allocs = self.hook.get_job_allocations(job_id)
-        job_evals = self.hook.get_job_evaluations(job_id)
-        # A failed allocation is final only if the evaluations read after its failure hold
-        # no reschedule for it, and allocations read after those name no replacement.
-        checked = failed_without_followup(allocs)
-        while checked:
-            allocs = self.hook.get_job_allocations(job_id)
-            failed_since = failed_without_followup(allocs) - checked
-            if not failed_since:
-                break
-            checked |= failed_since
-            job_evals = self.hook.get_job_evaluations(job_id)
+        allocs, job_evals = read_job_state(self.hook, job_id)
         first_eval = min(job_evals, key=lambda e: e.get("CreateIndex", 0), default=None)
         return assess(
             job_id,
