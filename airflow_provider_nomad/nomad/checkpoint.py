@@ -21,6 +21,7 @@ its try.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Mapping
@@ -172,3 +173,18 @@ class LogCheckpoint:
             self._poke()
             if self._writer is not None:
                 await asyncio.shield(self._writer)
+
+    async def close(self) -> None:
+        """Give up a save still waiting: the trigger's event carries the final offsets.
+
+        A save waits for the supervisor to take the lines it counts, which a busy triggerer
+        may take long to do; one landing after the task moved on could reach a later try's
+        XComs, which that try's trigger would then resume from. Once this returns, no save
+        of this checkpoint is in flight or to come.
+        """
+        self._ti = None  # ``enabled`` is now false: nothing more is saved
+        writer, self._writer = self._writer, None
+        if writer is not None and not writer.done():
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer

@@ -188,6 +188,8 @@ class NomadJobTrigger(BaseTrigger):
             event.error = str(exc)
             if self._follower is not None:
                 event.offsets = self._follower.offsets
+        finally:
+            await checkpoint.close()
         yield TriggerEvent(event.to_dict())
 
     def _watch(self) -> JobChangeWatch | None:

@@ -110,3 +110,19 @@ async def test_outside_a_triggerer_nothing_is_kept(fake_xcom):
     await checkpoint.flush()
     assert fake_xcom.saves == []
     assert checkpoint_module.XCOM_KEY == "nomad_log_offsets"
+
+
+async def test_a_closed_checkpoint_saves_nothing_more(fake_xcom):
+    # The trigger ended: a save still waiting for its lines must not land later, in what may
+    # by then be another try's XComs.
+    written = {"k": 5}
+    lines_taken = asyncio.Event()
+    checkpoint = LogCheckpoint(TI, lambda: dict(written), LOG, lines_in_log=lines_taken.wait)
+    await checkpoint.load()
+    checkpoint.changed()
+    await asyncio.sleep(0)  # the save starts and waits for its lines to be taken
+    await checkpoint.close()
+    lines_taken.set()
+    checkpoint.changed()
+    await checkpoint.flush()
+    assert fake_xcom.saves == []
