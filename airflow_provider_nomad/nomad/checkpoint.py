@@ -21,7 +21,6 @@ its try.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Awaitable, Callable, Mapping
@@ -43,7 +42,10 @@ def start_log_checkpoint(task_instance: Any) -> None:
     once per deferred task. Called once per try: a task defers from ``execute`` only, and a
     new try starts with its XComs cleared.
     """
-    task_instance.xcom_push(key=XCOM_KEY, value={})
+    try:
+        task_instance.xcom_push(key=XCOM_KEY, value={})
+    except Exception as exc:  # the checkpoint is an optimisation: never fail the deferral
+        logging.getLogger(__name__).warning("Could not save an empty log checkpoint: %s", exc)
 
 
 def merge_offsets(*sources: Mapping[str, int]) -> dict[str, int]:
@@ -138,6 +140,8 @@ class LogCheckpoint:
             self._loop.call_soon_threadsafe(self._poke)
 
     def _poke(self) -> None:
+        if not self.enabled:  # closed since a thread asked
+            return
         self._dirty = True
         if self._writer is None or self._writer.done():
             self._writer = asyncio.ensure_future(self._write_while_dirty())
@@ -186,5 +190,5 @@ class LogCheckpoint:
         writer, self._writer = self._writer, None
         if writer is not None and not writer.done():
             writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            # Waits for its end without raising its cancellation (ours still propagates).
+            await asyncio.wait({writer})

@@ -150,6 +150,7 @@ class JobFollower:
         self._assemblers: dict[LogStreamKey, LineAssembler] = {}
         self._streams: dict[LogStreamKey, asyncio.Task] = {}
         self._delivery = threading.Lock()
+        self._handed_out: dict[str, int] = {}
         self._allocs: list[Mapping[str, Any]] = []
         self._allocs_changed = asyncio.Event()
         self._allocs_index = allocs_index
@@ -163,12 +164,10 @@ class JobFollower:
     @property
     def offsets(self) -> dict[str, int]:
         """Bytes handed out so far per log, to carry across a triggerer restart."""
-        # Under the delivery lock: a bulk read's thread advances an assembler's offset before
-        # it hands the lines out, and a checkpoint must never count lines not yet logged.
-        with self._delivery:
-            offsets = dict(self._start_offsets)
-            offsets.update({str(k): a.emitted_offset for k, a in self._assemblers.items()})
-        return offsets
+        # What ``_deliver`` published, not the assemblers' offsets: a bulk read's thread
+        # advances those before it hands the lines out, and a checkpoint must never count
+        # lines not yet logged. No lock: the event loop must not wait on that thread's writes.
+        return {**self._start_offsets, **self._handed_out}
 
     @property
     def allocs_index(self) -> int:
@@ -205,16 +204,9 @@ class JobFollower:
         first_failure: float | None = None
         # Failed allocations whose job evaluations were read since they failed.
         reschedule_checked: set[str] = set()
-
-        async def read_allocs_afresh() -> None:
-            # A blocking read in flight may have been answered before what was just learnt.
-            nonlocal alloc_watch
-            if alloc_watch is not None:
-                alloc_watch.cancel()
-                alloc_watch = None
-            body, index = await self.hook.get_job_allocations(self.job_id)
-            self._update_allocs(body, index)
-
+        # The allocations must be read again before the next judgement: an evaluation read
+        # since may have placed what they do not show yet.
+        allocs_stale = False
         if self.dispatch_eval_id is None:
             # An adopted child or a job started elsewhere: find the evaluation that placed it,
             # so a placement failure is noticed instead of waiting on an empty allocation list.
@@ -230,6 +222,20 @@ class JobFollower:
                 self.dispatch_eval_id = first["ID"]
         try:
             while True:
+                if allocs_stale:
+                    if alloc_watch is not None:
+                        # A blocking read in flight may have been answered before the news.
+                        alloc_watch.cancel()
+                        alloc_watch = None
+                    try:
+                        body, index = await self.hook.get_job_allocations(self.job_id)
+                    except (NomadTransientError, NomadConnectionError) as exc:
+                        first_failure = first_failure or time.monotonic()
+                        await self._back_off(exc, first_failure)
+                        continue
+                    first_failure = None
+                    allocs_stale = False
+                    self._update_allocs(body, index)
                 assessment = assess(
                     self.job_id, self._allocs, evals, dispatch_eval_id=self.dispatch_eval_id
                 )
@@ -243,10 +249,16 @@ class JobFollower:
                         return assessment.outcome
                     # Not the end yet if Nomad is about to reschedule it: the evaluation that
                     # would do it is written with the failure (``outcome`` says more).
+                    try:
+                        job_evals, _ = await self.hook.get_job_evaluations(self.job_id)
+                    except (NomadTransientError, NomadConnectionError) as exc:
+                        first_failure = first_failure or time.monotonic()
+                        await self._back_off(exc, first_failure)
+                        continue
+                    first_failure = None
                     reschedule_checked |= unchecked
-                    job_evals, _ = await self.hook.get_job_evaluations(self.job_id)
                     evals.update({e["ID"]: e for e in job_evals})
-                    await read_allocs_afresh()
+                    allocs_stale = True
                     continue
                 if alloc_watch is None:
                     alloc_watch = asyncio.create_task(
@@ -297,7 +309,7 @@ class JobFollower:
                                 and body.get("Status") in EvalStatus.TERMINAL
                             ):
                                 # Its replacement or follow-up was written before it ended.
-                                await read_allocs_afresh()
+                                allocs_stale = True
         finally:
             for task in [alloc_watch, *eval_watches.values()]:
                 if task is not None:
@@ -555,6 +567,12 @@ class JobFollower:
     def _deliver(self, chunks: list[LogChunk]) -> None:
         for chunk in chunks:
             self.on_chunk(chunk)
+        if chunks:
+            # Replaced whole, so a reader in another thread never sees it half updated.
+            handed_out = dict(self._handed_out)
+            for key in {chunk.key for chunk in chunks}:
+                handed_out[str(key)] = self._assemblers[key].emitted_offset
+            self._handed_out = handed_out
         if chunks and self.on_written is not None:
             self.on_written()
 

@@ -297,15 +297,17 @@ def assess(
             waiting = True
             continue
         if status == AllocClientStatus.FAILED:
-            pending = _reschedule_in_the_making(alloc, evals)
-            if pending is not None and pending.get("Status") not in EvalStatus.TERMINAL:
+            reschedules = _reschedules_since(alloc, evals)
+            pending = [e for e in reschedules if e.get("Status") not in EvalStatus.TERMINAL]
+            unplaced = [e for e in reschedules if e.get("FailedTGAllocs")]
+            if pending:
                 waiting = True
-                watch.add(pending["ID"])
-            elif pending is not None and pending.get("FailedTGAllocs"):
+                watch.update(e["ID"] for e in pending)
+            elif unplaced:
                 return finished(
                     JobResult.PLACEMENT_FAILED,
                     f"allocation {short_id(alloc['ID'])} failed and its reschedule could not "
-                    "be placed: " + describe_placement_failure(pending["FailedTGAllocs"]),
+                    "be placed: " + describe_placement_failure(unplaced[-1]["FailedTGAllocs"]),
                     final=latest,
                     tasks=_tasks_of(latest),
                 )
@@ -318,7 +320,7 @@ def failed_without_followup(allocs: Iterable[Mapping[str, Any]]) -> set[str]:
     """Failed final allocations that name neither a replacement nor a follow-up evaluation.
 
     Nomad may still reschedule one: :func:`assess` can only tell from evaluations read *after*
-    the failure, and allocations read after those (:func:`_reschedule_in_the_making`).
+    the failure, and allocations read after those (:func:`_reschedules_since`).
     """
     return {
         a["ID"]
@@ -327,25 +329,30 @@ def failed_without_followup(allocs: Iterable[Mapping[str, Any]]) -> set[str]:
     }
 
 
-def _reschedule_in_the_making(
+def _reschedules_since(
     alloc: Mapping[str, Any], evals: Mapping[str, Mapping[str, Any]]
-) -> Mapping[str, Any] | None:
-    """The ``alloc-failure`` evaluation created for a failed allocation, if one was read.
+) -> list[Mapping[str, Any]]:
+    """The ``alloc-failure`` evaluations read that may reschedule a failed allocation, oldest first.
 
-    Nomad writes it together with the failure when the reschedule policy allows another
+    Nomad writes one together with the failure when the reschedule policy allows another
     attempt (``Node.UpdateAlloc``); only its processing, later, names the replacement
     (``NextAllocation``) or the delayed follow-up (``FollowupEvalID``). Until then the failed
-    allocation looks final, for as long as the evaluation waits for a scheduler.
+    allocation looks final, for as long as the evaluation waits for a scheduler. Which one is
+    this allocation's cannot be told (they name no allocation, and delayed follow-ups carry the
+    same trigger), so every one created since the allocation counts: while any of them is
+    pending, another allocation of the job may still be placed.
     """
     created_after = alloc.get("CreateIndex", 0)
-    candidates = [
-        e
-        for e in evals.values()
-        if e.get("TriggeredBy") == EvalTrigger.ALLOC_FAILURE
-        and e.get("JobID", alloc.get("JobID")) == alloc.get("JobID")
-        and e.get("CreateIndex", 0) > created_after
-    ]
-    return min(candidates, key=lambda e: e.get("CreateIndex", 0), default=None)
+    return sorted(
+        (
+            e
+            for e in evals.values()
+            if e.get("TriggeredBy") == EvalTrigger.ALLOC_FAILURE
+            and e.get("JobID", alloc.get("JobID")) == alloc.get("JobID")
+            and e.get("CreateIndex", 0) > created_after
+        ),
+        key=lambda e: e.get("CreateIndex", 0),
+    )
 
 
 def _tasks_of(allocs: Iterable[Mapping[str, Any]]) -> list[TaskOutcome]:

@@ -21,7 +21,6 @@ import pytest
 from airflow_provider_nomad.nomad.checkpoint import LogCheckpoint
 from airflow_provider_nomad.nomad.log_channel import (
     LogChannelDrain,
-    supervisor_log_socket,
     unread_bytes,
 )
 
@@ -157,6 +156,25 @@ def test_the_socket_is_found_where_airflow_child_processes_log():
     assert "settled line 007" in report["line"]
 
 
-def test_outside_a_supervised_process_there_is_no_socket():
-    # pytest's logging writes to files and memory: a checkpoint here has nothing to wait for.
-    assert supervisor_log_socket() is None
+CHILD_LOGGING_TO_A_FILE = """
+    import logging, os, sys, tempfile
+    from airflow.sdk.execution_time.supervisor import _configure_logs_over_json_channel
+    from airflow_provider_nomad.nomad.log_channel import supervisor_log_socket
+
+    fd, _ = tempfile.mkstemp()
+    _configure_logs_over_json_channel(fd)
+    logging.getLogger("airflow.triggers.nomad").info("settled line %03d", 7)
+    sys.__stderr__.write(repr(supervisor_log_socket()) + "\\n")
+"""
+
+
+def test_logs_written_to_a_file_need_no_wait():
+    # A line is in the log once logged: there is no socket to wait on.
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(CHILD_LOGGING_TO_A_FILE)],
+        capture_output=True,
+        text=True,
+        timeout=HANG_BOUND,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "None"

@@ -177,6 +177,24 @@ def test_a_failure_nothing_will_reschedule_is_the_end(evals):
     assert outcome is not None and outcome.result is JobResult.FAILED
 
 
+def test_a_pending_reschedule_of_one_of_two_allocations_is_waited_for():
+    # Two allocations: b failed, was replaced by b2, which ended; then a failed, and its
+    # evaluation is pending. b's completed evaluation is also newer than a's creation: the
+    # pending one must still be waited for (evaluations name no allocation).
+    allocs = [
+        alloc("a", "failed", {"main": task(failed=True, events=[terminated(1)])}, JobID=JOB),
+        alloc("b", "failed", {}, index=11, NextAllocation="b2", JobID=JOB),
+        alloc("b2", "complete", {"main": task(events=[terminated(0)])}, index=21, JobID=JOB),
+    ]
+    evals = {
+        "ev-b": failure_eval("complete", index=20) | {"ID": "ev-b"},
+        "ev-a": failure_eval("pending", index=40) | {"ID": "ev-a"},
+    }
+    assessment = assess(JOB, allocs, evals)
+    assert assessment.outcome is None
+    assert assessment.watch_evals == {"ev-a"}
+
+
 def test_lost_allocation_without_reschedule_is_reported_lost():
     allocs = [alloc("a1", "lost", {"main": task(failed=True)}, ClientDescription="node down")]
     outcome = assess(JOB, allocs, {}).outcome
