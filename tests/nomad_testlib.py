@@ -166,23 +166,38 @@ def act_when(ready: Callable[[], bool], action: Callable[[], None]) -> Callable[
 
 
 def act_when_logged(capfd, needle: str, action: Callable[[], None]) -> Callable[[], bool]:
-    """Run ``action`` once ``needle`` is in the captured output; see :func:`act_when`.
+    """Run ``action`` once ``needle`` is in the captured stdout; see :func:`act_when`.
 
-    The output read meanwhile is printed again before ``action``, for the test's assertions.
+    The capture file is read through a descriptor of its own (``/proc/self/fd/1`` opened anew,
+    with its own offset), never with ``capfd.readouterr()``: that one reads the file, then
+    truncates it, and a line the running task wrote in between was lost, so the test waited
+    for a needle that had been printed. Nothing is consumed: the test reads the whole output
+    afterwards as usual. The main thread must not call ``readouterr()`` meanwhile.
     """
-    collected = [""]
+    assert capfd is not None  # the capture must be on: fd 1 is then its file
+    reader = os.open("/proc/self/fd/1", os.O_RDONLY)
+    wanted = needle.encode()
+    state = {"position": 0, "tail": b""}
 
     def logged() -> bool:
-        chunk = capfd.readouterr().out
-        collected[0] += chunk
-        # Only the new text, and a needle's length before it, can hold a new match.
-        return needle in collected[0][-(len(chunk) + len(needle)) :]
+        while chunk := os.pread(reader, 1 << 20, state["position"]):
+            state["position"] += len(chunk)
+            # Only the new bytes, and a needle's length before them, can hold a new match.
+            window = state["tail"] + chunk
+            if wanted in window:
+                return True
+            state["tail"] = window[-len(wanted) :]
+        return False
 
-    def act() -> None:
-        print(collected[0])
-        action()
+    finish = act_when(logged, action)
 
-    return act_when(logged, act)
+    def finish_and_close() -> bool:
+        try:
+            return finish()
+        finally:
+            os.close(reader)
+
+    return finish_and_close
 
 
 class BatchLog:
