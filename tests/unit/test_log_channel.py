@@ -142,15 +142,20 @@ CHILD_LOGGING = """
 """
 
 
-def test_the_socket_is_found_where_airflow_child_processes_log():
+def last_line_of_child(script: str) -> str:
+    """Run ``script`` in a Python of its own; the last line it wrote to stderr."""
     done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(CHILD_LOGGING)],
+        [sys.executable, "-c", textwrap.dedent(script)],
         capture_output=True,
         text=True,
         timeout=HANG_BOUND,
     )
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stderr.strip().splitlines()[-1])
+    return done.stderr.strip().splitlines()[-1]
+
+
+def test_the_socket_is_found_where_airflow_child_processes_log():
+    report = json.loads(last_line_of_child(CHILD_LOGGING))
     assert report["found"], report
     assert report["pending"] > 0 and report["after"] == 0, report
     assert "settled line 007" in report["line"]
@@ -170,11 +175,4 @@ CHILD_LOGGING_TO_A_FILE = """
 
 def test_logs_written_to_a_file_need_no_wait():
     # A line is in the log once logged: there is no socket to wait on.
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(CHILD_LOGGING_TO_A_FILE)],
-        capture_output=True,
-        text=True,
-        timeout=HANG_BOUND,
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == "None"
+    assert last_line_of_child(CHILD_LOGGING_TO_A_FILE) == "None"
