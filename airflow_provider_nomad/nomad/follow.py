@@ -207,6 +207,19 @@ class JobFollower:
         # The allocations must be read again before the next judgement: an evaluation read
         # since may have placed what they do not show yet.
         allocs_stale = False
+
+        async def read_or_back_off(read: Callable[[], Awaitable[Any]]) -> Any | None:
+            # One plain read; on a transient failure, the loop's back-off and ``None``.
+            nonlocal first_failure
+            try:
+                answer = await read()
+            except (NomadTransientError, NomadConnectionError) as exc:
+                first_failure = first_failure or time.monotonic()
+                await self._back_off(exc, first_failure)
+                return None
+            first_failure = None
+            return answer
+
         if self.dispatch_eval_id is None:
             # An adopted child or a job started elsewhere: find the evaluation that placed it,
             # so a placement failure is noticed instead of waiting on an empty allocation list.
@@ -227,15 +240,13 @@ class JobFollower:
                         # A blocking read in flight may have been answered before the news.
                         alloc_watch.cancel()
                         alloc_watch = None
-                    try:
-                        body, index = await self.hook.get_job_allocations(self.job_id)
-                    except (NomadTransientError, NomadConnectionError) as exc:
-                        first_failure = first_failure or time.monotonic()
-                        await self._back_off(exc, first_failure)
+                    answer = await read_or_back_off(
+                        lambda: self.hook.get_job_allocations(self.job_id)
+                    )
+                    if answer is None:
                         continue
-                    first_failure = None
                     allocs_stale = False
-                    self._update_allocs(body, index)
+                    self._update_allocs(*answer)
                 assessment = assess(
                     self.job_id, self._allocs, evals, dispatch_eval_id=self.dispatch_eval_id
                 )
@@ -249,15 +260,13 @@ class JobFollower:
                         return assessment.outcome
                     # Not the end yet if Nomad is about to reschedule it: the evaluation that
                     # would do it is written with the failure (``outcome`` says more).
-                    try:
-                        job_evals, _ = await self.hook.get_job_evaluations(self.job_id)
-                    except (NomadTransientError, NomadConnectionError) as exc:
-                        first_failure = first_failure or time.monotonic()
-                        await self._back_off(exc, first_failure)
+                    answer = await read_or_back_off(
+                        lambda: self.hook.get_job_evaluations(self.job_id)
+                    )
+                    if answer is None:
                         continue
-                    first_failure = None
                     reschedule_checked |= unchecked
-                    evals.update({e["ID"]: e for e in job_evals})
+                    evals.update({e["ID"]: e for e in answer[0]})
                     allocs_stale = True
                     continue
                 if alloc_watch is None:
