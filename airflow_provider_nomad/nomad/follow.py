@@ -154,6 +154,7 @@ class JobFollower:
         self._allocs: list[Mapping[str, Any]] = []
         self._allocs_changed = asyncio.Event()
         self._allocs_index = allocs_index
+        self._allocs_read = False
         self._changes = changes
         # Per watched target (the job's allocations, an evaluation): the watch's generation
         # taken before its last read.
@@ -233,6 +234,16 @@ class JobFollower:
             else:
                 first = min(job_evals, key=lambda e: e.get("CreateIndex", 0))
                 self.dispatch_eval_id = first["ID"]
+        while self._allocs_index == 0 and not self._allocs_read:
+            # The allocations first, before any judgement: a job already placed (a trigger
+            # picking up a running batch) needs no read of its dispatch evaluation at all.
+            if self._time_left() == 0:
+                return self._timed_out()
+            answer = await read_or_back_off(
+                lambda: self._paced_read(alloc_pacer, self.hook.get_job_allocations, self.job_id, 0)
+            )
+            if answer is not None:
+                self._update_allocs(*answer)
         try:
             while True:
                 if allocs_stale:
@@ -381,6 +392,7 @@ class JobFollower:
         # changed: start the blocking query afresh rather than wait on a future index.
         self._allocs_index = next_index(self._allocs_index, index)
         self._allocs = allocs
+        self._allocs_read = True
         self._allocs_changed.set()
         self._allocs_changed = asyncio.Event()
 

@@ -143,3 +143,37 @@ async def test_shared_watch_off_uses_blocking_queries_only(nomad_conn, nomad_cli
     event = await asyncio.wait_for(task, HANG)
     assert event.outcome.result is JobResult.SUCCEEDED
     assert STREAM not in nomad_conn.control.request_counts()
+
+
+@pytest.mark.parametrize("shared_watch", [True, False], ids=["shared", "own-queries"])
+async def test_a_job_already_running_costs_no_evaluation_read(
+    nomad_conn, nomad_client, tmp_path, monkeypatch, shared_watch
+):
+    # A trigger picking up a running batch looks at its allocations first: placed, so the
+    # dispatch evaluation has nothing left to say.
+    held_job(nomad_client, tmp_path, "placed")
+    dispatched = dispatch(nomad_client, "placed", meta={"n": "0"})
+    child = dispatched["DispatchedJobID"]
+    await asyncio.to_thread(
+        nomad_conn.control.wait_allocations,
+        child,
+        lambda stubs: bool(stubs) and all(a["ClientStatus"] == "running" for a in stubs),
+        timeout=HANG,
+    )
+    evaluation_reads: list[str] = []
+    read = NomadAsyncHook.get_evaluation
+
+    async def counted(self, eval_id, **kwargs):
+        evaluation_reads.append(eval_id)
+        return await read(self, eval_id, **kwargs)
+
+    monkeypatch.setattr(NomadAsyncHook, "get_evaluation", counted)
+    trigger = NomadJobTrigger(
+        job_id=child, dispatch_eval_id=dispatched["EvalID"], shared_watch=shared_watch
+    )
+    task = asyncio.create_task(first_event(trigger))
+    await followers_saw_running([trigger])
+    (tmp_path / "0").touch()
+    event = await asyncio.wait_for(task, HANG)
+    assert event.outcome.result is JobResult.SUCCEEDED
+    assert evaluation_reads == []
