@@ -152,6 +152,8 @@ class JobFollower:
         self._delivery = threading.Lock()
         self._handed_out: dict[str, int] = {}
         self._allocs: list[Mapping[str, Any]] = []
+        # The job's allocations as last listed, before ``alloc_selector``, by ID.
+        self._listed: dict[str, Mapping[str, Any]] = {}
         self._allocs_changed = asyncio.Event()
         self._allocs_index = allocs_index
         self._allocs_read = False
@@ -240,7 +242,9 @@ class JobFollower:
             if self._time_left() == 0:
                 return self._timed_out()
             answer = await read_or_back_off(
-                lambda: self._paced_read(alloc_pacer, self.hook.get_job_allocations, self.job_id, 0)
+                lambda: self._paced_read(
+                    alloc_pacer, self.hook.get_job_allocations, self.job_id, 0, from_events=True
+                )
             )
             if answer is not None:
                 self._update_allocs(*answer)
@@ -287,6 +291,7 @@ class JobFollower:
                             self.hook.get_job_allocations,
                             self.job_id,
                             self._allocs_index,
+                            from_events=True,
                         )
                     )
                 for eval_id in assessment.watch_evals - eval_watches.keys():
@@ -341,15 +346,20 @@ class JobFollower:
         read: Callable[..., Awaitable[tuple[Any, int]]],
         target: str,
         index: int,
+        *,
+        from_events: bool = False,
     ) -> tuple[Any, int]:
         """One blocking read of ``target`` (the job's allocations, an evaluation), paced.
 
         The pause runs in the watch task, so the other watches' answers are acted on meanwhile.
+
+        :param from_events: ``target`` is the job's allocation list, which the shared watch's
+            events can bring up to date without a read.
         """
         await asyncio.sleep(pacer.delay())
         if self._changes is not None:
             try:
-                return await self._read_on_change(read, target, index)
+                return await self._read_on_change(read, target, index, from_events)
             except WatchUnavailable as exc:
                 if self._changes is not None:  # the allocation and evaluation waits both see it
                     self.log.info(
@@ -364,9 +374,14 @@ class JobFollower:
         return body, answered
 
     async def _read_on_change(
-        self, read: Callable[..., Awaitable[tuple[Any, int]]], target: str, index: int
+        self,
+        read: Callable[..., Awaitable[tuple[Any, int]]],
+        target: str,
+        index: int,
+        from_events: bool,
     ) -> tuple[Any, int]:
-        """Wait until the shared watch saw the job change after ``index``, then read ``target``.
+        """Wait until the shared watch saw the job change after ``index``, then read ``target``
+        (with ``from_events``, update the allocation list from the events where they tell).
 
         The first read of a target does not wait: it is what ``index`` comes from.
         """
@@ -381,11 +396,19 @@ class JobFollower:
             await changes.connected(self._wait())
         elif index > 0:
             await changes.wait_changed(self.job_id, index, mark, self._wait())
+            news = changes.allocations_after(self.job_id, index, mark) if from_events else None
+            if news is not None:
+                # Every change since the last read came with its allocation: no read needed.
+                # The mark stays: events are complete only since the connection it names.
+                changed, at = news
+                listed = {**self._listed, **{a["ID"]: a for a in changed}}
+                return list(listed.values()), at
         # Taken before the read: a reconnect after it may have lost events this read missed.
         self._marks[target] = changes.mark()
         return await read(target)
 
     def _update_allocs(self, allocs: list[Mapping[str, Any]], index: int) -> None:
+        self._listed = {a["ID"]: a for a in allocs}
         if self.alloc_selector is not None:
             allocs = self.alloc_selector(allocs)
         # An index that goes backwards means the server state was restored or the leader

@@ -4,8 +4,13 @@ Each follower waiting with its own blocking queries costs a request (and a conne
 and per evaluation it watches. A :class:`JobChangeWatch` reads Nomad's event stream once
 (``GET /v1/event/stream?topic=Allocation&topic=Evaluation``) for every follower of one event
 loop, connection, namespace and region, records the last event index per job ID and wakes the
-followers of that job. The follower then reads its job's state with a plain request: the state
-read stays the source of truth, an event only says when to read.
+followers of that job.
+
+An allocation event carries the whole allocation as it was written (``Payload.Allocation``,
+without its job). The watch keeps the last one per allocation of each followed job, so a
+follower that read its job's allocations at some index can bring its list up to date from the
+events after that index instead of reading it again. A follower reads whenever events cannot
+tell: its first look, and after any (re)connection.
 
 Nomad keeps a bounded replay buffer (``EventBufferSize``): a stream that reconnects from its last
 index may have missed events that fell out of it. So every (re)connection starts a new
@@ -40,6 +45,37 @@ MAX_FAILURES = 5
 _UNSUPPORTED = frozenset({403, 404, 405, 501})
 
 
+#: The fields of Nomad's ``AllocListStub`` (what ``GET /v1/job/:id/allocations`` lists) that an
+#: allocation event's allocation carries too; ``JobType`` and ``JobVersion`` come from the job,
+#: which events leave out, and ``AllocatedResources`` is listed only on request.
+ALLOC_STUB_FIELDS = (
+    "ID",
+    "EvalID",
+    "Name",
+    "Namespace",
+    "NodeID",
+    "NodeName",
+    "JobID",
+    "TaskGroup",
+    "DesiredStatus",
+    "DesiredDescription",
+    "ClientStatus",
+    "ClientDescription",
+    "DesiredTransition",
+    "TaskStates",
+    "DeploymentStatus",
+    "FollowupEvalID",
+    "NextAllocation",
+    "RescheduleTracker",
+    "PreemptedAllocations",
+    "PreemptedByAllocation",
+    "CreateIndex",
+    "ModifyIndex",
+    "CreateTime",
+    "ModifyTime",
+)
+
+
 class WatchUnavailable(Exception):
     """The event stream cannot be used here: wait with blocking queries instead."""
 
@@ -55,6 +91,16 @@ def job_of(event: Mapping[str, Any]) -> str | None:
     return keys[0] if keys else None
 
 
+def _listed_allocation(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An allocation event's allocation, shaped as the job's allocation list shows it."""
+    if event.get("Topic") != "Allocation":
+        return None
+    alloc = (event.get("Payload") or {}).get("Allocation")
+    if not isinstance(alloc, Mapping) or not alloc.get("ID"):
+        return None
+    return {name: alloc[name] for name in ALLOC_STUB_FIELDS if name in alloc}
+
+
 class JobChangeWatch:
     """The shared watch of one scope. Get it with :func:`watch_for`; event-loop thread only.
 
@@ -65,6 +111,8 @@ class JobChangeWatch:
         self._hook_factory = hook_factory
         self._on_idle = on_idle
         self._job_index: dict[str, int] = {}
+        # Per followed job: allocation ID -> (index of its last event, the allocation then).
+        self._job_allocs: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {}
         self._interest: dict[str, int] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
         self._generation = 0
@@ -90,6 +138,7 @@ class JobChangeWatch:
             if not self._interest[job_id]:
                 del self._interest[job_id]
                 self._job_index.pop(job_id, None)
+                self._job_allocs.pop(job_id, None)
                 self._wakeups.pop(job_id, None)
             if not self._interest:
                 self._stop()
@@ -128,6 +177,22 @@ class JobChangeWatch:
             wakeup = self._wakeups.setdefault(job_id, asyncio.Event())
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), left)
+
+    def allocations_after(
+        self, job_id: str, index: int, mark: int
+    ) -> tuple[list[dict[str, Any]], int] | None:
+        """The allocations of ``job_id`` that events changed after ``index``, and the job's
+        last event index; ``None`` where only a read can tell: the stream (re)connected since
+        ``mark`` (events may have been lost meanwhile), or nothing happened after ``index``.
+
+        :param index: the ``X-Nomad-Index`` of the follower's last read of the allocations,
+            or the index this method returned since: an event at or below it is in the list.
+        """
+        last = self._job_index.get(job_id, 0)
+        if self.unavailable is not None or self._generation != mark or last <= index:
+            return None
+        allocs = self._job_allocs.get(job_id, {})
+        return [alloc for at, alloc in allocs.values() if at > index], last
 
     # -- the stream -------------------------------------------------------------------------
 
@@ -221,6 +286,9 @@ class JobChangeWatch:
             if job_id in self._interest:
                 self._job_index[job_id] = max(self._job_index.get(job_id, 0), index)
                 changed.add(job_id)
+                alloc = _listed_allocation(event)
+                if alloc is not None:
+                    self._job_allocs.setdefault(job_id, {})[alloc["ID"]] = (index, alloc)
         # Resume after this batch: a reconnect from ``index`` would replay it.
         self._index = max(self._index, index + 1)
         for job_id in changed:

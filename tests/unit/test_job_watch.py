@@ -44,6 +44,18 @@ class _Stream:
         ]
         self.lines.put_nowait(json.dumps({"Index": index, "Events": events}))
 
+    def send_allocation(self, index: int, alloc: dict) -> None:
+        """One allocation event, its payload as Nomad writes it (the whole allocation)."""
+        event = {
+            "Topic": "Allocation",
+            "Type": "AllocationUpdated",
+            "Key": alloc["ID"],
+            "FilterKeys": [alloc["JobID"], ""],
+            "Index": index,
+            "Payload": {"Allocation": alloc},
+        }
+        self.lines.put_nowait(json.dumps({"Index": index, "Events": [event]}))
+
 
 class _Hook:
     """Hands out the streams the test queued, recording the index each was opened from."""
@@ -189,6 +201,64 @@ async def test_a_watch_given_up_by_one_wait_sends_the_parked_other_to_blocking_q
         evaluation = await asyncio.wait_for(parked, HANG)
     assert (allocs, evaluation) == (({"read": "allocs"}, 9), ({"read": "eval-1"}, 9))
     assert reads == [("allocs", 5), ("eval-1", 0)]  # both as blocking queries
+
+
+def _allocation(alloc_id: str, job: str, status: str) -> dict:
+    # What an allocation event carries beyond the list's stub: Metrics, Resources, and more.
+    return {
+        "ID": alloc_id,
+        "JobID": job,
+        "ClientStatus": status,
+        "CreateIndex": 5,
+        "Metrics": {"NodesEvaluated": 1},
+        "Resources": {"CPU": 100},
+    }
+
+
+async def test_allocation_events_bring_a_listed_job_up_to_date():
+    hook = _Hook()
+    watch = JobChangeWatch(lambda: hook)
+    stream = _Stream()
+    hook.streams.put_nowait(stream)
+    with watch.following("a"):
+        stream.send()
+        await _until(lambda: watch._generation == 1)
+        mark = watch.mark()
+        stream.send_allocation(9, _allocation("a1", "a", "pending"))  # in the read below
+        stream.send_allocation(12, _allocation("a1", "a", "running"))
+        stream.send_allocation(13, _allocation("a2", "a", "pending"))
+        stream.send_allocation(14, _allocation("a1", "a", "complete"))
+        stream.send_allocation(15, _allocation("b1", "b", "failed"))  # nobody follows b
+        await _until(lambda: watch._index == 16)
+        # The follower's last read answered index 10.
+        changed, last = watch.allocations_after("a", 10, mark)
+        assert last == 14
+        by_id = {a["ID"]: a for a in changed}
+        assert by_id["a1"]["ClientStatus"] == "complete"  # the last event of each
+        assert by_id["a2"]["ClientStatus"] == "pending"
+        # Shaped as the allocation list shows it: no field the list leaves out.
+        assert set(by_id["a1"]) == {"ID", "JobID", "ClientStatus", "CreateIndex"}
+        assert watch.allocations_after("a", 14, mark) is None  # nothing after 14
+        assert watch.allocations_after("b", 0, mark) is None
+
+
+async def test_after_a_reconnect_allocation_events_cannot_tell():
+    hook = _Hook()
+    watch = JobChangeWatch(lambda: hook)
+    first, second = _Stream(), _Stream()
+    hook.streams.put_nowait(first)
+    hook.streams.put_nowait(second)
+    with watch.following("a"):
+        first.send()
+        await _until(lambda: watch._generation == 1)
+        mark = watch.mark()
+        first.lines.put_nowait(None)  # the connection breaks; what happened meanwhile is lost
+        second.send()
+        second.send_allocation(20, _allocation("a1", "a", "complete"))
+        await _until(lambda: watch._index == 21)
+        assert watch.allocations_after("a", 10, mark) is None  # read again
+        changed, last = watch.allocations_after("a", 10, watch.mark())
+        assert ([a["ClientStatus"] for a in changed], last) == (["complete"], 20)
 
 
 def test_job_of_reads_the_payload_then_the_filter_keys():
