@@ -393,7 +393,7 @@ class JobFollower:
         if mark is None:
             # Read once the stream is open, not before: the connection wakes every follower
             # that read earlier, to read again.
-            await changes.connected(self._wait())
+            await changes.connected(self.job_id, self._wait())
         elif index > 0:
             await changes.wait_changed(self.job_id, index, mark, self._wait())
             news = changes.allocations_after(self.job_id, index, mark) if from_events else None

@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 MAX_FAILURES = 5
 #: Statuses that say this server or proxy will never stream events to this token.
 _UNSUPPORTED = frozenset({403, 404, 405, 501})
+#: Jobs whose followers are woken per pass of the event loop when the stream (re)connects or
+#: is given up. Each woken follower runs on to its read before the loop serves anything else:
+#: 10,000 woken at once made one pass of 5.5 s, during which no other trigger was served.
+WAKE_SLICE = 100
 
 
 #: The fields of Nomad's ``AllocListStub`` (what ``GET /v1/job/:id/allocations`` lists) that an
@@ -116,7 +120,6 @@ class JobChangeWatch:
         self._interest: dict[str, int] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
         self._generation = 0
-        self._connected = asyncio.Event()
         self._index = 0
         self._task: asyncio.Task | None = None
         self.unavailable: str | None = None
@@ -143,7 +146,7 @@ class JobChangeWatch:
             if not self._interest:
                 self._stop()
 
-    async def connected(self, timeout: float) -> None:
+    async def connected(self, job_id: str, timeout: float) -> None:
         """Until the stream is open (or given up, or ``timeout``): a read made before would be
         made again at the connection, since what happened before it is unknown to the watch."""
         loop = asyncio.get_running_loop()
@@ -152,8 +155,9 @@ class JobChangeWatch:
             left = until - loop.time()
             if left <= 0:
                 return
+            wakeup = self._wakeups.setdefault(job_id, asyncio.Event())
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._connected.wait(), left)
+                await asyncio.wait_for(wakeup.wait(), left)
 
     def mark(self) -> int:
         """Take before a state read, pass to :meth:`wait_changed` after it."""
@@ -203,8 +207,20 @@ class JobChangeWatch:
             self._wakeups[job_id] = asyncio.Event()
 
     def _wake_all(self) -> None:
-        for job_id in list(self._wakeups):
-            self._wake(job_id)
+        """Wake every follower, :data:`WAKE_SLICE` jobs per pass of the event loop."""
+        woken = list(self._wakeups.values())
+        for job_id in self._wakeups:
+            self._wakeups[job_id] = asyncio.Event()
+        self._wake_slices(woken, 0)
+
+    def _wake_slices(self, wakeups: list[asyncio.Event], start: int) -> None:
+        end = start + WAKE_SLICE
+        for wakeup in wakeups[start:end]:
+            wakeup.set()
+        if end < len(wakeups):
+            # The next slice on the next pass, once the followers just woken (and whatever
+            # else was ready meanwhile) have run.
+            asyncio.get_running_loop().call_soon(self._wake_slices, wakeups, end)
 
     def _stop(self) -> None:
         task, self._task = self._task, None
@@ -215,7 +231,6 @@ class JobChangeWatch:
 
     def _give_up(self, reason: str) -> None:
         self.unavailable = reason
-        self._connected.set()
         self._wake_all()
 
     async def _run(self) -> None:
@@ -266,7 +281,6 @@ class JobChangeWatch:
                     # Connected: whatever happened while no stream was open is unknown.
                     received = True
                     self._generation += 1
-                    self._connected.set()
                     self._wake_all()
                 line = line.strip()
                 if not line:

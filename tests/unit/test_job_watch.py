@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import pytest
@@ -10,7 +11,12 @@ import pytest
 from airflow_provider_nomad.blocking import BlockingPacer
 from airflow_provider_nomad.exceptions import NomadPermissionError
 from airflow_provider_nomad.nomad.follow import JobFollower
-from airflow_provider_nomad.nomad.job_watch import JobChangeWatch, WatchUnavailable, job_of
+from airflow_provider_nomad.nomad.job_watch import (
+    WAKE_SLICE,
+    JobChangeWatch,
+    WatchUnavailable,
+    job_of,
+)
 
 HANG = 30
 
@@ -166,9 +172,9 @@ class _HeldWatch(JobChangeWatch):
         self.parked = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def connected(self, timeout: float) -> None:
+    async def connected(self, job_id: str, timeout: float) -> None:
         self.parked.set()
-        await super().connected(timeout)
+        await super().connected(job_id, timeout)
         await self.release.wait()
 
 
@@ -267,3 +273,29 @@ def test_job_of_reads_the_payload_then_the_filter_keys():
     assert job_of(alloc) == "j1"
     assert job_of(evaluation) == "j2"
     assert job_of({"Topic": "Node", "Payload": {"Node": {"ID": "n"}}}) is None
+
+
+async def test_a_connection_wakes_the_followers_a_slice_per_pass_of_the_loop():
+    # All at once, every follower would run on to its read in one pass of the loop, which
+    # then serves nothing else for as long (seconds, with thousands of followers).
+    hook = _Hook()
+    watch = JobChangeWatch(lambda: hook)
+    stream = _Stream()
+    hook.streams.put_nowait(stream)
+    jobs = [f"job-{n}" for n in range(10 * WAKE_SLICE)]
+    woken: list[str] = []
+
+    async def follower(job: str) -> None:
+        await watch.connected(job, HANG)
+        woken.append(job)
+
+    with contextlib.ExitStack() as following:
+        for job in jobs:
+            following.enter_context(watch.following(job))
+        waiters = [asyncio.create_task(follower(job)) for job in jobs]
+        await _until(lambda: watch._task is not None and hook.opened_from)
+        stream.send()
+        await _until(lambda: woken)
+        assert len(woken) <= 2 * WAKE_SLICE  # this pass's slice, at most the next one too
+        await asyncio.wait_for(asyncio.gather(*waiters), HANG)
+        assert sorted(woken) == sorted(jobs)
