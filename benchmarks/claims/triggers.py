@@ -230,6 +230,11 @@ class TriggerBenchmark:
                 (round(t - result["started"], 2), round(lag, 4)) for t, lag in result["loop_lag"]
             ],
             "rss_timeline": [(round(t, 3), rss) for t, rss in sampler.timeline(800)],
+            # The garbage collector's full collections (they hold the loop too).
+            "full_collections": [
+                (round(t - result["started"], 2), round(pause, 4))
+                for t, pause in result.get("full_collections", [])
+            ],
         }
 
     @staticmethod

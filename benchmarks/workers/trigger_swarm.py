@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import resource
@@ -83,6 +84,26 @@ async def run_swarm(
     stop.set()
     await probe
     return {"started": started, "events": events, "errors": errors, "loop_lag": lags}
+
+
+class FullCollections:
+    """The garbage collector's full (generation 2) collections: when, and how long each took.
+
+    A full collection walks every live object and holds the event loop meanwhile; with
+    thousands of triggers' objects alive it is one of the loop's longest pauses.
+    """
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[float, float]] = []
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses.append((time.time(), time.perf_counter() - self._started))
 
 
 class SslContextCounter:
@@ -170,6 +191,8 @@ def main(spec_path: str) -> int:
     warm_up([CONN_ID])
 
     ssl_counter = count_ssl_contexts()
+    full_collections = FullCollections()
+    gc.callbacks.append(full_collections)
     rss_before = psutil.Process().memory_info().rss
     emit("ready", rss_before=rss_before)
     command = receive()
@@ -192,6 +215,7 @@ def main(spec_path: str) -> int:
         cpu_seconds=(after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime),
         finished=time.time(),
         ssl_contexts={"built": ssl_counter.built, "thread_cpu_s": ssl_counter.thread_cpu_s},
+        full_collections=full_collections.pauses,
     )
     Path(spec["result_path"]).write_text(json.dumps(result))
     emit("done")
