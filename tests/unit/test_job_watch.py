@@ -84,6 +84,14 @@ class _Hook:
         return stream
 
 
+def _watch_on(*streams: _Stream | Exception) -> tuple[_Hook, JobChangeWatch]:
+    """A watch whose hook hands out ``streams`` (or raises), one per connection, in order."""
+    hook = _Hook()
+    for stream in streams:
+        hook.streams.put_nowait(stream)
+    return hook, JobChangeWatch(lambda: hook)
+
+
 async def _waiter(watch: JobChangeWatch, job: str, index: int, mark: int) -> asyncio.Task:
     task = asyncio.create_task(watch.wait_changed(job, index, mark, HANG))
     await asyncio.sleep(0)  # let it start waiting
@@ -97,10 +105,8 @@ async def _until(condition) -> None:
 
 
 async def test_wakes_only_the_followers_of_the_job_that_changed():
-    hook = _Hook()
-    watch = JobChangeWatch(lambda: hook)
     first = _Stream()
-    hook.streams.put_nowait(first)
+    _hook, watch = _watch_on(first)
     with watch.following("a"), watch.following("b"):
         first.send()
         await _until(lambda: watch._generation == 1)
@@ -115,10 +121,8 @@ async def test_wakes_only_the_followers_of_the_job_that_changed():
 
 
 async def test_a_change_already_seen_by_the_read_does_not_wake():
-    hook = _Hook()
-    watch = JobChangeWatch(lambda: hook)
     stream = _Stream()
-    hook.streams.put_nowait(stream)
+    _hook, watch = _watch_on(stream)
     with watch.following("a"):
         stream.send()
         stream.send(7, "a")
@@ -131,11 +135,8 @@ async def test_a_change_already_seen_by_the_read_does_not_wake():
 
 
 async def test_a_reconnect_resumes_after_the_last_batch_and_wakes_everyone():
-    hook = _Hook()
-    watch = JobChangeWatch(lambda: hook)
     first, second = _Stream(), _Stream()
-    hook.streams.put_nowait(first)
-    hook.streams.put_nowait(second)
+    hook, watch = _watch_on(first, second)
     with watch.following("a"):
         first.send()
         first.send(20, "other")
@@ -151,9 +152,7 @@ async def test_a_reconnect_resumes_after_the_last_batch_and_wakes_everyone():
 
 
 async def test_a_refused_stream_makes_the_watch_unavailable():
-    hook = _Hook()
-    watch = JobChangeWatch(lambda: hook)
-    hook.streams.put_nowait(
+    _hook, watch = _watch_on(
         NomadPermissionError(403, "Permission denied", "GET", "/v1/event/stream")
     )
     with watch.following("a"):
@@ -222,10 +221,8 @@ def _allocation(alloc_id: str, job: str, status: str) -> dict:
 
 
 async def test_allocation_events_bring_a_listed_job_up_to_date():
-    hook = _Hook()
-    watch = JobChangeWatch(lambda: hook)
     stream = _Stream()
-    hook.streams.put_nowait(stream)
+    _hook, watch = _watch_on(stream)
     with watch.following("a"):
         stream.send()
         await _until(lambda: watch._generation == 1)
@@ -249,11 +246,8 @@ async def test_allocation_events_bring_a_listed_job_up_to_date():
 
 
 async def test_after_a_reconnect_allocation_events_cannot_tell():
-    hook = _Hook()
-    watch = JobChangeWatch(lambda: hook)
     first, second = _Stream(), _Stream()
-    hook.streams.put_nowait(first)
-    hook.streams.put_nowait(second)
+    _hook, watch = _watch_on(first, second)
     with watch.following("a"):
         first.send()
         await _until(lambda: watch._generation == 1)
@@ -278,10 +272,8 @@ def test_job_of_reads_the_payload_then_the_filter_keys():
 async def test_a_connection_wakes_the_followers_a_slice_per_pass_of_the_loop():
     # All at once, every follower would run on to its read in one pass of the loop, which
     # then serves nothing else for as long (seconds, with thousands of followers).
-    hook = _Hook()
-    watch = JobChangeWatch(lambda: hook)
     stream = _Stream()
-    hook.streams.put_nowait(stream)
+    hook, watch = _watch_on(stream)
     jobs = [f"job-{n}" for n in range(10 * WAKE_SLICE)]
     woken: list[str] = []
 
