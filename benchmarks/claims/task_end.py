@@ -73,6 +73,17 @@ def dag_id(path: str) -> str:
     return f"bench_task_end_{path}"
 
 
+def _log_tail(
+    deployment: Deployment, dag: str, run_id: str, try_number: int, lines: int = 40
+) -> str:
+    """The last lines of a try's log (the trigger's part included), or why it cannot be read."""
+    try:
+        text = deployment.task_log(dag, run_id, TASK_ID, try_number)
+    except Exception as exc:  # a diagnostic: never hide the failure it explains
+        return f"(log unreadable: {exc!r})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
 def _parse_airflow_time(text: str) -> float:
     """Unix seconds of the REST API's ISO 8601 timestamps (``...+00:00`` or ``...Z``)."""
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
@@ -195,7 +206,10 @@ class TaskEndBenchmark:
         )
         counts = emulator.control.request_counts(service="nomad")
         if ti["state"] != "success":
-            raise RuntimeError(f"{dag_id(path)} {run_id}: task ended {ti['state']}")
+            raise RuntimeError(
+                f"{dag_id(path)} {run_id}: task ended {ti['state']}; the end of its log:\n"
+                + _log_tail(deployment, dag_id(path), run_id, ti.get("try_number") or 1)
+            )
         child = deployment.xcom(dag_id(path), run_id, TASK_ID, "nomad_job_id")
         allocs = api.wait_until_finished(child, timeout=RUN_BOUND)
         finished = finish_times(api.allocation(final_allocation(allocs)["ID"]))["task_finished"]
