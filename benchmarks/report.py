@@ -497,6 +497,14 @@ def _task_end_section(task_end: dict[str, Any], wait: dict[str, Any] | None) -> 
         lines.append(f"- {entry['label']}: {text}")
     if task_end.get("errors"):
         lines += ["", *(f"- error: {e}" for e in task_end["errors"])]
+    if task_end.get("airflow_failed"):
+        lines += [
+            "",
+            f"Airflow's scheduler failed {len(task_end['airflow_failed'])} deferrable run(s) after "
+            "the trigger had fired: the executor's success of the deferring process reached it "
+            "after the task was queued again (apache/airflow#71580, #72716). Not counted above:",
+            *(f"- {e}" for e in task_end["airflow_failed"]),
+        ]
     return lines
 
 
