@@ -502,7 +502,8 @@ def _task_end_section(task_end: dict[str, Any], wait: dict[str, Any] | None) -> 
             "",
             f"Airflow's scheduler failed {len(task_end['airflow_failed'])} deferrable run(s) after "
             "the trigger had fired: the executor's success of the deferring process reached it "
-            "after the task was queued again (apache/airflow#71580, #72716). Not counted above:",
+            "after the task was queued again (the family of apache/airflow#66374, #71580 and "
+            "#72716). Not counted above:",
             *(f"- {e}" for e in task_end["airflow_failed"]),
         ]
     return lines

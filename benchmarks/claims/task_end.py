@@ -47,7 +47,8 @@ LABELS = {
 RUN_BOUND = 300.0
 #: What Airflow's scheduler logs when it fails a task instance because the executor's success
 #: of the deferring process reached it only after the trigger had fired and the task was
-#: queued or running again (apache/airflow#71580, #72716; fixed for "scheduled" only).
+#: queued or running again (the family of apache/airflow#66374, #71580 and #72716; fixed
+#: upstream for "scheduled" only).
 STALE_DEFER_EXIT = "finished with state success, but the task instance's state attribute is"
 
 
