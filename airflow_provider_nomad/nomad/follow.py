@@ -156,7 +156,6 @@ class JobFollower:
         self._listed: dict[str, Mapping[str, Any]] = {}
         self._allocs_changed = asyncio.Event()
         self._allocs_index = allocs_index
-        self._allocs_read = False
         self._changes = changes
         # Per watched target (the job's allocations, an evaluation): the watch's generation
         # taken before its last read.
@@ -236,18 +235,19 @@ class JobFollower:
             else:
                 first = min(job_evals, key=lambda e: e.get("CreateIndex", 0))
                 self.dispatch_eval_id = first["ID"]
-        while self._allocs_index == 0 and not self._allocs_read:
+        if self._allocs_index == 0:
             # The allocations first, before any judgement: a job already placed (a trigger
             # picking up a running batch) needs no read of its dispatch evaluation at all.
-            if self._time_left() == 0:
-                return self._timed_out()
-            answer = await read_or_back_off(
-                lambda: self._paced_read(
-                    alloc_pacer, self.hook.get_job_allocations, self.job_id, 0, from_events=True
+            answer = None
+            while answer is None:
+                if self._time_left() == 0:
+                    return self._timed_out()
+                answer = await read_or_back_off(
+                    lambda: self._paced_read(
+                        alloc_pacer, self.hook.get_job_allocations, self.job_id, 0, from_events=True
+                    )
                 )
-            )
-            if answer is not None:
-                self._update_allocs(*answer)
+            self._update_allocs(*answer)
         try:
             while True:
                 if allocs_stale:
@@ -415,7 +415,6 @@ class JobFollower:
         # changed: start the blocking query afresh rather than wait on a future index.
         self._allocs_index = next_index(self._allocs_index, index)
         self._allocs = allocs
-        self._allocs_read = True
         self._allocs_changed.set()
         self._allocs_changed = asyncio.Event()
 

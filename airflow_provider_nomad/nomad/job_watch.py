@@ -26,7 +26,7 @@ import contextlib
 import json
 import logging
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import httpx
@@ -149,15 +149,9 @@ class JobChangeWatch:
     async def connected(self, job_id: str, timeout: float) -> None:
         """Until the stream is open (or given up, or ``timeout``): a read made before would be
         made again at the connection, since what happened before it is unknown to the watch."""
-        loop = asyncio.get_running_loop()
-        until = loop.time() + timeout
-        while self._generation == 0 and self.unavailable is None:
-            left = until - loop.time()
-            if left <= 0:
-                return
-            wakeup = self._wakeups.setdefault(job_id, asyncio.Event())
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), left)
+        await self._woken_until(
+            job_id, timeout, lambda: self._generation != 0 or self.unavailable is not None
+        )
 
     def mark(self) -> int:
         """Take before a state read, pass to :meth:`wait_changed` after it."""
@@ -168,13 +162,23 @@ class JobChangeWatch:
     async def wait_changed(self, job_id: str, index: int, mark: int, timeout: float) -> None:
         """Return once ``job_id`` changed after ``index``, the stream (re)connected since
         ``mark``, or ``timeout`` passed; :class:`WatchUnavailable` if the stream is given up."""
+        await self._woken_until(
+            job_id,
+            timeout,
+            lambda: (
+                self.unavailable is not None
+                or self._generation != mark
+                or self._job_index.get(job_id, 0) > index
+            ),
+        )
+        if self.unavailable is not None:
+            raise WatchUnavailable(self.unavailable)
+
+    async def _woken_until(self, job_id: str, timeout: float, done: Callable[[], bool]) -> None:
+        """Wait on the job's wake-ups until ``done()`` holds or ``timeout`` passes."""
         loop = asyncio.get_running_loop()
         until = loop.time() + timeout
-        while True:
-            if self.unavailable is not None:
-                raise WatchUnavailable(self.unavailable)
-            if self._generation != mark or self._job_index.get(job_id, 0) > index:
-                return
+        while not done():
             left = until - loop.time()
             if left <= 0:
                 return

@@ -35,11 +35,7 @@ from airflow_provider_nomad.nomad.handover import cleared_before_this_try, dispa
 from airflow_provider_nomad.nomad.identity import TaskIdentity
 from airflow_provider_nomad.nomad.job_state import read_job_state
 from airflow_provider_nomad.nomad.jobspec_input import load_job
-from airflow_provider_nomad.nomad.outcome import (
-    JobOutcome,
-    JobResult,
-    assess,
-)
+from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult, assess
 from airflow_provider_nomad.nomad.report import raise_for_outcome, summary
 from airflow_provider_nomad.nomad.run_job import (
     check_result_file_in_job,
