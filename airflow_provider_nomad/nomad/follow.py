@@ -244,7 +244,7 @@ class JobFollower:
                     return self._timed_out()
                 answer = await read_or_back_off(
                     lambda: self._paced_read(
-                        alloc_pacer, self.hook.get_job_allocations, self.job_id, 0, from_events=True
+                        alloc_pacer, self.hook.get_job_allocations, self.job_id, 0
                     )
                 )
             self._update_allocs(*answer)
@@ -291,7 +291,6 @@ class JobFollower:
                             self.hook.get_job_allocations,
                             self.job_id,
                             self._allocs_index,
-                            from_events=True,
                         )
                     )
                 for eval_id in assessment.watch_evals - eval_watches.keys():
@@ -346,20 +345,15 @@ class JobFollower:
         read: Callable[..., Awaitable[tuple[Any, int]]],
         target: str,
         index: int,
-        *,
-        from_events: bool = False,
     ) -> tuple[Any, int]:
         """One blocking read of ``target`` (the job's allocations, an evaluation), paced.
 
         The pause runs in the watch task, so the other watches' answers are acted on meanwhile.
-
-        :param from_events: ``target`` is the job's allocation list, which the shared watch's
-            events can bring up to date without a read.
         """
         await asyncio.sleep(pacer.delay())
         if self._changes is not None:
             try:
-                return await self._read_on_change(read, target, index, from_events)
+                return await self._read_on_change(read, target, index)
             except WatchUnavailable as exc:
                 if self._changes is not None:  # the allocation and evaluation waits both see it
                     self.log.info(
@@ -378,12 +372,12 @@ class JobFollower:
         read: Callable[..., Awaitable[tuple[Any, int]]],
         target: str,
         index: int,
-        from_events: bool,
     ) -> tuple[Any, int]:
-        """Wait until the shared watch saw the job change after ``index``, then read ``target``
-        (with ``from_events``, update the allocation list from the events where they tell).
+        """Wait until the shared watch saw the job change after ``index``, then answer for
+        ``target`` from the events where they tell, else read it.
 
-        The first read of a target does not wait: it is what ``index`` comes from.
+        The first look does not wait. It reads unless the watch saw the job's dispatch: then
+        the events are the job's whole history.
         """
         # Held here: the follower's other wait may give the watch up (``self._changes = None``)
         # while this one is parked; the watch then tells this one too, from ``mark()``.
@@ -394,18 +388,44 @@ class JobFollower:
             # Read once the stream is open, not before: the connection wakes every follower
             # that read earlier, to read again.
             await changes.connected(self.job_id, self._wait())
+            mark = changes.mark()
+            if self.dispatch_eval_id and changes.seen_whole(
+                self.job_id, self.dispatch_eval_id, mark
+            ):
+                answer = self._news(changes, target, 0, mark)
+                if answer is not None:
+                    self._marks[target] = mark
+                    return answer
         elif index > 0:
-            await changes.wait_changed(self.job_id, index, mark, self._wait())
-            news = changes.allocations_after(self.job_id, index, mark) if from_events else None
-            if news is not None:
-                # Every change since the last read came with its allocation: no read needed.
-                # The mark stays: events are complete only since the connection it names.
-                changed, at = news
-                listed = {**self._listed, **{a["ID"]: a for a in changed}}
-                return list(listed.values()), at
+            waited_past = index
+            while True:
+                await changes.wait_changed(self.job_id, waited_past, mark, self._wait())
+                answer = self._news(changes, target, index, mark)
+                if answer is not None:
+                    # Every change since the last read came with its object: no read needed.
+                    # The mark stays: events are complete only since the connection it names.
+                    return answer
+                last = changes.job_index(self.job_id)
+                if changes.mark() != mark or last <= waited_past:
+                    break  # a reconnection, or the wait passed with no event: only a read tells
+                # The job changed, not this evaluation: its events still tell all of it.
+                waited_past = last
         # Taken before the read: a reconnect after it may have lost events this read missed.
         self._marks[target] = changes.mark()
         return await read(target)
+
+    def _news(
+        self, changes: JobChangeWatch, target: str, index: int, mark: int
+    ) -> tuple[Any, int] | None:
+        """What the watch's events say of ``target`` after ``index``, shaped as its read
+        answers (the job's allocation list, an evaluation); ``None`` if they say nothing."""
+        if target != self.job_id:
+            return changes.evaluation_after(self.job_id, target, index, mark)
+        news = changes.allocations_after(self.job_id, index, mark)
+        if news is None:
+            return None
+        changed, at = news
+        return list({**self._listed, **{a["ID"]: a for a in changed}}.values()), at
 
     def _update_allocs(self, allocs: list[Mapping[str, Any]], index: int) -> None:
         self._listed = {a["ID"]: a for a in allocs}

@@ -7,10 +7,15 @@ loop, connection, namespace and region, records the last event index per job ID 
 followers of that job.
 
 An allocation event carries the whole allocation as it was written (``Payload.Allocation``,
-without its job). The watch keeps the last one per allocation of each followed job, so a
-follower that read its job's allocations at some index can bring its list up to date from the
-events after that index instead of reading it again. A follower reads whenever events cannot
-tell: its first look, and after any (re)connection.
+without its job), an evaluation event the whole evaluation. The watch keeps the last event of
+each allocation and evaluation of each job, so a follower that read its job's allocations at
+some index can bring its list up to date from the events after that index instead of reading it
+again. Within one connection Nomad delivers every batch after the first in order, so a job
+whose dispatch evaluation was created after that first batch needs no read at all: the events
+hold its whole history. The watch therefore also keeps the last :data:`RECENT_JOBS` jobs nobody
+follows yet (a task dispatches, then defers: its trigger arrives seconds later). A follower
+reads whenever events cannot tell: a job older than the connection, and after any
+(re)connection.
 
 Nomad keeps a bounded replay buffer (``EventBufferSize``): a stream that reconnects from its last
 index may have missed events that fell out of it. So every (re)connection starts a new
@@ -26,7 +31,9 @@ import contextlib
 import json
 import logging
 import weakref
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -47,6 +54,9 @@ _UNSUPPORTED = frozenset({403, 404, 405, 501})
 #: is given up. Each woken follower runs on to its read before the loop serves anything else:
 #: 10,000 woken at once made one pass of 5.5 s, during which no other trigger was served.
 WAKE_SLICE = 100
+#: Jobs kept that no follower follows yet, the most recently changed: a trigger arriving within
+#: that many jobs' changes of its dispatch reads nothing. About 1-3 KB each.
+RECENT_JOBS = 2000
 
 
 #: The fields of Nomad's ``AllocListStub`` (what ``GET /v1/job/:id/allocations`` lists) that an
@@ -78,6 +88,26 @@ ALLOC_STUB_FIELDS = (
     "CreateTime",
     "ModifyTime",
 )
+#: The fields of an evaluation a follower judges by (``nomad/outcome.py``); an evaluation event
+#: carries the whole evaluation, as ``GET /v1/evaluation/:id`` returns it.
+EVAL_FIELDS = (
+    "ID",
+    "Namespace",
+    "JobID",
+    "Type",
+    "TriggeredBy",
+    "Status",
+    "StatusDescription",
+    "FailedTGAllocs",
+    "BlockedEval",
+    "NextEval",
+    "PreviousEval",
+    "QueuedAllocations",
+    "CreateIndex",
+    "ModifyIndex",
+    "CreateTime",
+    "ModifyTime",
+)
 
 
 class WatchUnavailable(Exception):
@@ -95,14 +125,35 @@ def job_of(event: Mapping[str, Any]) -> str | None:
     return keys[0] if keys else None
 
 
+def _payload_object(event: Mapping[str, Any], topic: str, fields: tuple[str, ...]) -> Any:
+    """The event's object if it is of ``topic``, cut down to ``fields``; else ``None``."""
+    if event.get("Topic") != topic:
+        return None
+    obj = (event.get("Payload") or {}).get(topic)
+    if not isinstance(obj, Mapping) or not obj.get("ID"):
+        return None
+    return {name: obj[name] for name in fields if name in obj}
+
+
 def _listed_allocation(event: Mapping[str, Any]) -> dict[str, Any] | None:
     """An allocation event's allocation, shaped as the job's allocation list shows it."""
-    if event.get("Topic") != "Allocation":
-        return None
-    alloc = (event.get("Payload") or {}).get("Allocation")
-    if not isinstance(alloc, Mapping) or not alloc.get("ID"):
-        return None
-    return {name: alloc[name] for name in ALLOC_STUB_FIELDS if name in alloc}
+    return _payload_object(event, "Allocation", ALLOC_STUB_FIELDS)
+
+
+def _evaluation(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """An evaluation event's evaluation, cut down to what a follower judges by."""
+    return _payload_object(event, "Evaluation", EVAL_FIELDS)
+
+
+@dataclass
+class _JobEvents:
+    """What the stream said of one job since ``since``, the index of the first batch kept."""
+
+    since: int
+    index: int = 0
+    # ID -> (index of its last event, the object then).
+    allocs: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
+    evals: dict[str, tuple[int, dict[str, Any]]] = field(default_factory=dict)
 
 
 class JobChangeWatch:
@@ -114,12 +165,14 @@ class JobChangeWatch:
     def __init__(self, hook_factory: Any, on_idle: Any = None) -> None:
         self._hook_factory = hook_factory
         self._on_idle = on_idle
-        self._job_index: dict[str, int] = {}
-        # Per followed job: allocation ID -> (index of its last event, the allocation then).
-        self._job_allocs: dict[str, dict[str, tuple[int, dict[str, Any]]]] = {}
+        # The followed jobs' events, and apart the recent jobs nobody follows (oldest first).
+        self._followed: dict[str, _JobEvents] = {}
+        self._recent: OrderedDict[str, _JobEvents] = OrderedDict()
         self._interest: dict[str, int] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
         self._generation = 0
+        # The first batch of the current connection: every batch since has been received.
+        self._generation_start: int | None = None
         self._index = 0
         self._task: asyncio.Task | None = None
         self.unavailable: str | None = None
@@ -132,6 +185,8 @@ class JobChangeWatch:
         """Keep the job's index while a follower of it lives; stop the watch after the last."""
         self._interest[job_id] = self._interest.get(job_id, 0) + 1
         self._wakeups.setdefault(job_id, asyncio.Event())
+        if job_id not in self._followed and job_id in self._recent:
+            self._followed[job_id] = self._recent.pop(job_id)
         if self._task is None and self.unavailable is None:
             self._task = asyncio.get_running_loop().create_task(self._run())
         try:
@@ -140,8 +195,7 @@ class JobChangeWatch:
             self._interest[job_id] -= 1
             if not self._interest[job_id]:
                 del self._interest[job_id]
-                self._job_index.pop(job_id, None)
-                self._job_allocs.pop(job_id, None)
+                self._followed.pop(job_id, None)
                 self._wakeups.pop(job_id, None)
             if not self._interest:
                 self._stop()
@@ -168,7 +222,7 @@ class JobChangeWatch:
             lambda: (
                 self.unavailable is not None
                 or self._generation != mark
-                or self._job_index.get(job_id, 0) > index
+                or self.job_index(job_id) > index
             ),
         )
         if self.unavailable is not None:
@@ -186,6 +240,29 @@ class JobChangeWatch:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), left)
 
+    def job_index(self, job_id: str) -> int:
+        """The index of the last event seen of a job, followed or recent (0: none)."""
+        record = self._followed.get(job_id) or self._recent.get(job_id)
+        return record.index if record is not None else 0
+
+    def seen_whole(self, job_id: str, dispatch_eval_id: str, mark: int) -> bool:
+        """Whether the events since ``mark`` hold all that happened to ``job_id``: the stream
+        delivered its dispatch (its first evaluation's creation) in this connection.
+
+        Nothing of a job comes before its first evaluation: the dispatch writes both at once.
+        """
+        record = self._followed.get(job_id)
+        if (
+            record is None
+            or self.unavailable is not None
+            or self._generation != mark
+            or self._generation_start is None
+        ):
+            return False
+        dispatch = record.evals.get(dispatch_eval_id)
+        created = dispatch[1].get("CreateIndex") if dispatch is not None else None
+        return isinstance(created, int) and created >= max(self._generation_start, record.since)
+
     def allocations_after(
         self, job_id: str, index: int, mark: int
     ) -> tuple[list[dict[str, Any]], int] | None:
@@ -196,11 +273,28 @@ class JobChangeWatch:
         :param index: the ``X-Nomad-Index`` of the follower's last read of the allocations,
             or the index this method returned since: an event at or below it is in the list.
         """
-        last = self._job_index.get(job_id, 0)
-        if self.unavailable is not None or self._generation != mark or last <= index:
+        record = self._followed.get(job_id)
+        if (
+            record is None
+            or self.unavailable is not None
+            or self._generation != mark
+            or record.index <= index
+        ):
             return None
-        allocs = self._job_allocs.get(job_id, {})
-        return [alloc for at, alloc in allocs.values() if at > index], last
+        return [alloc for at, alloc in record.allocs.values() if at > index], record.index
+
+    def evaluation_after(
+        self, job_id: str, eval_id: str, index: int, mark: int
+    ) -> tuple[dict[str, Any], int] | None:
+        """The evaluation as its last event after ``index`` showed it, with that event's
+        index; ``None`` if it had none since (or the stream reconnected since ``mark``)."""
+        record = self._followed.get(job_id)
+        if record is None or self.unavailable is not None or self._generation != mark:
+            return None
+        last = record.evals.get(eval_id)
+        if last is None or last[0] <= index:
+            return None
+        return last[1], last[0]
 
     # -- the stream -------------------------------------------------------------------------
 
@@ -285,6 +379,8 @@ class JobChangeWatch:
                     # Connected: whatever happened while no stream was open is unknown.
                     received = True
                     self._generation += 1
+                    self._generation_start = None
+                    self._recent.clear()
                     self._wake_all()
                 line = line.strip()
                 if not line:
@@ -298,19 +394,44 @@ class JobChangeWatch:
         index = batch.get("Index")
         if not isinstance(index, int):
             return  # a heartbeat: {}
+        if self._generation_start is None:
+            self._generation_start = index
         changed = set()
         for event in batch.get("Events") or []:
             job_id = job_of(event)
+            if not job_id:
+                continue
+            record = self._record(job_id, index)
+            record.index = max(record.index, index)
+            alloc = _listed_allocation(event)
+            if alloc is not None:
+                record.allocs[alloc["ID"]] = (index, alloc)
+            evaluation = _evaluation(event)
+            if evaluation is not None:
+                record.evals[evaluation["ID"]] = (index, evaluation)
             if job_id in self._interest:
-                self._job_index[job_id] = max(self._job_index.get(job_id, 0), index)
                 changed.add(job_id)
-                alloc = _listed_allocation(event)
-                if alloc is not None:
-                    self._job_allocs.setdefault(job_id, {})[alloc["ID"]] = (index, alloc)
         # Resume after this batch: a reconnect from ``index`` would replay it.
         self._index = max(self._index, index + 1)
         for job_id in changed:
             self._wake(job_id)
+
+    def _record(self, job_id: str, index: int) -> _JobEvents:
+        """The job's record, kept from ``index`` on if it is new; the oldest recent job's
+        record is dropped past :data:`RECENT_JOBS` (a follower of it will read)."""
+        record = self._followed.get(job_id)
+        if record is not None:
+            return record
+        record = self._recent.get(job_id)
+        if record is None:
+            record = self._recent[job_id] = _JobEvents(since=index)
+            if len(self._recent) > RECENT_JOBS:
+                self._recent.popitem(last=False)
+        else:
+            self._recent.move_to_end(job_id)
+        if job_id in self._interest:
+            self._followed[job_id] = self._recent.pop(job_id)
+        return record
 
 
 _watches: weakref.WeakKeyDictionary[

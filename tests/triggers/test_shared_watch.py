@@ -44,9 +44,43 @@ def held_job(nomad_client, tmp_path, name: str) -> None:
 
 
 def start(nomad_client, name: str, n: int, **kwargs) -> tuple[NomadJobTrigger, asyncio.Task]:
-    child = dispatch(nomad_client, name, meta={"n": str(n)})["DispatchedJobID"]
-    trigger = NomadJobTrigger(job_id=child, **kwargs)
+    """Dispatch and follow, as the operator hands its trigger the dispatch's evaluation."""
+    dispatched = dispatch(nomad_client, name, meta={"n": str(n)})
+    return follow(dispatched, **kwargs)
+
+
+def follow(dispatched: dict, **kwargs) -> tuple[NomadJobTrigger, asyncio.Task]:
+    trigger = NomadJobTrigger(
+        job_id=dispatched["DispatchedJobID"], dispatch_eval_id=dispatched["EvalID"], **kwargs
+    )
     return trigger, asyncio.create_task(first_event(trigger))
+
+
+@pytest.fixture
+def state_reads(monkeypatch) -> Counter:
+    """Reads of a job's state besides the stream, per job or evaluation ID read."""
+    reads: Counter = Counter()
+    for name in ("get_job_allocations", "get_evaluation", "get_job_evaluations"):
+        monkeypatch.setattr(NomadAsyncHook, name, _counted(getattr(NomadAsyncHook, name), reads))
+    return reads
+
+
+def _counted(read, reads: Counter):
+    async def counted(self, target, **kwargs):
+        reads[target] += 1
+        return await read(self, target, **kwargs)
+
+    return counted
+
+
+async def stream_saw(job_ids: list[str], follower_of: NomadJobTrigger) -> None:
+    """Until the shared watch the trigger waits through has had an event of each job."""
+    watch = follower_of._follower._changes
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HANG
+    while not all(watch.job_index(job_id) for job_id in job_ids):
+        assert loop.time() < deadline, "the stream never delivered the dispatches"
+        await asyncio.sleep(0.02)
 
 
 async def first_event(trigger: NomadJobTrigger) -> NomadJobEvent:
@@ -71,30 +105,41 @@ async def followers_saw_running(triggers: list[NomadJobTrigger]) -> None:
 
 
 async def test_followers_share_one_stream_and_read_only_their_own_changes(
-    nomad_conn, nomad_client, tmp_path, alloc_reads
+    nomad_conn, nomad_client, tmp_path, state_reads
 ):
     held_job(nomad_client, tmp_path, "shared")
     control = nomad_conn.control
-    started = [start(nomad_client, "shared", n) for n in range(12)]
+    first = start(nomad_client, "shared", 0)
+    await followers_saw_running([first[0]])
+    # Dispatched while the stream is open, and picked up once it delivered the dispatch (a
+    # task defers after dispatching; its trigger arrives seconds later).
+    dispatched = [dispatch(nomad_client, "shared", meta={"n": str(n)}) for n in range(1, 12)]
+    await stream_saw([d["DispatchedJobID"] for d in dispatched], first[0])
+    started = [first, *(follow(d) for d in dispatched)]
     children = [t.job_id for t, _ in started]
     await followers_saw_running([t for t, _ in started])
-    before = dict(alloc_reads)
+    before = dict(state_reads)
 
     # One job ends: its follower learns it from the events, no follower reads again.
     (tmp_path / "0").touch()
     event = await asyncio.wait_for(started[0][1], HANG)
     assert event.outcome.result is JobResult.SUCCEEDED
-    assert dict(alloc_reads) == before
+    assert dict(state_reads) == before
 
     for n in range(1, len(children)):
         (tmp_path / str(n)).touch()
     events = await asyncio.wait_for(asyncio.gather(*(t for _, t in started[1:])), HANG)
     assert all(e.outcome.result is JobResult.SUCCEEDED for e in events)
-    counts = control.request_counts()
-    assert counts[STREAM] == 1
-    # Each follower read its job's allocations once, at its first look: every change since
-    # (placed, running, complete) came with its allocation in the stream.
-    assert {alloc_reads[c] for c in children} == {1}
+    assert control.request_counts()[STREAM] == 1
+    # The stream delivered each later job's dispatch before its follower's first look: their
+    # whole history (dispatched, placed, running, complete) came with the events, and none
+    # read its job's allocations or evaluations.
+    later = {d["DispatchedJobID"] for d in dispatched} | {d["EvalID"] for d in dispatched}
+    assert not later & set(state_reads)
+    # The first job's follower opened the stream: at most its allocations were read once (the
+    # stream replays Nomad's buffer, which may or may not have delivered the dispatch yet).
+    assert set(state_reads) <= {first[0].job_id}
+    assert state_reads[first[0].job_id] <= 1
 
 
 async def test_a_cut_stream_resumes_and_no_end_is_missed(
@@ -117,8 +162,33 @@ async def test_a_cut_stream_resumes_and_no_end_is_missed(
     assert all(e.outcome.result is JobResult.SUCCEEDED for e in events)
     assert control.request_counts()[STREAM] == 2
     # The new connection cannot vouch for what happened without one: each follower read its
-    # allocations again (its first look, then once after the reconnection).
-    assert {alloc_reads[c] for c in children} == {2}
+    # allocations once, after the reconnection (its first look came from the events).
+    assert {alloc_reads[c] for c in children} == {1}
+
+
+async def test_a_job_dispatched_before_the_connection_is_read_once(
+    nomad_conn, nomad_client, tmp_path, alloc_reads
+):
+    held_job(nomad_client, tmp_path, "older")
+    control = nomad_conn.control
+    first, first_task = start(nomad_client, "older", 0)
+    await followers_saw_running([first])
+    older = dispatch(nomad_client, "older", meta={"n": "1"})
+    await stream_saw([older["DispatchedJobID"]], first)
+    # A reconnection: the new connection resumes after the older job's dispatch.
+    control.cut_event_streams()
+    newer = dispatch(nomad_client, "older", meta={"n": "2"})
+    await stream_saw([newer["DispatchedJobID"]], first)
+    started = [follow(older), follow(newer)]
+    await followers_saw_running([t for t, _ in started])
+    for n in range(3):
+        (tmp_path / str(n)).touch()
+    events = await asyncio.wait_for(asyncio.gather(first_task, *(t for _, t in started)), HANG)
+    assert all(e.outcome.result is JobResult.SUCCEEDED for e in events)
+    # The older job's dispatch came before this connection: events cannot vouch for its
+    # history, so its follower read its allocations. The newer one's came through the stream.
+    assert alloc_reads[older["DispatchedJobID"]] == 1
+    assert alloc_reads[newer["DispatchedJobID"]] == 0
 
 
 async def test_a_refused_stream_falls_back_to_blocking_queries(

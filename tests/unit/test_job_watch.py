@@ -126,7 +126,7 @@ async def test_a_change_already_seen_by_the_read_does_not_wake():
     with watch.following("a"):
         stream.send()
         stream.send(7, "a")
-        await _until(lambda: watch._job_index.get("a") == 7)
+        await _until(lambda: watch.job_index("a") == 7)
         mark = watch.mark()
         a = await _waiter(watch, "a", 7, mark)  # the read answered index 7: nothing new
         assert not a.done()
@@ -291,3 +291,76 @@ async def test_a_connection_wakes_the_followers_a_slice_per_pass_of_the_loop():
         assert len(woken) <= 2 * WAKE_SLICE  # this pass's slice, at most the next one too
         await asyncio.wait_for(asyncio.gather(*waiters), HANG)
         assert sorted(woken) == sorted(jobs)
+
+
+def _send_evaluation(
+    stream: _Stream, index: int, eval_id: str, job: str, status: str, created: int | None = None
+) -> None:
+    """One evaluation event at ``index``, of an evaluation created at ``created`` (or then)."""
+    evaluation = {
+        "ID": eval_id,
+        "JobID": job,
+        "Status": status,
+        "TriggeredBy": "job-register",
+        "CreateIndex": index if created is None else created,
+        "SnapshotIndex": index,  # a field a follower does not judge by
+    }
+    event = {"Topic": "Evaluation", "Key": eval_id, "Index": index}
+    event["Payload"] = {"Evaluation": evaluation}
+    stream.lines.put_nowait(json.dumps({"Index": index, "Events": [event]}))
+
+
+async def test_a_job_dispatched_during_the_connection_is_seen_whole():
+    stream = _Stream()
+    _hook, watch = _watch_on(stream)
+    with watch.following("other"):  # keeps the stream open
+        stream.send_allocation(5, _allocation("o1", "other", "running"))  # the first batch
+        _send_evaluation(stream, 8, "e-new", "new", "pending")  # dispatched: nobody follows yet
+        stream.send_allocation(9, _allocation("n1", "new", "running"))
+        _send_evaluation(stream, 10, "e-new", "new", "complete", created=8)
+        await _until(lambda: watch._index == 11)
+        mark = watch.mark()
+        with watch.following("new"):
+            # Every batch since the connection's first was delivered: the dispatch and all after.
+            assert watch.seen_whole("new", "e-new", mark)
+            changed, last = watch.allocations_after("new", 0, mark)
+            assert ([a["ID"] for a in changed], last) == (["n1"], 10)
+            evaluation, at = watch.evaluation_after("new", "e-new", 0, mark)
+            assert (evaluation["Status"], at) == ("complete", 10)
+            assert "SnapshotIndex" not in evaluation  # cut down to what a follower judges by
+            assert watch.evaluation_after("new", "e-new", 10, mark) is None  # nothing after 10
+            assert not watch.seen_whole("new", "e-other", mark)  # not its dispatch
+            assert not watch.seen_whole("new", "e-new", mark - 1)  # another connection's mark
+
+
+async def test_a_job_dispatched_before_the_connection_is_not_seen_whole():
+    first, second = _Stream(), _Stream()
+    _hook, watch = _watch_on(first, second)
+    with watch.following("a"):
+        _send_evaluation(first, 5, "e-old", "old", "pending")
+        await _until(lambda: watch.job_index("old") == 5)
+        first.lines.put_nowait(None)  # reconnects from 6: the old job's dispatch is behind
+        second.send_allocation(7, _allocation("o1", "old", "running"))
+        _send_evaluation(second, 8, "e-old", "old", "complete", created=5)
+        await _until(lambda: watch._index == 9)
+        with watch.following("old"):
+            # Its dispatch evaluation is known (from a later event), but the dispatch itself
+            # came before this connection's first batch.
+            assert not watch.seen_whole("old", "e-old", watch.mark())
+
+
+async def test_only_the_most_recent_unfollowed_jobs_are_kept(monkeypatch):
+    monkeypatch.setattr("airflow_provider_nomad.nomad.job_watch.RECENT_JOBS", 2)
+    stream = _Stream()
+    _hook, watch = _watch_on(stream)
+    with watch.following("a"):
+        for index, job in enumerate(["j1", "j2", "j3"], start=5):
+            _send_evaluation(stream, index, f"e-{job}", job, "pending")
+        await _until(lambda: watch._index == 8)
+        assert [watch.job_index(j) for j in ("j1", "j2", "j3")] == [0, 6, 7]
+        # j1's later events start a new record, which cannot vouch for its dispatch.
+        stream.send_allocation(8, _allocation("x", "j1", "running"))
+        _send_evaluation(stream, 9, "e-j1", "j1", "complete", created=5)
+        await _until(lambda: watch._index == 10)
+        with watch.following("j1"):
+            assert not watch.seen_whole("j1", "e-j1", watch.mark())
