@@ -202,6 +202,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="claim 3's triggers only wait (stream_logs=False): the cost of waiting alone",
     )
+    parser.add_argument(
+        "--trigger-handover",
+        choices=("burst", "streamed"),
+        help="how claim 3's jobs reach the triggers: all at once once dispatched (burst, the "
+        "default) or as they are dispatched, once a second (streamed)",
+    )
+    parser.add_argument(
+        "--trigger-dispatch-rate",
+        type=float,
+        metavar="PER_S",
+        help="dispatches a second with --trigger-handover streamed (default: 50)",
+    )
     args = parser.parse_args(argv)
     if args.report_only:
         results = json.loads((args.out / "results.json").read_text())
@@ -217,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         profile = dataclasses.replace(profile, trigger_run_for=tuple(args.trigger_run_for))
     if args.no_trigger_logs:
         profile = dataclasses.replace(profile, trigger_logs=False)
+    if args.trigger_handover:
+        profile = dataclasses.replace(profile, trigger_handover=args.trigger_handover)
+    if args.trigger_dispatch_rate:
+        profile = dataclasses.replace(profile, trigger_dispatch_rate=args.trigger_dispatch_rate)
     return run(profile, tuple(args.only or CLAIMS), args.out, args.keep)
 
 

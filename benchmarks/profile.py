@@ -41,6 +41,10 @@ class Profile:
         evenly between the two so their ends spread over time.
     :param trigger_logs: the swarm's triggers stream their batches' logs (two followed log
         streams per running batch, as a deferred operator does by default).
+    :param trigger_handover: how the jobs reach the swarm: ``burst`` (all at once, after every
+        dispatch) or ``streamed`` (as dispatched, once a second); see ``claims/triggers.py``.
+    :param trigger_dispatch_rate: dispatches a second when ``streamed`` (32 Airflow workers
+        starting a task each every 0.6 s dispatch about 50 a second).
     :param headroom_seconds: length of each throughput measurement of the emulator.
     :param headroom_connections: concurrent client connections for it.
     :param blocking_queries: blocking queries held open at once against the emulator.
@@ -80,6 +84,8 @@ class Profile:
     task_end_budget_s: float
     concurrent_claims: bool
     trigger_logs: bool = True
+    trigger_handover: str = "burst"
+    trigger_dispatch_rate: float = 50.0
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -196,10 +196,12 @@ def _trigger_cpu_target(triggers: dict[str, Any] | None) -> list[Target]:
     if shared is None or not alone:
         return []
     logs = "with" if all(r.get("stream_logs", True) for r in triggers["runs"]) else "without"
+    handovers = sorted({r.get("handover", "burst") for r in triggers["runs"]})
     return [
         Target(
             "3",
-            f"CPU per waiting batch, shared vs per-trigger waits ({logs} log streams)",
+            f"CPU per waiting batch, shared vs per-trigger waits ({logs} log streams, "
+            f"{'/'.join(handovers)} handover)",
             "<= 1/10",
             f"{_fmt(shared, 'ms')} vs {_fmt(alone, 'ms')} ({_fmt(shared / alone)})",
             _check(shared <= alone / 10),

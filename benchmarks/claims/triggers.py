@@ -34,6 +34,14 @@ PARENT = "bench-swarm"
 SETUP_CONCURRENCY = 32
 #: Waiting modes compared in each repeat: the shared event stream, then per-trigger queries.
 MODES = {"shared": True, "per-trigger": False}
+#: How the dispatched jobs reach the trigger process (``Profile.trigger_handover``): ``burst``,
+#: all at once once every job is dispatched (a triggerer picking up a backlog, its worst case);
+#: ``streamed``, dispatched at ``Profile.trigger_dispatch_rate`` (tasks dispatching as workers
+#: run them), each second's jobs handed over a second later (a triggerer picking up deferred
+#: tasks as they come: it looks for new triggers once a second).
+HANDOVER_INTERVAL = 1.0
+#: The harness's own requests, left out of the trigger process's counts.
+DISPATCH_ROUTE = "PUT /v1/job/:job_id/dispatch"
 #: Room on the emulated node for every batch at once (each takes 10 MHz and 10 MB).
 NODE_CPU_MHZ = 100_000
 NODE_MEMORY_MB = 100_000
@@ -68,22 +76,32 @@ async def _get_json(client: httpx.AsyncClient, path: str, attempts: int = 3) -> 
 
 
 async def _dispatch_all(nomad_addr: str, run_fors: list[float]) -> list[list[str]]:
+    """Register the parent, then dispatch a child per run time: ``[job ID, eval ID]`` each."""
+    async with _setup_client(nomad_addr) as client:
+        await _register_parent(client)
+        return await _dispatch(client, run_fors)
+
+
+async def _register_parent(client: httpx.AsyncClient) -> None:
+    response = await client.put("/v1/jobs", json={"Job": mock_batch(PARENT, parameterized=True)})
+    response.raise_for_status()
+
+
+def _setup_client(nomad_addr: str) -> httpx.AsyncClient:
     limits = httpx.Limits(max_connections=SETUP_CONCURRENCY)
-    async with httpx.AsyncClient(base_url=nomad_addr, timeout=120, limits=limits) as client:
-        response = await client.put(
-            "/v1/jobs", json={"Job": mock_batch(PARENT, parameterized=True)}
+    return httpx.AsyncClient(base_url=nomad_addr, timeout=120, limits=limits)
+
+
+async def _dispatch(client: httpx.AsyncClient, run_fors: list[float]) -> list[list[str]]:
+    async def one(run_for: float) -> list[str]:
+        reply = await client.put(
+            f"/v1/job/{PARENT}/dispatch", json={"Meta": {"run_for": f"{run_for:.3f}s"}}
         )
-        response.raise_for_status()
+        reply.raise_for_status()
+        body = reply.json()
+        return [body["DispatchedJobID"], body["EvalID"]]
 
-        async def dispatch(run_for: float) -> list[str]:
-            reply = await client.put(
-                f"/v1/job/{PARENT}/dispatch", json={"Meta": {"run_for": f"{run_for:.3f}s"}}
-            )
-            reply.raise_for_status()
-            body = reply.json()
-            return [body["DispatchedJobID"], body["EvalID"]]
-
-        return await _bounded([dispatch(r) for r in run_fors], SETUP_CONCURRENCY)
+    return await _bounded([one(r) for r in run_fors], SETUP_CONCURRENCY)
 
 
 async def _finish_times(nomad_addr: str, job_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -98,6 +116,30 @@ async def _finish_times(nomad_addr: str, job_ids: list[str]) -> dict[str, dict[s
             return job_id, {**finish_times(alloc), "status": alloc.get("ClientStatus")}
 
         return dict(await _bounded([read(j) for j in job_ids], SETUP_CONCURRENCY))
+
+
+async def _hand_over_as_dispatched(
+    nomad_addr: str, run_fors: list[float], worker: WorkerProcess, rate: float
+) -> list[list[str]]:
+    """Dispatch ``rate`` jobs a second (as running tasks dispatch them), and every
+    :data:`HANDOVER_INTERVAL` send the worker the jobs dispatched meanwhile; then ``end``."""
+    per_interval = max(1, round(rate * HANDOVER_INTERVAL))
+    chunks = [run_fors[i : i + per_interval] for i in range(0, len(run_fors), per_interval)]
+    loop = asyncio.get_running_loop()
+    jobs: list[list[str]] = []
+    async with _setup_client(nomad_addr) as client:
+        await _register_parent(client)
+        started = loop.time()
+        for n, chunk in enumerate([*chunks, []]):
+            await asyncio.sleep(max(0.0, started + n * HANDOVER_INTERVAL - loop.time()))
+            dispatched = await _dispatch(client, chunk)
+            if n:
+                # The previous interval's jobs, as a triggerer's next look for new triggers
+                # finds them.
+                worker.send(command="jobs", jobs=jobs[-len(chunks[n - 1]) :])
+            jobs.extend(dispatched)
+    worker.send(command="end")
+    return jobs
 
 
 def staggered(count: int, first: float, last: float) -> list[float]:
@@ -137,6 +179,7 @@ class TriggerBenchmark:
             "result_path": str(result_path),
             "shared_watch": MODES[mode],
             "stream_logs": p.trigger_logs,
+            "handover": p.trigger_handover,
             # Set (to a directory) to profile the swarm: never for the figures reported.
             "profile_dir": os.environ.get("BENCH_TRIGGER_PROFILE_DIR"),
             # tracemalloc too (several times slower): BENCH_TRIGGER_PROFILE_HEAP=1.
@@ -160,17 +203,27 @@ class TriggerBenchmark:
             run_fors = staggered(p.triggers, *p.trigger_run_for)
             load_before = os.getloadavg()
             dispatched_at = time.time()
-            jobs = asyncio.run(_dispatch_all(emulator.nomad_addr, run_fors))
-            emulator.control.reset_counts()
-            emulator_cpu_before = emulator_sampler.cpu_seconds or 0.0
             timeout = p.trigger_run_for[1] + 300
-            worker.send(command="go", jobs=jobs, timeout=timeout)
+            if p.trigger_handover == "streamed":
+                emulator.control.reset_counts()
+                emulator_cpu_before = emulator_sampler.cpu_seconds or 0.0
+                worker.send(command="go", jobs=[], timeout=timeout)
+                rate = p.trigger_dispatch_rate
+                jobs = asyncio.run(
+                    _hand_over_as_dispatched(emulator.nomad_addr, run_fors, worker, rate)
+                )
+            else:
+                jobs = asyncio.run(_dispatch_all(emulator.nomad_addr, run_fors))
+                emulator.control.reset_counts()
+                emulator_cpu_before = emulator_sampler.cpu_seconds or 0.0
+                worker.send(command="go", jobs=jobs, timeout=timeout)
             worker.wait_for("done", timeout=timeout + 60)
             load_after = os.getloadavg()
             sampler.stop()
             emulator_sampler.stop()
             worker.wait(timeout=60)
             counts = emulator.control.request_counts(service="nomad")
+            counts.pop(DISPATCH_ROUTE, None)
             result = json.loads(result_path.read_text())
             finishes = asyncio.run(_finish_times(emulator.nomad_addr, [j for j, _ in jobs]))
         finally:
@@ -198,6 +251,7 @@ class TriggerBenchmark:
             "loadavg_after": list(load_after),
             "triggers": p.triggers,
             "stream_logs": p.trigger_logs,
+            "handover": p.trigger_handover,
             "run_for": list(p.trigger_run_for),
             "dispatch_seconds": result["started"] - dispatched_at,
             "swarm_seconds": swarm_seconds,

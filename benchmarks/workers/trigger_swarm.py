@@ -3,6 +3,8 @@
 Run as ``python -m benchmarks.workers.trigger_swarm SPEC.json`` (``"shared_watch": false`` in
 the spec: each trigger waits with its own blocking queries); the harness sends the jobs to
 follow on stdin once this process has imported everything, and samples its RSS from outside.
+With ``"handover": "streamed"`` the ``go`` command carries no job: further ``jobs`` commands
+hand them over as they are dispatched, and ``end`` says no more will come.
 A probe coroutine records how late the event loop wakes it (the triggerer's own health
 measure: Airflow warns when a trigger blocks the loop), sampled every ``PROBE_INTERVAL``.
 
@@ -43,12 +45,22 @@ async def _probe_loop_lag(stop: asyncio.Event, lags: list[tuple[float, float]]) 
         lags.append((time.time(), max(0.0, loop.time() - before - PROBE_INTERVAL)))
 
 
+async def _streamed_jobs() -> Any:
+    """The jobs of the harness's ``jobs`` commands, a command at a time, until ``end``."""
+    while True:
+        command = await asyncio.to_thread(receive)
+        if command["command"] == "end":
+            return
+        yield command["jobs"]
+
+
 async def run_swarm(
     jobs: list[list[str]],
     timeout: float,
     shared_watch: bool = True,
     on_first_event: Any = None,
     stream_logs: bool = True,
+    more_jobs: Any = None,
 ) -> dict[str, Any]:
     from benchmarks.waiters.provider import make_trigger, wait_deferrable
 
@@ -76,6 +88,9 @@ async def run_swarm(
     probe = asyncio.create_task(_probe_loop_lag(stop, lags))
     started = time.time()
     tasks = [asyncio.create_task(one(job_id, eval_id)) for job_id, eval_id in jobs]
+    if more_jobs is not None:
+        async for handed in more_jobs:
+            tasks.extend(asyncio.create_task(one(job_id, eval_id)) for job_id, eval_id in handed)
     _, pending = await asyncio.wait(tasks, timeout=timeout)
     for task in pending:
         task.cancel()
@@ -206,6 +221,7 @@ def main(spec_path: str) -> int:
                 spec.get("shared_watch", True),
                 snapshot,
                 spec.get("stream_logs", True),
+                _streamed_jobs() if spec.get("handover") == "streamed" else None,
             )
         )
     after = resource.getrusage(resource.RUSAGE_SELF)
