@@ -560,11 +560,19 @@ def _logs_section(logs: dict[str, Any]) -> list[str]:
     return lines
 
 
+_HANDOVER_TEXT = {
+    "burst": "All triggers are handed to the event loop at once, as after a triggerer restart.",
+    "streamed": "The jobs are dispatched at a steady rate and each second's jobs handed to the "
+    "event loop a second later, as a triggerer picks up tasks that just deferred.",
+}
+
+
 def _triggers_section(triggers: dict[str, Any]) -> list[str]:
+    handovers = sorted({r.get("handover", "burst") for r in triggers["runs"]})
     lines = [
         "## 3. Triggers in one event loop",
         "",
-        "All triggers are handed to the event loop at once, as after a triggerer restart. "
+        " ".join(_HANDOVER_TEXT[h] for h in handovers) + " "
         "*Mode*: `shared`, the triggers wait through one Nomad event stream; `per-trigger`, "
         "each with its own blocking queries. *Wait requests*: requests to Nomad other than log "
         "reads (state reads and event streams). *Load*: the machine's 1-minute load average "

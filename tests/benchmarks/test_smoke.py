@@ -229,3 +229,28 @@ def test_plots_are_written(quick_run):
     assert set(results["plots"]) == {"wait_latency.png", "log_rss.png", "triggers.png"}
     for name in results["plots"]:
         assert (out / name).read_bytes()[:8] == PNG_MAGIC
+
+
+def test_triggers_handed_over_as_dispatched_all_fire(tmp_path):
+    # Claim 3's other handover (``--trigger-handover streamed``): jobs reach the swarm in
+    # dispatch order while more are dispatched, as a triggerer picks up deferred tasks.
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "benchmarks", "--quick", "--only", "triggers"),
+            *("--trigger-handover", "streamed", "--trigger-dispatch-rate", "10"),
+            *("--out", str(tmp_path)),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    triggers = json.loads((tmp_path / "results.json").read_text())["claims"]["triggers"]
+    assert triggers["error_count"] == 0
+    for run in triggers["runs"]:
+        assert run["handover"] == "streamed"
+        assert run["events"] == QUICK.triggers
+        assert run["latency_s"]["n"] == QUICK.triggers
+        # The harness's dispatches are not counted as the swarm's requests.
+        assert "PUT /v1/job/:job_id/dispatch" not in run["requests_by_route"]

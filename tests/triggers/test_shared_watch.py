@@ -250,3 +250,49 @@ async def test_a_job_already_running_costs_no_evaluation_read(
     event = await asyncio.wait_for(task, HANG)
     assert event.outcome.result is JobResult.SUCCEEDED
     assert evaluation_reads == []
+
+
+async def test_a_placement_failure_comes_with_the_events(
+    nomad_conn, nomad_client, tmp_path, state_reads
+):
+    held_job(nomad_client, tmp_path, "opener")
+    first = start(nomad_client, "opener", 0)
+    await followers_saw_running([first[0]])
+    nomad_client.jobs.register_job({"Job": batch_job("huge", "print(1)", memory_mb=10**6)})
+    dispatched = dispatch(nomad_client, "huge")
+    await stream_saw([dispatched["DispatchedJobID"]], first[0])
+    _, task = follow(dispatched)
+    event = await asyncio.wait_for(task, HANG)
+    # The evaluation's failure, with its reasons, as its event carried it.
+    assert event.outcome.result is JobResult.PLACEMENT_FAILED
+    assert "memory exhausted" in event.outcome.reason
+    assert not {dispatched["DispatchedJobID"], dispatched["EvalID"]} & set(state_reads)
+    (tmp_path / "0").touch()
+    await asyncio.wait_for(first[1], HANG)
+
+
+async def test_a_job_placed_after_its_first_look_needs_no_read(
+    nomad_conn, nomad_client, tmp_path, state_reads
+):
+    held_job(nomad_client, tmp_path, "late")
+    control = nomad_conn.control
+    first = start(nomad_client, "late", 0)
+    await followers_saw_running([first[0]])
+    control.hold_scheduler()
+    dispatched = dispatch(nomad_client, "late", meta={"n": "1"})
+    await stream_saw([dispatched["DispatchedJobID"]], first[0])
+    trigger, task = follow(dispatched)
+    # Parked on its dispatch evaluation, still pending: the scheduler is held.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HANG
+    while trigger._follower is None or dispatched["EvalID"] not in trigger._follower._marks:
+        assert loop.time() < deadline, "the follower never waited for its evaluation"
+        await asyncio.sleep(0.02)
+    control.release_scheduler()
+    await followers_saw_running([trigger])
+    (tmp_path / "0").touch()
+    (tmp_path / "1").touch()
+    events = await asyncio.wait_for(asyncio.gather(first[1], task), HANG)
+    assert all(e.outcome.result is JobResult.SUCCEEDED for e in events)
+    # The evaluation's progress and the placement came with the events.
+    assert not {dispatched["DispatchedJobID"], dispatched["EvalID"]} & set(state_reads)
