@@ -76,17 +76,24 @@ def _counted(read, reads: Counter):
 async def stream_saw(job_ids: list[str], follower_of: NomadJobTrigger) -> None:
     """Until the shared watch the trigger waits through has had an event of each job."""
     watch = follower_of._follower._changes
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + HANG
-    while not all(watch.job_index(job_id) for job_id in job_ids):
-        assert loop.time() < deadline, "the stream never delivered the dispatches"
-        await asyncio.sleep(0.02)
+    await until(
+        lambda: all(watch.job_index(job_id) for job_id in job_ids),
+        "the stream never delivered the dispatches",
+    )
 
 
 async def first_event(trigger: NomadJobTrigger) -> NomadJobEvent:
     async for event in trigger.run():
         return NomadJobEvent.from_dict(event.payload)
     raise AssertionError("the trigger fired no event")
+
+
+async def until(condition, failure: str) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HANG
+    while not condition():
+        assert loop.time() < deadline, failure
+        await asyncio.sleep(0.02)
 
 
 async def followers_saw_running(triggers: list[NomadJobTrigger]) -> None:
@@ -97,20 +104,23 @@ async def followers_saw_running(triggers: list[NomadJobTrigger]) -> None:
         allocs = follower.allocations if follower is not None else []
         return bool(allocs) and all(a["ClientStatus"] == "running" for a in allocs)
 
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + HANG
-    while not all(running(t) for t in triggers):
-        assert loop.time() < deadline, "the followers never saw their jobs run"
-        await asyncio.sleep(0.05)
+    await until(lambda: all(running(t) for t in triggers), "the followers never saw their jobs run")
+
+
+async def opened_stream(nomad_client, tmp_path, name: str) -> tuple[NomadJobTrigger, asyncio.Task]:
+    """A held job (see :func:`held_job`) and its first dispatch (``n`` 0), followed until it
+    runs: the shared stream is open from then on."""
+    held_job(nomad_client, tmp_path, name)
+    first = start(nomad_client, name, 0)
+    await followers_saw_running([first[0]])
+    return first
 
 
 async def test_followers_share_one_stream_and_read_only_their_own_changes(
     nomad_conn, nomad_client, tmp_path, state_reads
 ):
-    held_job(nomad_client, tmp_path, "shared")
     control = nomad_conn.control
-    first = start(nomad_client, "shared", 0)
-    await followers_saw_running([first[0]])
+    first = await opened_stream(nomad_client, tmp_path, "shared")
     # Dispatched while the stream is open, and picked up once it delivered the dispatch (a
     # task defers after dispatching; its trigger arrives seconds later).
     dispatched = [dispatch(nomad_client, "shared", meta={"n": str(n)}) for n in range(1, 12)]
@@ -169,10 +179,8 @@ async def test_a_cut_stream_resumes_and_no_end_is_missed(
 async def test_a_job_dispatched_before_the_connection_is_read_once(
     nomad_conn, nomad_client, tmp_path, alloc_reads
 ):
-    held_job(nomad_client, tmp_path, "older")
     control = nomad_conn.control
-    first, first_task = start(nomad_client, "older", 0)
-    await followers_saw_running([first])
+    first, first_task = await opened_stream(nomad_client, tmp_path, "older")
     older = dispatch(nomad_client, "older", meta={"n": "1"})
     await stream_saw([older["DispatchedJobID"]], first)
     # A reconnection: the new connection resumes after the older job's dispatch.
@@ -255,9 +263,7 @@ async def test_a_job_already_running_costs_no_evaluation_read(
 async def test_a_placement_failure_comes_with_the_events(
     nomad_conn, nomad_client, tmp_path, state_reads
 ):
-    held_job(nomad_client, tmp_path, "opener")
-    first = start(nomad_client, "opener", 0)
-    await followers_saw_running([first[0]])
+    first = await opened_stream(nomad_client, tmp_path, "opener")
     nomad_client.jobs.register_job({"Job": batch_job("huge", "print(1)", memory_mb=10**6)})
     dispatched = dispatch(nomad_client, "huge")
     await stream_saw([dispatched["DispatchedJobID"]], first[0])
@@ -274,20 +280,17 @@ async def test_a_placement_failure_comes_with_the_events(
 async def test_a_job_placed_after_its_first_look_needs_no_read(
     nomad_conn, nomad_client, tmp_path, state_reads
 ):
-    held_job(nomad_client, tmp_path, "late")
     control = nomad_conn.control
-    first = start(nomad_client, "late", 0)
-    await followers_saw_running([first[0]])
+    first = await opened_stream(nomad_client, tmp_path, "late")
     control.hold_scheduler()
     dispatched = dispatch(nomad_client, "late", meta={"n": "1"})
     await stream_saw([dispatched["DispatchedJobID"]], first[0])
     trigger, task = follow(dispatched)
     # Parked on its dispatch evaluation, still pending: the scheduler is held.
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + HANG
-    while trigger._follower is None or dispatched["EvalID"] not in trigger._follower._marks:
-        assert loop.time() < deadline, "the follower never waited for its evaluation"
-        await asyncio.sleep(0.02)
+    await until(
+        lambda: trigger._follower is not None and dispatched["EvalID"] in trigger._follower._marks,
+        "the follower never waited for its evaluation",
+    )
     control.release_scheduler()
     await followers_saw_running([trigger])
     (tmp_path / "0").touch()
