@@ -214,6 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         metavar="PER_S",
         help="dispatches a second with --trigger-handover streamed (default: 50)",
     )
+    parser.add_argument(
+        "--trigger-waiting-repeats",
+        type=int,
+        metavar="R",
+        help="repeats of claim 3's waiting-alone runs handed over as dispatched (0: none)",
+    )
     args = parser.parse_args(argv)
     if args.report_only:
         results = json.loads((args.out / "results.json").read_text())
@@ -231,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
         profile = dataclasses.replace(profile, trigger_logs=False)
     if args.trigger_handover:
         profile = dataclasses.replace(profile, trigger_handover=args.trigger_handover)
+    if args.trigger_waiting_repeats is not None:
+        profile = dataclasses.replace(profile, trigger_waiting_repeats=args.trigger_waiting_repeats)
     if args.trigger_dispatch_rate:
         profile = dataclasses.replace(profile, trigger_dispatch_rate=args.trigger_dispatch_rate)
     return run(profile, tuple(args.only or CLAIMS), args.out, args.keep)

@@ -45,6 +45,8 @@ class Profile:
         dispatch) or ``streamed`` (as dispatched, once a second); see ``claims/triggers.py``.
     :param trigger_dispatch_rate: dispatches a second when ``streamed`` (32 Airflow workers
         starting a task each every 0.6 s dispatch about 50 a second).
+    :param trigger_waiting_repeats: repeats of claim 3's second variant, triggers that only
+        wait, handed over as dispatched (``claims/triggers.py``: ``WAITING``); 0 skips it.
     :param headroom_seconds: length of each throughput measurement of the emulator.
     :param headroom_connections: concurrent client connections for it.
     :param blocking_queries: blocking queries held open at once against the emulator.
@@ -86,6 +88,7 @@ class Profile:
     trigger_logs: bool = True
     trigger_handover: str = "burst"
     trigger_dispatch_rate: float = 50.0
+    trigger_waiting_repeats: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -140,6 +143,7 @@ QUICK = Profile(
     triggers=20,
     trigger_repeats=1,
     trigger_run_for=(4.0, 5.0),
+    trigger_dispatch_rate=10.0,
     headroom_seconds=1.0,
     headroom_connections=8,
     blocking_queries=200,

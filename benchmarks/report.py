@@ -211,6 +211,29 @@ def _trigger_cpu_target(triggers: dict[str, Any] | None) -> list[Target]:
     ]
 
 
+def _trigger_waiting_targets(waiting: dict[str, Any] | None) -> list[Target]:
+    """Claim 3's waiting-alone runs, handed over as dispatched: how many triggers still read
+    their job's state (one that saw its dispatch through the stream reads nothing), and CPU."""
+    if not waiting or not waiting.get("runs"):
+        return []
+    count = max(r["triggers"] for r in waiting["runs"])
+    reads = waiting["state_reads_per_trigger"]
+    alone = waiting["per_trigger"]["state_reads_per_trigger"]
+    return [
+        Target(
+            "3",
+            f"{count} triggers waiting, handed over as dispatched: state reads per batch, "
+            "shared watch (per-trigger waits)",
+            "< 1",
+            f"{_fmt(reads.get('median'))} ({_fmt(alone.get('median'))})",
+            _check(reads["max"] < 1 if reads.get("n") else None),
+            reads.get("max"),
+            1,
+        ),
+        *_trigger_cpu_target(waiting),
+    ]
+
+
 def _headroom_targets(
     headroom: dict[str, Any] | None, triggers: dict[str, Any] | None
 ) -> list[Target]:
@@ -322,6 +345,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
         *_log_targets(claims.get("logs")),
         *_trigger_targets(claims.get("triggers"), profile["triggers"]),
         *_trigger_cpu_target(claims.get("triggers")),
+        *_trigger_waiting_targets((claims.get("triggers") or {}).get("waiting")),
         *_headroom_targets(claims.get("headroom"), claims.get("triggers")),
         *_executor_targets(claims.get("executor")),
     ]
@@ -568,7 +592,8 @@ _HANDOVER_TEXT = {
 
 
 def _triggers_section(triggers: dict[str, Any]) -> list[str]:
-    handovers = sorted({r.get("handover", "burst") for r in triggers["runs"]})
+    runs = [*triggers["runs"], *(triggers.get("waiting") or {}).get("runs", [])]
+    handovers = sorted({r.get("handover", "burst") for r in runs})
     lines = [
         "## 3. Triggers in one event loop",
         "",
@@ -579,19 +604,23 @@ def _triggers_section(triggers: dict[str, Any]) -> list[str]:
         "before and after the run. *First end*: when the first batch ended (seconds after the "
         "hand-over). *SSL contexts*: how many the hooks built, and the CPU seconds that took.",
         "",
-        "| Run | mode | triggers | load | peak RSS | CPU s | CPU ms/trigger | "
+        "| Run | mode | hand-over, logs | triggers | load | peak RSS | CPU s | CPU ms/trigger | "
         "SSL contexts (CPU s) | first end | latency p50 | latency p99 | max loop lag | "
-        "requests/trigger | wait requests/trigger | event streams | errors |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "requests/trigger | wait requests/trigger | state reads/trigger | event streams | "
+        "errors |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for i, run in enumerate(triggers["runs"], 1):
+    for i, run in enumerate(runs, 1):
         lat = run["latency_s"]
         load = "-"
         if run.get("loadavg_before"):
             load = f"{run['loadavg_before'][0]:.1f} / {run['loadavg_after'][0]:.1f}"
         wait = run.get("wait_requests")
+        reads = run.get("state_reads")
         lines.append(
-            f"| {i} | {run.get('mode', 'per-trigger')} | {run['triggers']} | {load} | "
+            f"| {i} | {run.get('mode', 'per-trigger')} | {run.get('handover', 'burst')}, "
+            f"{'followed' if run.get('stream_logs', True) else 'none'} | {run['triggers']} | "
+            f"{load} | "
             f"{_fmt(run['peak_rss'] / MB, 'MB')} | {_fmt(run['cpu_seconds'])} | "
             f"{_fmt(1000 * run['cpu_seconds'] / run['triggers'])} | "
             f"{run['ssl_contexts_built']} ({_fmt(run['ssl_context_cpu_s'])}) | "
@@ -599,6 +628,7 @@ def _triggers_section(triggers: dict[str, Any]) -> list[str]:
             f"{_fmt(lat['p99'], 's')} (n={lat['n']}) | {_fmt(run['loop_lag_s']['max'], 's')} | "
             f"{_fmt(run['requests'] / run['triggers'])} | "
             f"{_fmt(wait / run['triggers']) if wait is not None else '-'} | "
+            f"{_fmt(reads / run['triggers']) if reads is not None else '-'} | "
             f"{run.get('event_streams', 0)} | {run['error_count']} |"
         )
     lines += ["", "![trigger swarm](triggers.png)"]

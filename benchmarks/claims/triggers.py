@@ -18,6 +18,7 @@ import asyncio
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,27 @@ HANDOVER_INTERVAL = 1.0
 #: The harness's own requests (the parent's registration, the dispatches), left out of the
 #: trigger process's counts.
 HARNESS_ROUTES = ("PUT /v1/jobs", "PUT /v1/job/:job_id/dispatch")
+#: Reads of a job's state (what the shared watch's events can spare).
+STATE_READ_ROUTES = (
+    "GET /v1/job/:job_id/allocations",
+    "GET /v1/evaluation/:eval_id",
+    "GET /v1/job/:job_id/evaluations",
+)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How a swarm's jobs reach it (``burst`` or ``streamed``) and whether its triggers follow
+    the logs."""
+
+    stream_logs: bool
+    handover: str
+
+
+#: The variant run besides ``make bench``'s main one: triggers that only wait, handed over as
+#: dispatched (what a triggerer sees in a nightly run, where a job's dispatch usually comes
+#: through the shared stream and its trigger reads nothing).
+WAITING = Variant(stream_logs=False, handover="streamed")
 #: Room on the emulated node for every batch at once (each takes 10 MHz and 10 MB).
 NODE_CPU_MHZ = 100_000
 NODE_MEMORY_MB = 100_000
@@ -162,25 +184,34 @@ class TriggerBenchmark:
         self.workdir = workdir
 
     def run(self) -> dict[str, Any]:
-        runs = [
-            self._run_once(r, mode) for r in range(self.profile.trigger_repeats) for mode in MODES
-        ]
+        p = self.profile
+        main = Variant(p.trigger_logs, p.trigger_handover)
+        summary = self._compared(main, p.trigger_repeats)
+        if p.trigger_waiting_repeats and main != WAITING:
+            summary["waiting"] = self._compared(WAITING, p.trigger_waiting_repeats)
+        return summary
+
+    def _compared(self, variant: Variant, repeats: int) -> dict[str, Any]:
+        """Both waiting modes, ``repeats`` times: the shared watch's summary, the per-trigger
+        waits' under ``per_trigger``, every run under ``runs``."""
+        runs = [self._run_once(r, mode, variant) for r in range(repeats) for mode in MODES]
         summary = self._summarize([r for r in runs if r["mode"] == "shared"])
         summary["runs"] = runs
         summary["per_trigger"] = self._summarize([r for r in runs if r["mode"] == "per-trigger"])
         return summary
 
-    def _run_once(self, repeat: int, mode: str) -> dict[str, Any]:
+    def _run_once(self, repeat: int, mode: str, variant: Variant) -> dict[str, Any]:
         p = self.profile
-        tag = f"{repeat}-{mode}"
+        logs = "logs" if variant.stream_logs else "waiting"
+        tag = f"{repeat}-{mode}-{variant.handover}-{logs}"
         emulator = EmulatorProcess(self.workdir / "logs" / f"emulator-triggers-{tag}.log")
         result_path = self.workdir / f"triggers-{tag}.json"
         spec = {
             "nomad_addr": "",
             "result_path": str(result_path),
             "shared_watch": MODES[mode],
-            "stream_logs": p.trigger_logs,
-            "handover": p.trigger_handover,
+            "stream_logs": variant.stream_logs,
+            "handover": variant.handover,
             # Set (to a directory) to profile the swarm: never for the figures reported.
             "profile_dir": os.environ.get("BENCH_TRIGGER_PROFILE_DIR"),
             # tracemalloc too (several times slower): BENCH_TRIGGER_PROFILE_HEAP=1.
@@ -205,7 +236,7 @@ class TriggerBenchmark:
             load_before = os.getloadavg()
             dispatched_at = time.time()
             timeout = p.trigger_run_for[1] + 300
-            if p.trigger_handover == "streamed":
+            if variant.handover == "streamed":
                 emulator.control.reset_counts()
                 emulator_cpu_before = emulator_sampler.cpu_seconds or 0.0
                 worker.send(command="go", jobs=[], timeout=timeout)
@@ -252,8 +283,8 @@ class TriggerBenchmark:
             "loadavg_before": list(load_before),
             "loadavg_after": list(load_after),
             "triggers": p.triggers,
-            "stream_logs": p.trigger_logs,
-            "handover": p.trigger_handover,
+            "stream_logs": variant.stream_logs,
+            "handover": variant.handover,
             "run_for": list(p.trigger_run_for),
             "dispatch_seconds": result["started"] - dispatched_at,
             "swarm_seconds": swarm_seconds,
@@ -279,6 +310,7 @@ class TriggerBenchmark:
             "requests_by_route": counts,
             # What waiting costs, log streams apart: allocation/evaluation reads and the stream.
             "wait_requests": sum(v for k, v in counts.items() if "/client/fs/" not in k),
+            "state_reads": sum(counts.get(route, 0) for route in STATE_READ_ROUTES),
             "event_streams": counts.get("GET /v1/event/stream", 0),
             "request_rate_per_s": sum(counts.values()) / swarm_seconds if swarm_seconds else None,
             "loop_lag_s": {"max": max(lags, default=0.0), "p99": summarize(lags)["p99"]},
@@ -304,5 +336,6 @@ class TriggerBenchmark:
             "error_count": sum(r["error_count"] for r in runs),
             "requests_per_trigger": spread(r["requests"] / r["triggers"] for r in runs),
             "wait_requests_per_trigger": spread(r["wait_requests"] / r["triggers"] for r in runs),
+            "state_reads_per_trigger": spread(r["state_reads"] / r["triggers"] for r in runs),
             "cpu_ms_per_trigger": spread(1000 * r["cpu_seconds"] / r["triggers"] for r in runs),
         }
