@@ -89,6 +89,9 @@ class JobFollower:
     :param job_id: the dispatched child job's ID.
     :param dispatch_eval_id: the evaluation the dispatch created; without it a job that is
         never placed is noticed through its allocation list staying empty.
+    :param new_job: the job did not exist before ``dispatch_eval_id``'s write (a dispatch, the
+        registration of a new job ID). With ``changes``, a job whose dispatch the stream
+        delivered is then followed from the events alone: they are its whole history.
     :param offsets: byte offsets already emitted, by ``str(LogStreamKey)``, to resume from.
     :param on_line: where each complete log line goes (default: ``log.info``).
     :param on_chunk: where each block of complete lines goes, as bytes; given, it replaces
@@ -118,6 +121,7 @@ class JobFollower:
         job_id: str,
         *,
         dispatch_eval_id: str | None = None,
+        new_job: bool = False,
         offsets: Mapping[str, int] | None = None,
         on_line: Callable[[LogLine], None] | None = None,
         on_chunk: Callable[[LogChunk], None] | None = None,
@@ -136,6 +140,7 @@ class JobFollower:
         self.hook = hook
         self.job_id = job_id
         self.dispatch_eval_id = dispatch_eval_id or None
+        self.new_job = new_job
         self.log = log or logging.getLogger(__name__)
         self.on_chunk = on_chunk or _line_by_line(on_line or _log_line_to(self.log))
         self.follow_logs = follow_logs
@@ -389,8 +394,12 @@ class JobFollower:
             # that read earlier, to read again.
             await changes.connected(self.job_id, self._wait())
             mark = changes.mark()
-            if self.dispatch_eval_id and changes.seen_whole(
-                self.job_id, self.dispatch_eval_id, mark
+            # A job re-registered under an old ID has allocations older than its evaluation:
+            # only a new job's history starts with it.
+            if (
+                self.new_job
+                and self.dispatch_eval_id
+                and changes.seen_whole(self.job_id, self.dispatch_eval_id, mark)
             ):
                 answer = self._news(changes, target, 0, mark)
                 if answer is not None:

@@ -188,7 +188,9 @@ class _FollowingJobOperator(_NomadOperator):
             )
             return await follower.run()
 
-    def _defer(self, ti: Any, job_id: str, eval_id: str | None, adopted: str | None) -> None:
+    def _defer(
+        self, ti: Any, job_id: str, eval_id: str | None, adopted: str | None, *, new_job: bool
+    ) -> None:
         from airflow_provider_nomad.triggers.nomad import NomadJobTrigger
 
         if self.stream_logs:
@@ -203,6 +205,7 @@ class _FollowingJobOperator(_NomadOperator):
                 namespace=self.namespace,
                 region=self.region,
                 dispatch_eval_id=eval_id,
+                new_job=new_job,
                 deadline=deadline,
                 stream_logs=self.stream_logs,
                 adopted=adopted,
@@ -392,7 +395,9 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             assert outcome is not None  # adopted only after it was seen succeeded
             return self._finish(context, outcome, adopted=adopted)
         if self.deferrable:
-            self._defer(ti, child, eval_id, adopted)
+            # A child this try dispatched is new: its evaluation is its first write.
+            dispatched_now = adopted is None and eval_id is not None
+            self._defer(ti, child, eval_id, adopted, new_job=dispatched_now)
         started = time.monotonic()
         try:
             outcome = asyncio.run(self._follow(child, eval_id, deadline=None))
@@ -581,6 +586,8 @@ class NomadRunJobOperator(_FollowingJobOperator):
         self.adopt_succeeded_job = adopt_succeeded_job
         self.purge_on_success = purge_on_success
         self.stop_on_failure = stop_on_failure
+        # Set by the registration: whether this try's job ID was new to Nomad.
+        self._registered_new_job = False
 
     def execute(self, context: Context) -> dict[str, Any]:
         result_file = check_result_file(self.result_file)
@@ -612,7 +619,8 @@ class NomadRunJobOperator(_FollowingJobOperator):
             assert outcome is not None  # adopted only after it was seen ended
             return self._finish(context, outcome, adopted=adopted)
         if self.deferrable:
-            self._defer(ti, job_id, eval_id, adopted)
+            new_job = eval_id is not None and self._registered_new_job
+            self._defer(ti, job_id, eval_id, adopted, new_job=new_job)
         started = time.monotonic()
         try:
             outcome = asyncio.run(self._follow(job_id, eval_id, deadline=None))
@@ -670,6 +678,9 @@ class NomadRunJobOperator(_FollowingJobOperator):
                 )
                 Stats.incr("nomad.run.adopted")
                 return succeeded, None, "succeeded"
+        # Whether the job ID is new: a job registered again under an ID Nomad still knows has
+        # allocations older than this registration's evaluation.
+        self._registered_new_job = not any(j["ID"] == own_id for j in jobs)
         response = self.hook.register_job(job_for_try(spec, identity, try_number))
         Stats.incr("nomad.run")
         eval_id = response.get("EvalID") or None

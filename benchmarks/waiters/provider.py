@@ -103,6 +103,7 @@ def make_trigger(
         job_id=child_job_id,
         nomad_conn_id=conn_id,
         dispatch_eval_id=eval_id,
+        new_job=True,  # dispatched for this wait, as the operator's own child
         shared_watch=shared_watch,
         stream_logs=stream_logs,
     )

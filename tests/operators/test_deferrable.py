@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 import pytest
 from airflow.sdk import DAG
 from nomad_testlib import batch_job, children_of
 
-from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
+from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator, NomadRunJobOperator
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 
@@ -79,3 +81,54 @@ def test_deferred_deadline_from_execution_timeout_stops_the_child(
     assert "NomadJobTimeoutError" in output
     [child] = children_of(nomad_client, "defslow")
     assert nomad_client.job.get_job(child["ID"])["Stop"] is True
+
+
+@dataclass
+class _TaskInstance:
+    """What the operator reads of its task instance up to the deferral."""
+
+    try_number: int
+    dag_id: str = "deferred"
+    task_id: str = "batch"
+    run_id: str = "manual__2026-12-07"
+    map_index: int = -1
+    pushed: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def _deferral(operator, try_number: int):
+    from airflow.sdk.exceptions import TaskDeferred
+
+    with pytest.raises(TaskDeferred) as deferred:
+        operator.execute({"ti": _TaskInstance(try_number)})
+    return deferred.value.trigger
+
+
+@pytest.mark.parametrize("kind", ["dispatch", "run"])
+def test_only_a_job_this_try_created_defers_as_new(nomad_conn, nomad_client, kind):
+    # New: the shared watch may follow it from the events alone. An adopted job (a later try
+    # finding the batch an earlier one started) existed before: its trigger reads its state.
+    mock = {"driver": "mock_driver", "config": {"run_for": "60s"}}
+    if kind == "dispatch":
+        nomad_client.jobs.register_job({"Job": batch_job("long", "", **mock)})
+
+        def operator():
+            return NomadDispatchJobOperator(
+                task_id="batch", job_id="long", deferrable=True, stream_logs=False
+            )
+    else:
+        job = batch_job("long-run", "", parameterized=False, **mock)
+
+        def operator():
+            return NomadRunJobOperator(task_id="batch", job=job, deferrable=True, stream_logs=False)
+
+    created = _deferral(operator(), try_number=1)
+    assert created.new_job is True
+    assert created.dispatch_eval_id
+    adopted = _deferral(operator(), try_number=2)
+    assert adopted.job_id == created.job_id
+    assert adopted.new_job is False
+    assert adopted.adopted == "running"
+    nomad_client.job.deregister_job(created.job_id)
