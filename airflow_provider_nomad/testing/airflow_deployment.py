@@ -72,6 +72,10 @@ def migrate_database(home: Path, database: Path) -> Path:
     return database
 
 
+#: Import path of the SQLite connection arguments every component of a deployment uses.
+SQLITE_CONNECT_ARGS = "airflow_provider_nomad.testing.sqlite_connect.CONNECT_ARGS"
+
+
 class DeploymentError(AssertionError):
     """A component failed or a state never came; the message says where its log is."""
 
@@ -109,6 +113,9 @@ class Deployment:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            # A longer busy timeout than SQLite's 5 s (see ``testing/sqlite_connect.py``).
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": SQLITE_CONNECT_ARGS,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": SQLITE_CONNECT_ARGS,
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(self.logs),
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__PORT": str(port),
