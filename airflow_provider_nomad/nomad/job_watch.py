@@ -12,8 +12,9 @@ each allocation and evaluation of each job, so a follower that read its job's al
 some index can bring its list up to date from the events after that index instead of reading it
 again. Within one connection Nomad delivers every batch after the first in order, so a job
 whose dispatch evaluation was created after that first batch needs no read at all: the events
-hold its whole history. The watch therefore also keeps the last :data:`RECENT_JOBS` jobs nobody
-follows yet (a task dispatches, then defers: its trigger arrives seconds later). A follower
+hold its whole history. The watch therefore also keeps the last :data:`RECENT_JOBS` jobs created
+during the connection that nobody follows yet (a task dispatches, then defers: its trigger
+arrives seconds later). A follower
 reads whenever events cannot tell: a job older than the connection, and after any
 (re)connection.
 
@@ -54,8 +55,9 @@ _UNSUPPORTED = frozenset({403, 404, 405, 501})
 #: is given up. Each woken follower runs on to its read before the loop serves anything else:
 #: 10,000 woken at once made one pass of 5.5 s, during which no other trigger was served.
 WAKE_SLICE = 100
-#: Jobs kept that no follower follows yet, the most recently changed: a trigger arriving within
-#: that many jobs' changes of its dispatch reads nothing. About 1-3 KB each.
+#: Jobs dispatched (or registered) during the connection that no follower follows yet, the most
+#: recently changed: a trigger arriving within that many new jobs of its own reads nothing.
+#: A batch job's record holds its evaluation and its allocation or two: a few KB.
 RECENT_JOBS = 2000
 
 
@@ -261,7 +263,9 @@ class JobChangeWatch:
             return False
         dispatch = record.evals.get(dispatch_eval_id)
         created = dispatch[1].get("CreateIndex") if dispatch is not None else None
-        return isinstance(created, int) and created >= max(self._generation_start, record.since)
+        # The record began with the dispatch itself (not with a later event, after an older
+        # record was dropped), and within this connection (not before a gap).
+        return created == record.since and created >= self._generation_start
 
     def allocations_after(
         self, job_id: str, index: int, mark: int
@@ -401,12 +405,15 @@ class JobChangeWatch:
             job_id = job_of(event)
             if not job_id:
                 continue
-            record = self._record(job_id, index)
-            record.index = max(record.index, index)
             alloc = _listed_allocation(event)
+            evaluation = _evaluation(event)
+            born = evaluation is not None and evaluation.get("CreateIndex") == index
+            record = self._record(job_id, index, born)
+            if record is None:
+                continue
+            record.index = max(record.index, index)
             if alloc is not None:
                 record.allocs[alloc["ID"]] = (index, alloc)
-            evaluation = _evaluation(event)
             if evaluation is not None:
                 record.evals[evaluation["ID"]] = (index, evaluation)
             if job_id in self._interest:
@@ -416,21 +423,30 @@ class JobChangeWatch:
         for job_id in changed:
             self._wake(job_id)
 
-    def _record(self, job_id: str, index: int) -> _JobEvents:
-        """The job's record, kept from ``index`` on if it is new; the oldest recent job's
-        record is dropped past :data:`RECENT_JOBS` (a follower of it will read)."""
+    def _record(self, job_id: str, index: int, born: bool) -> _JobEvents | None:
+        """The record to keep this event in, begun at ``index`` if new; ``None`` to drop it.
+
+        A job nobody follows gets a record only from an evaluation created in this batch (a
+        dispatch or a registration: ``born``), since only such a record can ever vouch for a
+        job's whole history; the oldest is dropped past :data:`RECENT_JOBS`. So a long-lived
+        job (a service, a system job on every node) is never kept for nothing.
+        """
         record = self._followed.get(job_id)
         if record is not None:
             return record
-        record = self._recent.get(job_id)
-        if record is None:
-            record = self._recent[job_id] = _JobEvents(since=index)
-            if len(self._recent) > RECENT_JOBS:
-                self._recent.popitem(last=False)
-        else:
-            self._recent.move_to_end(job_id)
         if job_id in self._interest:
-            self._followed[job_id] = self._recent.pop(job_id)
+            # Followed since before its first event here (``following`` moves a recent one).
+            record = self._followed[job_id] = _JobEvents(since=index)
+            return record
+        record = self._recent.get(job_id)
+        if record is not None:
+            self._recent.move_to_end(job_id)
+            return record
+        if not born:
+            return None
+        record = self._recent[job_id] = _JobEvents(since=index)
+        if len(self._recent) > RECENT_JOBS:
+            self._recent.popitem(last=False)
         return record
 
 

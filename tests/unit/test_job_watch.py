@@ -364,3 +364,52 @@ async def test_only_the_most_recent_unfollowed_jobs_are_kept(monkeypatch):
         await _until(lambda: watch._index == 10)
         with watch.following("j1"):
             assert not watch.seen_whole("j1", "e-j1", watch.mark())
+
+
+async def test_a_record_older_than_the_connection_cannot_vouch_for_a_new_follower():
+    first, second = _Stream(), _Stream()
+    _hook, watch = _watch_on(first, second)
+    with watch.following("j"):
+        first.send_allocation(5, _allocation("o1", "other", "running"))  # the first batch
+        _send_evaluation(first, 6, "e-j", "j", "pending")  # dispatched, followed
+        await _until(lambda: watch.job_index("j") == 6)
+        first.lines.put_nowait(None)  # a gap: what happened meanwhile is unknown
+        second.send_allocation(20, _allocation("j1", "j", "running"))
+        await _until(lambda: watch._index == 21)
+        with watch.following("j"):  # a second follower of the same job
+            # Its record began with the dispatch, but in the connection before the gap.
+            assert not watch.seen_whole("j", "e-j", watch.mark())
+
+
+async def test_an_evaluation_wait_ignores_the_job_s_other_changes_without_reading():
+    stream = _Stream()
+    _hook, watch = _watch_on(stream)
+    follower = JobFollower(
+        hook=None, job_id="new", dispatch_eval_id="e-new", new_job=True, changes=watch
+    )
+    reads: list[str] = []
+
+    async def read(target: str, index: int | None = None, wait: float | None = None):
+        reads.append(target)
+        return {"read": target}, 99
+
+    with watch.following("other"):  # keeps the stream open
+        stream.send_allocation(5, _allocation("o1", "other", "running"))
+        _send_evaluation(stream, 8, "e-new", "new", "pending")  # dispatched
+        await _until(lambda: watch.job_index("new") == 8)
+        with watch.following("new"):
+            evaluation, index = await follower._paced_read(BlockingPacer(), read, "e-new", 0)
+            assert (evaluation["Status"], index) == ("pending", 8)
+            waiting = asyncio.create_task(
+                follower._paced_read(BlockingPacer(), read, "e-new", index)
+            )
+            # The job changes (placed), its evaluation does not: the wait goes on, unread.
+            stream.send_allocation(9, _allocation("n1", "new", "pending"))
+            await _until(lambda: watch.job_index("new") == 9)
+            for _ in range(5):  # the woken wait runs on and parks again
+                await asyncio.sleep(0)
+            assert not waiting.done()
+            _send_evaluation(stream, 10, "e-new", "new", "complete", created=8)
+            evaluation, index = await asyncio.wait_for(waiting, HANG)
+    assert (evaluation["Status"], index) == ("complete", 10)
+    assert reads == []
