@@ -253,13 +253,8 @@ class JobChangeWatch:
 
         Nothing of a job comes before its first evaluation: the dispatch writes both at once.
         """
-        record = self._followed.get(job_id)
-        if (
-            record is None
-            or self.unavailable is not None
-            or self._generation != mark
-            or self._generation_start is None
-        ):
+        record = self._vouching(job_id, mark)
+        if record is None or self._generation_start is None:
             return False
         dispatch = record.evals.get(dispatch_eval_id)
         created = dispatch[1].get("CreateIndex") if dispatch is not None else None
@@ -277,13 +272,8 @@ class JobChangeWatch:
         :param index: the ``X-Nomad-Index`` of the follower's last read of the allocations,
             or the index this method returned since: an event at or below it is in the list.
         """
-        record = self._followed.get(job_id)
-        if (
-            record is None
-            or self.unavailable is not None
-            or self._generation != mark
-            or record.index <= index
-        ):
+        record = self._vouching(job_id, mark)
+        if record is None or record.index <= index:
             return None
         return [alloc for at, alloc in record.allocs.values() if at > index], record.index
 
@@ -292,13 +282,18 @@ class JobChangeWatch:
     ) -> tuple[dict[str, Any], int] | None:
         """The evaluation as its last event after ``index`` showed it, with that event's
         index; ``None`` if it had none since (or the stream reconnected since ``mark``)."""
-        record = self._followed.get(job_id)
-        if record is None or self.unavailable is not None or self._generation != mark:
-            return None
-        last = record.evals.get(eval_id)
+        record = self._vouching(job_id, mark)
+        last = record.evals.get(eval_id) if record is not None else None
         if last is None or last[0] <= index:
             return None
         return last[1], last[0]
+
+    def _vouching(self, job_id: str, mark: int) -> _JobEvents | None:
+        """The followed job's record, if its events are complete since ``mark``: the stream is
+        still the connection ``mark`` names (and not given up)."""
+        if self.unavailable is not None or self._generation != mark:
+            return None
+        return self._followed.get(job_id)
 
     # -- the stream -------------------------------------------------------------------------
 
@@ -405,17 +400,16 @@ class JobChangeWatch:
             job_id = job_of(event)
             if not job_id:
                 continue
-            alloc = _listed_allocation(event)
             evaluation = _evaluation(event)
             born = evaluation is not None and evaluation.get("CreateIndex") == index
             record = self._record(job_id, index, born)
             if record is None:
-                continue
+                continue  # a job nobody follows, whose creation came before: not kept
             record.index = max(record.index, index)
-            if alloc is not None:
-                record.allocs[alloc["ID"]] = (index, alloc)
             if evaluation is not None:
                 record.evals[evaluation["ID"]] = (index, evaluation)
+            elif (alloc := _listed_allocation(event)) is not None:
+                record.allocs[alloc["ID"]] = (index, alloc)
             if job_id in self._interest:
                 changed.add(job_id)
         # Resume after this batch: a reconnect from ``index`` would replay it.

@@ -22,12 +22,7 @@ def alloc_reads(monkeypatch) -> Counter:
     """Allocation-list reads per job ID, whichever trigger makes them."""
     reads: Counter = Counter()
     read = NomadAsyncHook.get_job_allocations
-
-    async def counted(self, job_id, **kwargs):
-        reads[job_id] += 1
-        return await read(self, job_id, **kwargs)
-
-    monkeypatch.setattr(NomadAsyncHook, "get_job_allocations", counted)
+    monkeypatch.setattr(NomadAsyncHook, "get_job_allocations", _counted(read, reads))
     return reads
 
 
