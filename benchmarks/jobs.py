@@ -137,10 +137,10 @@ class NomadApi:
         body, _ = self._json("PUT", "/v1/jobs", json={"Job": job})
         return body
 
-    def dispatch(self, parent: str, meta: dict[str, str]) -> tuple[str, str]:
-        """Dispatch a child; return ``(child job ID, evaluation ID)``."""
+    def dispatch(self, parent: str, meta: dict[str, str]) -> tuple[str, str, int]:
+        """Dispatch a child; return ``(child job ID, evaluation ID, its EvalCreateIndex)``."""
         body, _ = self._json("PUT", f"/v1/job/{parent}/dispatch", json={"Meta": meta})
-        return body["DispatchedJobID"], body["EvalID"]
+        return body["DispatchedJobID"], body["EvalID"], body["EvalCreateIndex"]
 
     def allocations(self, job_id: str, index: int = 0) -> tuple[list[dict[str, Any]], int]:
         params = {"index": str(index), "wait": _BLOCKING_WAIT} if index else {}

@@ -31,7 +31,7 @@ from airflow_provider_nomad.exceptions import (
     NomadNotFoundError,
     NomadTransientError,
 )
-from airflow_provider_nomad.nomad.job_watch import JobChangeWatch, WatchUnavailable
+from airflow_provider_nomad.nomad.job_watch import CATCH_UP_WAIT, JobChangeWatch, WatchUnavailable
 from airflow_provider_nomad.nomad.log_lines import LineAssembler, LogChunk, LogLine, LogStreamKey
 from airflow_provider_nomad.nomad.log_reader_thread import BULK_READ_THRESHOLD, read_rest_in_thread
 from airflow_provider_nomad.nomad.outcome import (
@@ -89,9 +89,11 @@ class JobFollower:
     :param job_id: the dispatched child job's ID.
     :param dispatch_eval_id: the evaluation the dispatch created; without it a job that is
         never placed is noticed through its allocation list staying empty.
-    :param new_job: the job did not exist before ``dispatch_eval_id``'s write (a dispatch, the
-        registration of a new job ID). With ``changes``, a job whose dispatch the stream
-        delivered is then followed from the events alone: they are its whole history.
+    :param created_index: ``dispatch_eval_id``'s ``CreateIndex``, for a job the request that
+        created that evaluation also created (a dispatch, a new job ID's registration);
+        ``None`` when the job may be older than that evaluation. With ``changes``, a job whose
+        creation the stream delivered is then followed from the events alone: they are its
+        whole history.
     :param offsets: byte offsets already emitted, by ``str(LogStreamKey)``, to resume from.
     :param on_line: where each complete log line goes (default: ``log.info``).
     :param on_chunk: where each block of complete lines goes, as bytes; given, it replaces
@@ -121,7 +123,7 @@ class JobFollower:
         job_id: str,
         *,
         dispatch_eval_id: str | None = None,
-        new_job: bool = False,
+        created_index: int | None = None,
         offsets: Mapping[str, int] | None = None,
         on_line: Callable[[LogLine], None] | None = None,
         on_chunk: Callable[[LogChunk], None] | None = None,
@@ -140,7 +142,7 @@ class JobFollower:
         self.hook = hook
         self.job_id = job_id
         self.dispatch_eval_id = dispatch_eval_id or None
-        self.new_job = new_job
+        self.created_index = created_index
         self.log = log or logging.getLogger(__name__)
         self.on_chunk = on_chunk or _line_by_line(on_line or _log_line_to(self.log))
         self.follow_logs = follow_logs
@@ -396,15 +398,16 @@ class JobFollower:
             mark = changes.mark()
             # A job re-registered under an old ID has allocations older than its evaluation:
             # only a new job's history starts with it.
-            if (
-                self.new_job
-                and self.dispatch_eval_id
-                and changes.seen_whole(self.job_id, self.dispatch_eval_id, mark)
-            ):
-                answer = self._news(changes, target, 0, mark)
-                if answer is not None:
-                    self._marks[target] = mark
-                    return answer
+            if self.created_index is not None and self.dispatch_eval_id:
+                # A busy loop may not have handled the creation's batch yet: a read now would
+                # fetch what that batch is about to bring.
+                wait = min(self._wait(), CATCH_UP_WAIT)
+                await changes.caught_up(self.job_id, self.created_index, mark, wait)
+                if changes.seen_whole(self.job_id, self.dispatch_eval_id, mark):
+                    answer = self._news(changes, target, 0, mark)
+                    if answer is not None:
+                        self._marks[target] = mark
+                        return answer
         elif index > 0:
             waited_past = index
             while True:

@@ -16,7 +16,10 @@ hold its whole history. The watch therefore also keeps the last :data:`RECENT_JO
 during the connection that nobody follows yet (a task dispatches, then defers: its trigger
 arrives seconds later). A follower
 reads whenever events cannot tell: a job older than the connection, and after any
-(re)connection.
+(re)connection. A follower that knows where its job was created (the dispatch's
+``EvalCreateIndex``) first lets the watch catch up to that index: a busy event loop may handle
+the stream's batches later than the trigger arrives, and reading then would fetch what the
+next batch is about to bring.
 
 Nomad keeps a bounded replay buffer (``EventBufferSize``): a stream that reconnects from its last
 index may have missed events that fell out of it. So every (re)connection starts a new
@@ -29,6 +32,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import json
 import logging
 import weakref
@@ -59,6 +64,10 @@ WAKE_SLICE = 100
 #: recently changed: a trigger arriving within that many new jobs of its own reads nothing.
 #: A batch job's record holds its evaluation and its allocation or two: a few KB.
 RECENT_JOBS = 2000
+#: Longest a follower's first look waits for the stream to deliver its job's creation before it
+#: reads instead. The batch is due at once on a healthy stream; a loop so busy that the watch
+#: is further behind than this is better served by one read than by a longer wait.
+CATCH_UP_WAIT = 30.0
 
 
 #: The fields of Nomad's ``AllocListStub`` (what ``GET /v1/job/:id/allocations`` lists) that an
@@ -176,6 +185,9 @@ class JobChangeWatch:
         # The first batch of the current connection: every batch since has been received.
         self._generation_start: int | None = None
         self._index = 0
+        # Followers waiting for the stream to pass an index: (index, order, job ID), a heap.
+        self._catching_up: list[tuple[int, int, str]] = []
+        self._order = itertools.count()
         self._task: asyncio.Task | None = None
         self.unavailable: str | None = None
         self.connections = 0
@@ -208,6 +220,24 @@ class JobChangeWatch:
         await self._woken_until(
             job_id, timeout, lambda: self._generation != 0 or self.unavailable is not None
         )
+
+    async def caught_up(self, job_id: str, index: int, mark: int, timeout: float) -> None:
+        """Until the stream delivered its batch at ``index`` (a job's creation) in the
+        connection ``mark`` names, or shows it never will (``index`` came before that
+        connection's first batch), or reconnected, or ``timeout`` passed.
+
+        Then :meth:`seen_whole` tells whether the events hold the job's whole history. Nothing
+        is waited for once the stream is past ``index``: a follower arriving late costs nothing.
+        """
+        if not self._caught_up(index, mark):
+            heapq.heappush(self._catching_up, (index, next(self._order), job_id))
+        await self._woken_until(job_id, timeout, lambda: self._caught_up(index, mark))
+
+    def _caught_up(self, index: int, mark: int) -> bool:
+        if self.unavailable is not None or self._generation != mark:
+            return True
+        # ``_index`` is one past the last batch; within the connection once it had a batch.
+        return self._generation_start is not None and self._index > index
 
     def mark(self) -> int:
         """Take before a state read, pass to :meth:`wait_changed` after it."""
@@ -414,6 +444,8 @@ class JobChangeWatch:
                 changed.add(job_id)
         # Resume after this batch: a reconnect from ``index`` would replay it.
         self._index = max(self._index, index + 1)
+        while self._catching_up and self._catching_up[0][0] < self._index:
+            changed.add(heapq.heappop(self._catching_up)[2])
         for job_id in changed:
             self._wake(job_id)
 

@@ -105,6 +105,9 @@ class _FollowingJobOperator(_NomadOperator):
         self.stream_logs = stream_logs
         self.result_file = result_file
         self._child_job_id: str | None = None
+        # Set when this try's own request created the job: the CreateIndex of the evaluation
+        # it answered with (the shared watch may then follow the job from the events alone).
+        self._created_index: int | None = None
 
     def _parent_job_id(self) -> str | None:
         """The parent reported in the summary (a dispatched child's parameterized job)."""
@@ -188,9 +191,7 @@ class _FollowingJobOperator(_NomadOperator):
             )
             return await follower.run()
 
-    def _defer(
-        self, ti: Any, job_id: str, eval_id: str | None, adopted: str | None, *, new_job: bool
-    ) -> None:
+    def _defer(self, ti: Any, job_id: str, eval_id: str | None, adopted: str | None) -> None:
         from airflow_provider_nomad.triggers.nomad import NomadJobTrigger
 
         if self.stream_logs:
@@ -205,7 +206,7 @@ class _FollowingJobOperator(_NomadOperator):
                 namespace=self.namespace,
                 region=self.region,
                 dispatch_eval_id=eval_id,
-                new_job=new_job,
+                created_index=self._created_index if eval_id is not None else None,
                 deadline=deadline,
                 stream_logs=self.stream_logs,
                 adopted=adopted,
@@ -395,9 +396,7 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             assert outcome is not None  # adopted only after it was seen succeeded
             return self._finish(context, outcome, adopted=adopted)
         if self.deferrable:
-            # A child this try dispatched is new: its evaluation is its first write.
-            dispatched_now = adopted is None and eval_id is not None
-            self._defer(ti, child, eval_id, adopted, new_job=dispatched_now)
+            self._defer(ti, child, eval_id, adopted)
         started = time.monotonic()
         try:
             outcome = asyncio.run(self._follow(child, eval_id, deadline=None))
@@ -475,6 +474,10 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         )
         Stats.incr("nomad.dispatch")
         child = response["DispatchedJobID"]
+        # A child this dispatch created is new: its evaluation was written with it. (A repeated
+        # dispatch that Nomad answered with an existing child brings no evaluation.)
+        if response.get("EvalID"):
+            self._created_index = int(response.get("EvalCreateIndex") or 0) or None
         self.log.info("Dispatched %s (evaluation %s)", child, response.get("EvalID") or "-")
         return child, response.get("EvalID") or None, None
 
@@ -586,8 +589,6 @@ class NomadRunJobOperator(_FollowingJobOperator):
         self.adopt_succeeded_job = adopt_succeeded_job
         self.purge_on_success = purge_on_success
         self.stop_on_failure = stop_on_failure
-        # Set by the registration: whether this try's job ID was new to Nomad.
-        self._registered_new_job = False
 
     def execute(self, context: Context) -> dict[str, Any]:
         result_file = check_result_file(self.result_file)
@@ -619,8 +620,7 @@ class NomadRunJobOperator(_FollowingJobOperator):
             assert outcome is not None  # adopted only after it was seen ended
             return self._finish(context, outcome, adopted=adopted)
         if self.deferrable:
-            new_job = eval_id is not None and self._registered_new_job
-            self._defer(ti, job_id, eval_id, adopted, new_job=new_job)
+            self._defer(ti, job_id, eval_id, adopted)
         started = time.monotonic()
         try:
             outcome = asyncio.run(self._follow(job_id, eval_id, deadline=None))
@@ -678,12 +678,14 @@ class NomadRunJobOperator(_FollowingJobOperator):
                 )
                 Stats.incr("nomad.run.adopted")
                 return succeeded, None, "succeeded"
-        # Whether the job ID is new: a job registered again under an ID Nomad still knows has
-        # allocations older than this registration's evaluation.
-        self._registered_new_job = not any(j["ID"] == own_id for j in jobs)
+        new_id = not any(j["ID"] == own_id for j in jobs)
         response = self.hook.register_job(job_for_try(spec, identity, try_number))
         Stats.incr("nomad.run")
         eval_id = response.get("EvalID") or None
+        if new_id and eval_id:
+            # A new job ID: the job and its evaluation were written at once. A job registered
+            # again under an ID Nomad still knows has allocations older than that evaluation.
+            self._created_index = int(response.get("EvalCreateIndex") or 0) or None
         self.log.info("Registered %s (evaluation %s)", own_id, eval_id or "-")
         return own_id, eval_id, None
 

@@ -80,9 +80,11 @@ class NomadJobTrigger(BaseTrigger):
     :param namespace: Nomad namespace override.
     :param region: Nomad region override.
     :param dispatch_eval_id: the evaluation the dispatch created, when known.
-    :param new_job: the job did not exist before ``dispatch_eval_id``'s write (a dispatched
-        child, a newly registered job ID): the shared stream may then hold its whole history,
-        and the trigger reads nothing it delivered.
+    :param created_index: ``dispatch_eval_id``'s ``CreateIndex`` (the ``EvalCreateIndex`` a
+        dispatch or registration answers), for a job that very request created (a dispatched
+        child, a new job ID); ``None`` when the job may be older than that evaluation. Given,
+        the shared stream may hold the job's whole history, and the trigger reads nothing it
+        delivered.
     :param deadline: wall-clock time (seconds since the epoch) derived from the task's
         ``execution_timeout``: past it the trigger stops the job and reports a timeout, since
         Airflow does not enforce ``execution_timeout`` while a task is deferred.
@@ -106,7 +108,7 @@ class NomadJobTrigger(BaseTrigger):
         namespace: str | None = None,
         region: str | None = None,
         dispatch_eval_id: str | None = None,
-        new_job: bool = False,
+        created_index: int | None = None,
         deadline: float | None = None,
         offsets: Mapping[str, int] | None = None,
         stream_logs: bool = True,
@@ -122,7 +124,7 @@ class NomadJobTrigger(BaseTrigger):
         self.namespace = namespace
         self.region = region
         self.dispatch_eval_id = dispatch_eval_id
-        self.new_job = new_job
+        self.created_index = created_index
         self.deadline = deadline
         self.offsets = dict(offsets or {})
         self.stream_logs = stream_logs
@@ -142,7 +144,7 @@ class NomadJobTrigger(BaseTrigger):
                 "namespace": self.namespace,
                 "region": self.region,
                 "dispatch_eval_id": self.dispatch_eval_id,
-                "new_job": self.new_job,
+                "created_index": self.created_index,
                 "deadline": self.deadline,
                 # Once running, the offsets reached so far: a trigger rebuilt from this
                 # resumes after the last line written.
@@ -178,7 +180,7 @@ class NomadJobTrigger(BaseTrigger):
                     hook,
                     self.job_id,
                     dispatch_eval_id=self.dispatch_eval_id,
-                    new_job=self.new_job,
+                    created_index=self.created_index,
                     offsets=offsets,
                     log=self.log,
                     follow_logs=self.stream_logs,

@@ -98,7 +98,7 @@ async def _get_json(client: httpx.AsyncClient, path: str, attempts: int = 3) -> 
     raise AssertionError("unreachable")
 
 
-async def _dispatch_all(nomad_addr: str, run_fors: list[float]) -> list[list[str]]:
+async def _dispatch_all(nomad_addr: str, run_fors: list[float]) -> list[list[Any]]:
     """Register the parent, then dispatch a child per run time: ``[job ID, eval ID]`` each."""
     async with _setup_client(nomad_addr) as client:
         await _register_parent(client)
@@ -115,14 +115,17 @@ def _setup_client(nomad_addr: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=nomad_addr, timeout=120, limits=limits)
 
 
-async def _dispatch(client: httpx.AsyncClient, run_fors: list[float]) -> list[list[str]]:
-    async def one(run_for: float) -> list[str]:
+async def _dispatch(client: httpx.AsyncClient, run_fors: list[float]) -> list[list[Any]]:
+    """``[child job ID, evaluation ID, EvalCreateIndex]`` per dispatch, as the operator hands
+    them to its trigger."""
+
+    async def one(run_for: float) -> list[Any]:
         reply = await client.put(
             f"/v1/job/{PARENT}/dispatch", json={"Meta": {"run_for": f"{run_for:.3f}s"}}
         )
         reply.raise_for_status()
         body = reply.json()
-        return [body["DispatchedJobID"], body["EvalID"]]
+        return [body["DispatchedJobID"], body["EvalID"], body["EvalCreateIndex"]]
 
     return await _bounded([one(r) for r in run_fors], SETUP_CONCURRENCY)
 
@@ -143,13 +146,13 @@ async def _finish_times(nomad_addr: str, job_ids: list[str]) -> dict[str, dict[s
 
 async def _hand_over_as_dispatched(
     nomad_addr: str, run_fors: list[float], worker: WorkerProcess, rate: float
-) -> list[list[str]]:
+) -> list[list[Any]]:
     """Dispatch ``rate`` jobs a second (as running tasks dispatch them), and every
     :data:`HANDOVER_INTERVAL` send the worker the jobs dispatched meanwhile; then ``end``."""
     per_interval = max(1, round(rate * HANDOVER_INTERVAL))
     chunks = [run_fors[i : i + per_interval] for i in range(0, len(run_fors), per_interval)]
     loop = asyncio.get_running_loop()
-    jobs: list[list[str]] = []
+    jobs: list[list[Any]] = []
     async with _setup_client(nomad_addr) as client:
         await _register_parent(client)
         started = loop.time()
@@ -258,13 +261,13 @@ class TriggerBenchmark:
             for route in HARNESS_ROUTES:
                 counts.pop(route, None)
             result = json.loads(result_path.read_text())
-            finishes = asyncio.run(_finish_times(emulator.nomad_addr, [j for j, _ in jobs]))
+            finishes = asyncio.run(_finish_times(emulator.nomad_addr, [j for j, *_ in jobs]))
         finally:
             if worker is not None:
                 worker.stop()
             emulator.stop()
         latencies, missing, early = [], 0, 0
-        for job_id, _ in jobs:
+        for job_id, *_ in jobs:
             event = result["events"].get(job_id)
             finished = finishes[job_id]["task_finished"]
             if event is None or finished is None or event["result"] != "succeeded":

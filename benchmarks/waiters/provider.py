@@ -90,11 +90,14 @@ def make_trigger(
     eval_id: str,
     conn_id: str,
     *,
+    created_index: int | None = None,
     shared_watch: bool = True,
     stream_logs: bool = True,
 ) -> NomadJobTrigger:
     """A trigger as the operator defers with it, round-tripped through ``serialize()``.
 
+    :param created_index: the dispatch's ``EvalCreateIndex``, which the operator hands its
+        trigger for a child it dispatched.
     :param shared_watch: wait through the loop's shared event stream (the default), or with
         the trigger's own blocking queries.
     :param stream_logs: stream the batch's logs into the task log (the operator's default).
@@ -103,7 +106,7 @@ def make_trigger(
         job_id=child_job_id,
         nomad_conn_id=conn_id,
         dispatch_eval_id=eval_id,
-        new_job=True,  # dispatched for this wait, as the operator's own child
+        created_index=created_index,
         shared_watch=shared_watch,
         stream_logs=stream_logs,
     )

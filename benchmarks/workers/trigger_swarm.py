@@ -55,7 +55,7 @@ async def _streamed_jobs() -> Any:
 
 
 async def run_swarm(
-    jobs: list[list[str]],
+    jobs: list[list[Any]],
     timeout: float,
     shared_watch: bool = True,
     on_first_event: Any = None,
@@ -69,10 +69,15 @@ async def run_swarm(
     lags: list[tuple[float, float]] = []
     stop = asyncio.Event()
 
-    async def one(job_id: str, eval_id: str) -> None:
+    async def one(job_id: str, eval_id: str, created_index: int) -> None:
         try:
             trigger = make_trigger(
-                job_id, eval_id, CONN_ID, shared_watch=shared_watch, stream_logs=stream_logs
+                job_id,
+                eval_id,
+                CONN_ID,
+                created_index=created_index,
+                shared_watch=shared_watch,
+                stream_logs=stream_logs,
             )
             event = await wait_deferrable(trigger)
         except Exception:
@@ -87,10 +92,10 @@ async def run_swarm(
 
     probe = asyncio.create_task(_probe_loop_lag(stop, lags))
     started = time.time()
-    tasks = [asyncio.create_task(one(job_id, eval_id)) for job_id, eval_id in jobs]
+    tasks = [asyncio.create_task(one(*job)) for job in jobs]
     if more_jobs is not None:
         async for handed in more_jobs:
-            tasks.extend(asyncio.create_task(one(job_id, eval_id)) for job_id, eval_id in handed)
+            tasks.extend(asyncio.create_task(one(*job)) for job in handed)
     _, pending = await asyncio.wait(tasks, timeout=timeout)
     for task in pending:
         task.cancel()

@@ -76,11 +76,11 @@ class Lane:
     def set_up(self) -> None:
         self.api.register(mock_batch(PARENT, parameterized=True, print_every=self.print_every))
 
-    def dispatch(self, run_for: float) -> tuple[str, str]:
+    def dispatch(self, run_for: float) -> tuple[str, str, int]:
         meta, lines = continuous_meta(run_for, self.print_every)
-        child, eval_id = self.api.dispatch(PARENT, meta)
+        child, eval_id, created_index = self.api.dispatch(PARENT, meta)
         self.batch_lines[child] = lines
-        return child, eval_id
+        return child, eval_id, created_index
 
     def record(
         self,
@@ -141,7 +141,7 @@ class Lane:
 
 
 def _wait_once_blocking(lane: Lane, run_for: float, count_on_emulator: bool) -> None:
-    child, eval_id = lane.dispatch(run_for)
+    child, eval_id, _ = lane.dispatch(run_for)
     if count_on_emulator:
         lane.control.reset_counts()
     started = time.time()
@@ -183,10 +183,10 @@ def run_blocking_lane(lane: Lane) -> None:
 async def _trigger_once(lane: Lane, run_for: float, count_on_emulator: bool) -> None:
     from benchmarks.waiters.provider import make_trigger, resume, wait_deferrable
 
-    child, eval_id = await asyncio.to_thread(lane.dispatch, run_for)
+    child, eval_id, created_index = await asyncio.to_thread(lane.dispatch, run_for)
     if count_on_emulator:
         await asyncio.to_thread(lane.control.reset_counts)
-    trigger = make_trigger(child, eval_id, lane.conn_id)
+    trigger = make_trigger(child, eval_id, lane.conn_id, created_index=created_index)
     started = time.time()
     event = await asyncio.wait_for(wait_deferrable(trigger), run_for + WAIT_MARGIN)
     returned = time.time()

@@ -125,10 +125,12 @@ def test_only_a_job_this_try_created_defers_as_new(nomad_conn, nomad_client, kin
             return NomadRunJobOperator(task_id="batch", job=job, deferrable=True, stream_logs=False)
 
     created = _deferral(operator(), try_number=1)
-    assert created.new_job is True
+    # Where this try's write created it: its first evaluation's index (EvalCreateIndex).
+    evaluation = nomad_client.evaluation.get_evaluation(created.dispatch_eval_id)
+    assert created.created_index == evaluation["CreateIndex"]
     assert created.dispatch_eval_id
     adopted = _deferral(operator(), try_number=2)
     assert adopted.job_id == created.job_id
-    assert adopted.new_job is False
+    assert adopted.created_index is None
     assert adopted.adopted == "running"
     nomad_client.job.deregister_job(created.job_id)

@@ -45,7 +45,8 @@ def start(nomad_client, name: str, n: int, **kwargs) -> tuple[NomadJobTrigger, a
 
 
 def follow(dispatched: dict, **kwargs) -> tuple[NomadJobTrigger, asyncio.Task]:
-    kwargs.setdefault("new_job", True)  # the operator's own, just dispatched child
+    # The operator's own, just dispatched child: it hands its trigger where it was created.
+    kwargs.setdefault("created_index", dispatched["EvalCreateIndex"])
     trigger = NomadJobTrigger(
         job_id=dispatched["DispatchedJobID"], dispatch_eval_id=dispatched["EvalID"], **kwargs
     )
@@ -303,11 +304,12 @@ async def test_a_job_placed_after_its_first_look_needs_no_read(
 
 async def test_a_job_not_known_to_be_new_is_read(nomad_conn, nomad_client, tmp_path, alloc_reads):
     # A job registered again under an ID Nomad knows has allocations older than its
-    # registration's evaluation: without ``new_job`` the events cannot vouch for its history.
+    # registration's evaluation: with no ``created_index`` the events cannot vouch for its
+    # history.
     first = await opened_stream(nomad_client, tmp_path, "known")
     dispatched = dispatch(nomad_client, "known", meta={"n": "1"})
     await stream_saw([dispatched["DispatchedJobID"]], first[0])
-    _, task = follow(dispatched, new_job=False)
+    _, task = follow(dispatched, created_index=None)
     (tmp_path / "0").touch()
     (tmp_path / "1").touch()
     events = await asyncio.wait_for(asyncio.gather(first[1], task), HANG)

@@ -385,7 +385,7 @@ async def test_an_evaluation_wait_ignores_the_job_s_other_changes_without_readin
     stream = _Stream()
     _hook, watch = _watch_on(stream)
     follower = JobFollower(
-        hook=None, job_id="new", dispatch_eval_id="e-new", new_job=True, changes=watch
+        hook=None, job_id="new", dispatch_eval_id="e-new", created_index=8, changes=watch
     )
     reads: list[str] = []
 
@@ -413,3 +413,93 @@ async def test_an_evaluation_wait_ignores_the_job_s_other_changes_without_readin
             evaluation, index = await asyncio.wait_for(waiting, HANG)
     assert (evaluation["Status"], index) == ("complete", 10)
     assert reads == []
+
+
+def _new_job_follower(watch: JobChangeWatch, created_index: int) -> JobFollower:
+    """The follower of job ``new``, dispatched with evaluation ``e-new`` at ``created_index``."""
+    return JobFollower(
+        hook=None,
+        job_id="new",
+        dispatch_eval_id="e-new",
+        created_index=created_index,
+        changes=watch,
+    )
+
+
+def _recording(reads: list[str]):
+    async def read(target: str, index: int | None = None, wait: float | None = None):
+        reads.append(target)
+        return [{"read": target}], 99
+
+    return read
+
+
+@pytest.fixture
+def no_catch_up_bound(monkeypatch):
+    """A catch-up that only its wake-up can end: a missing one hangs the test until HANG."""
+    monkeypatch.setattr("airflow_provider_nomad.nomad.follow.CATCH_UP_WAIT", 10 * HANG)
+
+
+async def test_a_first_look_before_the_stream_caught_up_waits_for_the_dispatch(
+    no_catch_up_bound,
+):
+    # A busy loop handles the stream's batches after the trigger arrived: the follower waits
+    # for the batch of its job's creation instead of reading what it is about to bring.
+    stream = _Stream()
+    _hook, watch = _watch_on(stream)
+    follower = _new_job_follower(watch, created_index=8)
+    reads: list[str] = []
+    with watch.following("other"):  # keeps the stream open
+        stream.send_allocation(5, _allocation("o1", "other", "running"))  # the first batch
+        await _until(lambda: watch._index == 6)
+        with watch.following("new"):
+            look = asyncio.create_task(
+                follower._paced_read(BlockingPacer(), _recording(reads), "new", 0)
+            )
+            for _ in range(5):
+                await asyncio.sleep(0)
+            assert not look.done()  # the stream has not reached index 8 yet
+            _send_evaluation(stream, 8, "e-new", "new", "pending")  # the dispatch
+            stream.send_allocation(9, _allocation("n1", "new", "pending"))
+            allocs, index = await asyncio.wait_for(look, HANG)
+    assert reads == []
+    # From the events alone: the dispatch and the placement queued behind it.
+    assert ([a["ID"] for a in allocs], index) == (["n1"], 9)
+
+
+async def test_a_dispatch_before_the_connection_is_read_without_waiting(no_catch_up_bound):
+    stream = _Stream()
+    _hook, watch = _watch_on(stream)
+    follower = _new_job_follower(watch, created_index=8)
+    reads: list[str] = []
+    with watch.following("other"):
+        stream.send_allocation(10, _allocation("o1", "other", "running"))  # first batch: past 8
+        await _until(lambda: watch._index == 11)
+        with watch.following("new"):
+            read = _recording(reads)
+            answer = await asyncio.wait_for(
+                follower._paced_read(BlockingPacer(), read, "new", 0), HANG
+            )
+    assert answer == ([{"read": "new"}], 99)
+    assert reads == ["new"]
+
+
+async def test_the_connection_s_first_batch_ends_a_catch_up_it_shows_hopeless(no_catch_up_bound):
+    # The stream opened with a heartbeat; its first batch, about another job, starts past the
+    # dispatch: the dispatch fell out of Nomad's buffer and will never come, so read.
+    stream = _Stream()
+    _hook, watch = _watch_on(stream)
+    follower = _new_job_follower(watch, created_index=8)
+    reads: list[str] = []
+    with watch.following("other"), watch.following("new"):
+        stream.send()  # connected, no batch yet
+        look = asyncio.create_task(
+            follower._paced_read(BlockingPacer(), _recording(reads), "new", 0)
+        )
+        await _until(lambda: watch._generation == 1)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not look.done()  # where the connection starts is not known yet
+        stream.send_allocation(12, _allocation("o1", "other", "running"))
+        await asyncio.wait_for(look, HANG)
+    assert reads == ["new"]
