@@ -236,8 +236,10 @@ class JobChangeWatch:
     def _caught_up(self, index: int, mark: int) -> bool:
         if self.unavailable is not None or self._generation != mark:
             return True
-        # ``_index`` is one past the last batch; within the connection once it had a batch.
-        return self._generation_start is not None and self._index > index
+        # One past the last batch handled, or where a reconnection resumed: Nomad starts a
+        # stream at or after the index asked for, so a batch before it will not come. (A first
+        # connection asks for 0 and replays its buffer: known only from its first batch.)
+        return self._index > index
 
     def mark(self) -> int:
         """Take before a state read, pass to :meth:`wait_changed` after it."""

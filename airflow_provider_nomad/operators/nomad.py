@@ -434,6 +434,7 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             stopped and waited for instead of adopted, and a succeeded one is not reused
             unless ``adopt_succeeded_child`` says so.
         """
+        self._created_index = None
         children = self.hook.list_jobs(prefix=identity.children_prefix(self.job_id))
         live = [c for c in children if c.get("Status") in JobStatus.LIVE and not c.get("Stop")]
         if live and cleared:
@@ -644,6 +645,7 @@ class NomadRunJobOperator(_FollowingJobOperator):
         cleared: bool,
     ) -> tuple[str, str | None, str | None]:
         """Return ``(job ID, register eval ID or None, how it was adopted or None)``."""
+        self._created_index = None
         jobs = self.hook.list_jobs(prefix=run_job_prefix(base_id, identity))
         live = [j for j in jobs if j.get("Status") in JobStatus.LIVE and not j.get("Stop")]
         if live and cleared:

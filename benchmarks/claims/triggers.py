@@ -99,7 +99,8 @@ async def _get_json(client: httpx.AsyncClient, path: str, attempts: int = 3) -> 
 
 
 async def _dispatch_all(nomad_addr: str, run_fors: list[float]) -> list[list[Any]]:
-    """Register the parent, then dispatch a child per run time: ``[job ID, eval ID]`` each."""
+    """Register the parent, then dispatch a child per run time: ``[job ID, eval ID, its
+    EvalCreateIndex]`` each."""
     async with _setup_client(nomad_addr) as client:
         await _register_parent(client)
         return await _dispatch(client, run_fors)

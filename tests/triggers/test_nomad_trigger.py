@@ -29,6 +29,7 @@ def test_serialize_round_trips_exactly():
         namespace="batch",
         region="tokyo",
         dispatch_eval_id="e1",
+        created_index=4242,
         deadline=1_900_000_000.5,
         offsets={"a1/main/stdout": 42},
         stream_logs=False,

@@ -456,9 +456,8 @@ async def test_a_first_look_before_the_stream_caught_up_waits_for_the_dispatch(
             look = asyncio.create_task(
                 follower._paced_read(BlockingPacer(), _recording(reads), "new", 0)
             )
-            for _ in range(5):
-                await asyncio.sleep(0)
-            assert not look.done()  # the stream has not reached index 8 yet
+            await _until(lambda: watch._catching_up)  # it waits for the stream
+            assert not look.done()  # which has not reached index 8 yet
             _send_evaluation(stream, 8, "e-new", "new", "pending")  # the dispatch
             stream.send_allocation(9, _allocation("n1", "new", "pending"))
             allocs, index = await asyncio.wait_for(look, HANG)
@@ -496,10 +495,29 @@ async def test_the_connection_s_first_batch_ends_a_catch_up_it_shows_hopeless(no
         look = asyncio.create_task(
             follower._paced_read(BlockingPacer(), _recording(reads), "new", 0)
         )
-        await _until(lambda: watch._generation == 1)
-        for _ in range(5):
-            await asyncio.sleep(0)
+        await _until(lambda: watch._catching_up)  # it waits for the stream
         assert not look.done()  # where the connection starts is not known yet
         stream.send_allocation(12, _allocation("o1", "other", "running"))
         await asyncio.wait_for(look, HANG)
+    assert reads == ["new"]
+
+
+async def test_a_reconnection_past_the_dispatch_is_known_at_once_never_to_bring_it(
+    no_catch_up_bound,
+):
+    # The stream resumed after index 10 and opened with a heartbeat: Nomad starts a stream at
+    # or after the index asked for, so a dispatch at 8 will not come; read at once.
+    first, second = _Stream(), _Stream()
+    _hook, watch = _watch_on(first, second)
+    follower = _new_job_follower(watch, created_index=8)
+    reads: list[str] = []
+    with watch.following("other"):
+        first.send_allocation(10, _allocation("o1", "other", "running"))
+        await _until(lambda: watch._index == 11)
+        first.lines.put_nowait(None)  # cut: reconnects from 11
+        second.send()  # connected, no batch yet
+        await _until(lambda: watch._generation == 2)
+        with watch.following("new"):
+            look = follower._paced_read(BlockingPacer(), _recording(reads), "new", 0)
+            await asyncio.wait_for(look, HANG)
     assert reads == ["new"]
