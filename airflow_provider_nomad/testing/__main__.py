@@ -72,6 +72,10 @@ def _read(path: str) -> str:
         return f.read()
 
 
+#: How often the main thread wakes to run a signal handler another thread received.
+SIGNAL_CHECK_SECONDS = 0.2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -106,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         if emulator.token:
             line += f" token={emulator.token}"
         print(line, flush=True)
-        stop.wait()
+        # The kernel may hand SIGTERM to any thread (the emulator's, one starting a check's
+        # process), and Python runs the handler only once the main thread runs again: an
+        # untimed wait would then never return. Wake up to let a pending handler run.
+        while not stop.wait(SIGNAL_CHECK_SECONDS):
+            pass
     finally:
         emulator.stop()
     return 0
