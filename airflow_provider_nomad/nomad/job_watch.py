@@ -222,9 +222,10 @@ class JobChangeWatch:
         )
 
     async def caught_up(self, job_id: str, index: int, mark: int, timeout: float) -> None:
-        """Until the stream delivered its batch at ``index`` (a job's creation) in the
-        connection ``mark`` names, or shows it never will (``index`` came before that
-        connection's first batch), or reconnected, or ``timeout`` passed.
+        """Until the stream is past ``index`` (a job's creation) in the connection ``mark``
+        names: it delivered that batch, or shows it never will (the connection resumed, or
+        replayed from its first batch, after it); or until it reconnected, was given up, or
+        ``timeout`` passed.
 
         Then :meth:`seen_whole` tells whether the events hold the job's whole history. Nothing
         is waited for once the stream is past ``index``: a follower arriving late costs nothing.

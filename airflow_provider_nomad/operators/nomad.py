@@ -55,6 +55,11 @@ JOB_ID_XCOM_KEY = "nomad_job_id"
 ALLOC_IDS_XCOM_KEY = "nomad_alloc_ids"
 
 
+def _eval_create_index(response: dict[str, Any]) -> int | None:
+    """The ``EvalCreateIndex`` of a dispatch's or registration's answer (``None`` if absent)."""
+    return int(response.get("EvalCreateIndex") or 0) or None
+
+
 class _NomadOperator(BaseOperator):
     """What every Nomad operator shares: the connection, namespace and region, and the hook.
 
@@ -206,7 +211,7 @@ class _FollowingJobOperator(_NomadOperator):
                 namespace=self.namespace,
                 region=self.region,
                 dispatch_eval_id=eval_id,
-                created_index=self._created_index if eval_id is not None else None,
+                created_index=self._created_index,
                 deadline=deadline,
                 stream_logs=self.stream_logs,
                 adopted=adopted,
@@ -478,7 +483,7 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         # A child this dispatch created is new: its evaluation was written with it. (A repeated
         # dispatch that Nomad answered with an existing child brings no evaluation.)
         if response.get("EvalID"):
-            self._created_index = int(response.get("EvalCreateIndex") or 0) or None
+            self._created_index = _eval_create_index(response)
         self.log.info("Dispatched %s (evaluation %s)", child, response.get("EvalID") or "-")
         return child, response.get("EvalID") or None, None
 
@@ -687,7 +692,7 @@ class NomadRunJobOperator(_FollowingJobOperator):
         if new_id and eval_id:
             # A new job ID: the job and its evaluation were written at once. A job registered
             # again under an ID Nomad still knows has allocations older than that evaluation.
-            self._created_index = int(response.get("EvalCreateIndex") or 0) or None
+            self._created_index = _eval_create_index(response)
         self.log.info("Registered %s (evaluation %s)", own_id, eval_id or "-")
         return own_id, eval_id, None
 
