@@ -3,8 +3,9 @@
 Used by tests about processes dying and by the benchmark that times a task's end through a
 real scheduler.
 
-``api-server``, ``scheduler`` (LocalExecutor), ``dag-processor`` and ``triggerer`` run as
-separate ``python -m airflow <component>`` processes, each in its own process group, on a private
+``api-server`` (the REST API), ``execution-api`` (the API task processes talk to), ``scheduler``
+(LocalExecutor), ``dag-processor`` and ``triggerer`` run as separate ``python -m airflow``
+processes (see :data:`COMMANDS`), each in its own process group, on a private
 AIRFLOW_HOME whose SQLite database is a copy of the test session's migrated one. A test kills and
 restarts components as an operator (or the kernel) would, drives DAG runs through the REST API
 and reads task logs and XComs back from it. Every wait is on an observable state (a REST answer,
@@ -34,7 +35,21 @@ HANG_BOUND = 600.0
 #: How often a state is asked for again while waiting for it (the REST API cannot block).
 POLL = 0.25
 
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+COMPONENTS = ("api-server", "execution-api", "scheduler", "dag-processor", "triggerer")
+#: The command of each component that is not ``python -m airflow <component>``.
+#:
+#: The REST API (``core``) and the task execution API run as two ``airflow api-server``
+#: processes, as a production deployment may. In one process on SQLite they deadlock: the REST
+#: API's write routes log the action in an ``async`` dependency that commits with the sync
+#: session on the event loop (``airflow/api_fastapi/logging/decorators.py``), so while a task's
+#: execution API write holds SQLite's write lock, the loop waits for the lock, and the lock
+#: waits for its session's teardown, which that same blocked loop would schedule. The whole
+#: server then hangs until the busy timeout (``testing/sqlite_connect.py``). Apart, the REST
+#: API's loop only waits for another process's lock, which that process releases on its own.
+COMMANDS = {
+    "api-server": ("api-server", "--apps", "core"),
+    "execution-api": ("api-server", "--apps", "execution"),
+}
 _T = TypeVar("_T")
 
 
@@ -81,7 +96,7 @@ class DeploymentError(AssertionError):
 
 
 class Deployment:
-    """The four components on one home; ``api`` is an admin client of the REST API.
+    """The components on one home; ``api`` is an admin client of the REST API.
 
     :param home: the AIRFLOW_HOME to create (its ``dags/`` folder is the DAGs folder).
     :param database: a migrated SQLite database file to copy (one no test wrote to: a
@@ -97,6 +112,8 @@ class Deployment:
         shutil.copyfile(database, home / "airflow.db")
         port = free_port()
         self.base_url = f"http://127.0.0.1:{port}"
+        self.execution_port = free_port()
+        self.execution_url = f"http://127.0.0.1:{self.execution_port}/execution/"
         inherited = {
             key: value
             for key, value in os.environ.items()
@@ -111,7 +128,7 @@ class Deployment:
             "AIRFLOW__CORE__PARALLELISM": "4",
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{self.base_url}/execution/",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": self.execution_url,
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
             # A longer busy timeout than SQLite's 5 s (see ``testing/sqlite_connect.py``).
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": SQLITE_CONNECT_ARGS,
@@ -139,9 +156,12 @@ class Deployment:
         """Start ``component`` (one of :data:`COMPONENTS`); its output goes to a log file."""
         count = self._starts[component] = self._starts.get(component, 0) + 1
         log_path = self.log_path(component, count)
+        command = list(COMMANDS.get(component, (component,)))
+        if component == "execution-api":
+            command += ["--port", str(self.execution_port)]
         with log_path.open("w") as log:
             self.procs[component] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", component],
+                [sys.executable, "-m", "airflow", *command],
                 env=self.env,
                 cwd=self.home,
                 stdout=log,
@@ -150,6 +170,8 @@ class Deployment:
             )
         if component == "api-server":
             self.wait_for(self._api_ready, "the api-server to answer", component)
+        elif component == "execution-api":
+            self.wait_for(self._execution_api_ready, "the execution API to answer", component)
 
     def log_path(self, component: str, start: int | None = None) -> Path:
         return self.home / f"{component}.{start or self._starts.get(component, 1)}.log"
@@ -187,6 +209,12 @@ class Deployment:
         except httpx.HTTPError:
             return False
 
+    def _execution_api_ready(self) -> bool:
+        try:
+            return self.api.get(f"{self.execution_url}health").status_code == 200
+        except httpx.HTTPError:
+            return False
+
     # -- waiting ---------------------------------------------------------------------------
 
     def wait_for(
@@ -215,9 +243,9 @@ class Deployment:
         if method == "GET":
             response = self.api.request(method, path, **kwargs)
         else:
-            # One write at a time: two DAG runs triggered at once from two threads locked each
-            # other in the api-server's SQLite until one failed with "database is locked" (HTTP
-            # 500 after SQLite's 5 s busy timeout). A deployment on Postgres would not need it.
+            # One write at a time: two writes at once deadlock the REST API's process on SQLite
+            # (see ``COMMANDS``; two DAG runs triggered from two threads hung it on their first
+            # try). A deployment on Postgres would not need it.
             with self._writes:
                 response = self.api.request(method, path, **kwargs)
         if response.status_code >= 400:
