@@ -485,7 +485,8 @@ def _task_end_section(task_end: dict[str, Any], wait: dict[str, Any] | None) -> 
         "## 1b. Batch end to task end, through a real Airflow",
         "",
         "What a user waits for: from the batch's end (`FinishedAt` in the emulator) to the task "
-        "instance's `end_date` in Airflow, with `api-server`, `scheduler` (LocalExecutor), "
+        "instance's `end_date` in Airflow, with `api-server` (the REST API and the execution "
+        "API, two processes), `scheduler` (LocalExecutor), "
         "`dag-processor` and `triggerer` running as separate processes on SQLite, one DAG run "
         "of each path in flight at a time. Beside it, claim 1's figure for the same path from "
         "this run, measured to the waiter alone (the operator's `_follow` returning; the "
