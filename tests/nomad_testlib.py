@@ -9,7 +9,7 @@ import sys
 import textwrap
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import nomad
@@ -80,6 +80,21 @@ def batch_job(
             "MetaOptional": list(meta_optional),
         }
     return job
+
+
+@dataclass
+class RecordingTaskInstance:
+    """What an operator's ``execute`` reads of its task instance, and the XComs it pushes."""
+
+    try_number: int
+    dag_id: str = "deferred"
+    task_id: str = "batch"
+    run_id: str = "manual__2026-12-07"
+    map_index: int = -1
+    pushed: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
 
 
 def children_of(client: nomad.Nomad, parent: str) -> list[dict]:

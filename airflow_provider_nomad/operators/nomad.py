@@ -109,7 +109,11 @@ class _FollowingJobOperator(_NomadOperator):
         self.deferrable = deferrable
         self.stream_logs = stream_logs
         self.result_file = result_file
-        self._child_job_id: str | None = None
+        # The child this try waits for, from its dispatch (or registration) until it has seen
+        # the child end: what on_kill stops. Airflow also kills a task that is slow to report
+        # its success (``[core] task_success_overtime``); a child seen ending, or one the task
+        # was told not to wait for, is not stopped then.
+        self._awaited_child: str | None = None
         # Set when this try's own request created the job: the CreateIndex of the evaluation
         # it answered with (the shared watch may then follow the job from the events alone).
         self._created_index: int | None = None
@@ -126,7 +130,6 @@ class _FollowingJobOperator(_NomadOperator):
         from airflow_provider_nomad.triggers.nomad import NomadJobEvent
 
         job_event = NomadJobEvent.from_dict(event)
-        self._child_job_id = job_event.job_id
         if job_event.error:
             raise NomadProviderError(
                 f"Waiting for Nomad job {job_event.job_id} in the triggerer failed: "
@@ -153,7 +156,8 @@ class _FollowingJobOperator(_NomadOperator):
         return self._finish(context, checked, adopted=job_event.adopted)
 
     def on_kill(self) -> None:
-        self._stop_child(reason="task killed")
+        if self._awaited_child:
+            self._stop_child(self._awaited_child, reason="task killed")
 
     def _retire_cleared_children(self, live: list[dict[str, Any]]) -> None:
         """Stop the live children of a cleared try and wait until they have ended.
@@ -195,6 +199,23 @@ class _FollowingJobOperator(_NomadOperator):
                 deadline=deadline,
             )
             return await follower.run()
+
+    def _await(
+        self, context: Context, job_id: str, eval_id: str | None, adopted: str | None
+    ) -> dict[str, Any]:
+        """Wait for the job's end here or in the triggerer, and report it."""
+        self._awaited_child = job_id
+        if self.deferrable:
+            self._defer(context["ti"], job_id, eval_id, adopted)
+        started = time.monotonic()
+        try:
+            outcome = asyncio.run(self._follow(job_id, eval_id, deadline=None))
+        except AirflowTaskTimeout:
+            self._stop_child(job_id, reason="execution_timeout")
+            raise
+        self._awaited_child = None
+        Stats.timing("nomad.job.duration", timedelta(seconds=time.monotonic() - started))
+        return self._finish(context, outcome, adopted=adopted)
 
     def _defer(self, ti: Any, job_id: str, eval_id: str | None, adopted: str | None) -> None:
         from airflow_provider_nomad.triggers.nomad import NomadJobTrigger
@@ -241,7 +262,7 @@ class _FollowingJobOperator(_NomadOperator):
                 # A blocked evaluation (or a lost allocation's replacement) can still be placed
                 # later, when capacity frees up: the batch would then run with nobody watching,
                 # after the task reported it failed, and a retry would run it a second time.
-                self._stop_child(reason=f"reported {outcome.result.value}")
+                self._stop_child(outcome.job_id, reason=f"reported {outcome.result.value}")
             raise_for_outcome(outcome, ui_url=url)
         result = summary(outcome, parent_job_id=self._parent_job_id(), adopted=adopted, url=url)
         if self.result_file is not None:
@@ -272,14 +293,12 @@ class _FollowingJobOperator(_NomadOperator):
                 f"{exc}. {retry}"
             ) from None
 
-    def _stop_child(self, reason: str) -> None:
-        if not self._child_job_id:
-            return
-        self.log.warning("Stopping Nomad job %s (%s)", self._child_job_id, reason)
+    def _stop_child(self, job_id: str, reason: str) -> None:
+        self.log.warning("Stopping Nomad job %s (%s)", job_id, reason)
         try:
-            self.hook.stop_job(self._child_job_id)
+            self.hook.stop_job(job_id)
         except NomadApiError as exc:
-            self.log.error("Could not stop Nomad job %s: %s", self._child_job_id, exc)
+            self.log.error("Could not stop Nomad job %s: %s", job_id, exc)
 
 
 class NomadDispatchJobOperator(_FollowingJobOperator):
@@ -387,7 +406,6 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             payload,
             cleared=cleared_before_this_try(ti, self.retries),
         )
-        self._child_job_id = child
         url = self.hook.job_ui_url(child)
         ti.xcom_push(key=JOB_ID_XCOM_KEY, value=child)
         ti.xcom_push(key=JOB_URL_XCOM_KEY, value=url)
@@ -400,16 +418,7 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             outcome = self._current_outcome(child)
             assert outcome is not None  # adopted only after it was seen succeeded
             return self._finish(context, outcome, adopted=adopted)
-        if self.deferrable:
-            self._defer(ti, child, eval_id, adopted)
-        started = time.monotonic()
-        try:
-            outcome = asyncio.run(self._follow(child, eval_id, deadline=None))
-        except AirflowTaskTimeout:
-            self._stop_child(reason="execution_timeout")
-            raise
-        Stats.timing("nomad.job.duration", timedelta(seconds=time.monotonic() - started))
-        return self._finish(context, outcome, adopted=adopted)
+        return self._await(context, child, eval_id, adopted)
 
     # -- steps ------------------------------------------------------------------------------
 
@@ -614,7 +623,6 @@ class NomadRunJobOperator(_FollowingJobOperator):
             ti.try_number,
             cleared=cleared_before_this_try(ti, self.retries),
         )
-        self._child_job_id = job_id
         url = self.hook.job_ui_url(job_id)
         ti.xcom_push(key=JOB_ID_XCOM_KEY, value=job_id)
         ti.xcom_push(key=JOB_URL_XCOM_KEY, value=url)
@@ -625,16 +633,7 @@ class NomadRunJobOperator(_FollowingJobOperator):
             outcome = self._current_outcome(job_id)
             assert outcome is not None  # adopted only after it was seen ended
             return self._finish(context, outcome, adopted=adopted)
-        if self.deferrable:
-            self._defer(ti, job_id, eval_id, adopted)
-        started = time.monotonic()
-        try:
-            outcome = asyncio.run(self._follow(job_id, eval_id, deadline=None))
-        except AirflowTaskTimeout:
-            self._stop_child(reason="execution_timeout")
-            raise
-        Stats.timing("nomad.job.duration", timedelta(seconds=time.monotonic() - started))
-        return self._finish(context, outcome, adopted=adopted)
+        return self._await(context, job_id, eval_id, adopted)
 
     def _job_spec(self, context: Context) -> dict[str, Any]:
         """The jobspec as Nomad's JSON job (a hook for subclasses that build it)."""
@@ -703,7 +702,9 @@ class NomadRunJobOperator(_FollowingJobOperator):
             # The base class stops these itself, whatever stop_on_failure says.
             and outcome.result not in (JobResult.PLACEMENT_FAILED, JobResult.LOST)
         ):
-            self._stop_child(reason=f"reported {outcome.result.value}; stop_on_failure is on")
+            self._stop_child(
+                outcome.job_id, reason=f"reported {outcome.result.value}; stop_on_failure is on"
+            )
         result = super()._finish(context, outcome, adopted=adopted)
         if self.purge_on_success:
             self.log.info("Purging Nomad job %s (purge_on_success)", outcome.job_id)

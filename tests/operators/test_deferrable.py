@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
 
 import pendulum
 import pytest
 from airflow.sdk import DAG
-from nomad_testlib import batch_job, children_of
+from nomad_testlib import RecordingTaskInstance, batch_job, children_of
 
 from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator, NomadRunJobOperator
 
@@ -83,26 +81,11 @@ def test_deferred_deadline_from_execution_timeout_stops_the_child(
     assert nomad_client.job.get_job(child["ID"])["Stop"] is True
 
 
-@dataclass
-class _TaskInstance:
-    """What the operator reads of its task instance up to the deferral."""
-
-    try_number: int
-    dag_id: str = "deferred"
-    task_id: str = "batch"
-    run_id: str = "manual__2026-12-07"
-    map_index: int = -1
-    pushed: dict[str, Any] = field(default_factory=dict)
-
-    def xcom_push(self, key: str, value: Any) -> None:
-        self.pushed[key] = value
-
-
 def _deferral(operator, try_number: int):
     from airflow.sdk.exceptions import TaskDeferred
 
     with pytest.raises(TaskDeferred) as deferred:
-        operator.execute({"ti": _TaskInstance(try_number)})
+        operator.execute({"ti": RecordingTaskInstance(try_number)})
     return deferred.value.trigger
 
 

@@ -6,9 +6,11 @@ import re
 from datetime import timedelta
 
 import pendulum
+import pytest
 from airflow.sdk import DAG
-from nomad_testlib import batch_job, children_of
+from nomad_testlib import RecordingTaskInstance, act_when, batch_job, children_of
 
+from airflow_provider_nomad.exceptions import NomadJobFailedError
 from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
@@ -62,15 +64,35 @@ def test_execution_timeout_stops_the_child(nomad_conn, nomad_client, dag_runner,
     assert nomad_client.job.get_job(child["ID"])["Stop"] is True
 
 
-def test_on_kill_stops_the_child_not_its_parent(nomad_conn, nomad_client):
-    from nomad_testlib import dispatch
-
+def test_a_kill_while_waiting_stops_the_child_not_its_parent(nomad_conn, nomad_client):
     nomad_client.jobs.register_job(
         {"Job": batch_job("killable", "import time\nprint('up', flush=True)\ntime.sleep(600)")}
     )
-    child = dispatch(nomad_client, "killable")["DispatchedJobID"]
-    operator = NomadDispatchJobOperator(task_id="settle", job_id="killable")
-    operator._child_job_id = child  # what execute() records once it dispatched
-    operator.on_kill()
-    assert nomad_client.job.get_job(child)["Stop"] is True
+    operator = NomadDispatchJobOperator(task_id="settle", job_id="killable", stream_logs=False)
+    # Airflow calls on_kill from the task process's SIGTERM handler while execute() waits.
+    killed = act_when(lambda: operator._awaited_child is not None, operator.on_kill)
+    with pytest.raises(NomadJobFailedError, match="stopped"):
+        operator.execute({"ti": RecordingTaskInstance(1)})
+    assert killed()
+    [child] = children_of(nomad_client, "killable")
+    assert nomad_client.job.get_job(child["ID"])["Stop"] is True
     assert nomad_client.job.get_job("killable")["Stop"] is False
+
+
+@pytest.mark.parametrize("waits", [True, False], ids=["after-its-end", "not-waited-for"])
+def test_a_kill_once_the_task_is_done_with_its_child_leaves_it_alone(
+    nomad_conn, nomad_client, waits
+):
+    # Airflow kills a task process that is slow to report its success ([core]
+    # task_success_overtime; seen when the api-server hung) and calls on_kill: the child it saw
+    # end, or was told not to wait for, is not the kill's to stop.
+    run = {"driver": "mock_driver", "config": {"run_for": "0.1s" if waits else "600s"}}
+    nomad_client.jobs.register_job({"Job": batch_job("settled", "", **run)})
+    operator = NomadDispatchJobOperator(
+        task_id="settle", job_id="settled", stream_logs=False, wait_for_completion=waits
+    )
+    operator.execute({"ti": RecordingTaskInstance(1)})
+    operator.on_kill()
+    [child] = children_of(nomad_client, "settled")
+    assert nomad_client.job.get_job(child["ID"])["Stop"] is False
+    assert child["Status"] == ("dead" if waits else "running")
