@@ -109,10 +109,10 @@ class _FollowingJobOperator(_NomadOperator):
         self.deferrable = deferrable
         self.stream_logs = stream_logs
         self.result_file = result_file
-        # The child this try waits for, from its dispatch (or registration) until it has seen
-        # the child end: what on_kill stops. Airflow also kills a task that is slow to report
-        # its success (``[core] task_success_overtime``); a child seen ending, or one the task
-        # was told not to wait for, is not stopped then.
+        # The child this try waits for, from the start of the wait (``_await``) until it has
+        # seen the child end: what on_kill stops. Airflow also kills a task that is slow to
+        # report its success (``[core] task_success_overtime``); a child seen ending, or one the
+        # task was told not to wait for, is not stopped then.
         self._awaited_child: str | None = None
         # Set when this try's own request created the job: the CreateIndex of the evaluation
         # it answered with (the shared watch may then follow the job from the events alone).

@@ -204,14 +204,14 @@ class Deployment:
         self.api.close()
 
     def _api_ready(self) -> bool:
-        try:
-            return self.api.get("/api/v2/monitor/health").status_code == 200
-        except httpx.HTTPError:
-            return False
+        return self._answers("/api/v2/monitor/health")
 
     def _execution_api_ready(self) -> bool:
+        return self._answers(f"{self.execution_url}health")
+
+    def _answers(self, url: str) -> bool:
         try:
-            return self.api.get(f"{self.execution_url}health").status_code == 200
+            return self.api.get(url).status_code == 200
         except httpx.HTTPError:
             return False
 
