@@ -26,6 +26,9 @@ index may have missed events that fell out of it. So every (re)connection starts
 *generation* and wakes every waiter once, which re-reads. A stream Nomad refuses (403 without
 ``read-job``, 404/501 from an older server or a proxy) or that keeps failing makes the watch
 *unavailable*: waiters get :class:`WatchUnavailable` and fall back to blocking queries.
+
+The stream closes :data:`LINGER` seconds after its last follower left, unless another arrives
+meanwhile: the next task of a DAG run defers within seconds of the one before.
 """
 
 from __future__ import annotations
@@ -68,6 +71,11 @@ RECENT_JOBS = 2000
 #: reads instead. The batch is due at once on a healthy stream; a loop so busy that the watch
 #: is further behind than this is better served by one read than by a longer wait.
 CATCH_UP_WAIT = 30.0
+#: Seconds the stream stays open after its last follower left. In a nightly run the next task
+#: dispatches, then defers, seconds after one ends: a stream still open has seen that dispatch
+#: and its follower reads nothing, where a new connection would only know the replay buffer's
+#: last batches (and read, on a busy cluster). ``[nomad_triggerer] watch_linger`` sets it.
+LINGER = 60.0
 
 
 #: The fields of Nomad's ``AllocListStub`` (what ``GET /v1/job/:id/allocations`` lists) that an
@@ -171,11 +179,17 @@ class JobChangeWatch:
     """The shared watch of one scope. Get it with :func:`watch_for`; event-loop thread only.
 
     :param hook_factory: builds the one ``NomadAsyncHook`` the stream uses.
+    :param on_idle: called with the watch once it stopped (the stream closed for good).
+    :param linger: seconds the stream stays open after the last follower left; 0 closes it
+        with the last follower.
     """
 
-    def __init__(self, hook_factory: Any, on_idle: Any = None) -> None:
+    def __init__(self, hook_factory: Any, on_idle: Any = None, linger: float = LINGER) -> None:
         self._hook_factory = hook_factory
         self._on_idle = on_idle
+        self._linger = max(0.0, linger)
+        # The stop scheduled when the last follower left; a new follower cancels it.
+        self._idle_stop: asyncio.TimerHandle | None = None
         # The followed jobs' events, and apart the recent jobs nobody follows (oldest first).
         self._followed: dict[str, _JobEvents] = {}
         self._recent: OrderedDict[str, _JobEvents] = OrderedDict()
@@ -196,7 +210,11 @@ class JobChangeWatch:
 
     @contextlib.contextmanager
     def following(self, job_id: str) -> Iterator[JobChangeWatch]:
-        """Keep the job's index while a follower of it lives; stop the watch after the last."""
+        """Keep the job's index while a follower of it lives; stop the watch :data:`LINGER`
+        seconds after the last, unless another follower came meanwhile."""
+        if self._idle_stop is not None:
+            self._idle_stop.cancel()
+            self._idle_stop = None
         self._interest[job_id] = self._interest.get(job_id, 0) + 1
         self._wakeups.setdefault(job_id, asyncio.Event())
         if job_id not in self._followed and job_id in self._recent:
@@ -212,7 +230,7 @@ class JobChangeWatch:
                 self._followed.pop(job_id, None)
                 self._wakeups.pop(job_id, None)
             if not self._interest:
-                self._stop()
+                self._stop_when_idle()
 
     async def connected(self, job_id: str, timeout: float) -> None:
         """Until the stream is open (or given up, or ``timeout``): a read made before would be
@@ -352,7 +370,18 @@ class JobChangeWatch:
             # else was ready meanwhile) have run.
             asyncio.get_running_loop().call_soon(self._wake_slices, wakeups, end)
 
+    def _stop_when_idle(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a follower closed outside its loop (a generator collected late)
+            loop = None
+        if loop is None or not self._linger:
+            self._stop()
+        else:
+            self._idle_stop = loop.call_later(self._linger, self._stop)
+
     def _stop(self) -> None:
+        self._idle_stop = None
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -485,9 +514,13 @@ _watches: weakref.WeakKeyDictionary[
 
 
 def watch_for(
-    conn_id: str, namespace: str | None, region: str | None, hook_factory: Any
+    conn_id: str,
+    namespace: str | None,
+    region: str | None,
+    hook_factory: Any,
+    linger: float = LINGER,
 ) -> JobChangeWatch:
-    """The running loop's watch for this scope, created on first use."""
+    """The running loop's watch for this scope, created on first use (with ``linger``)."""
     loop = asyncio.get_running_loop()
     scopes = _watches.setdefault(loop, {})
     key = (conn_id, namespace, region)
@@ -498,6 +531,6 @@ def watch_for(
             if scopes.get(key) is w:
                 del scopes[key]
 
-        watch = JobChangeWatch(hook_factory, on_idle=forget)
+        watch = JobChangeWatch(hook_factory, on_idle=forget, linger=linger)
         scopes[key] = watch
     return watch

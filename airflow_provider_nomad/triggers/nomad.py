@@ -15,7 +15,7 @@ from airflow_provider_nomad.exceptions import NomadApiError, NomadProviderError
 from airflow_provider_nomad.hooks.nomad import NomadAsyncHook, NomadHook
 from airflow_provider_nomad.nomad.checkpoint import LogCheckpoint, merge_offsets
 from airflow_provider_nomad.nomad.follow import JobFollower
-from airflow_provider_nomad.nomad.job_watch import JobChangeWatch, watch_for
+from airflow_provider_nomad.nomad.job_watch import LINGER, JobChangeWatch, watch_for
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult
 from airflow_provider_nomad.nomad.selection import select_allocations
 
@@ -97,7 +97,9 @@ class NomadJobTrigger(BaseTrigger):
         a sensor watching someone else's job only reports the timeout.
     :param shared_watch: wait through the triggerer's shared event stream (default); ``False``
         waits with this trigger's own blocking queries. The triggerer's
-        ``[nomad_triggerer] shared_watch = False`` turns it off for every trigger.
+        ``[nomad_triggerer] shared_watch = False`` turns it off for every trigger, and
+        ``[nomad_triggerer] watch_linger`` (seconds, default 60) keeps the stream open that long
+        after its last trigger ended, for the next task's trigger.
     """
 
     def __init__(
@@ -214,6 +216,7 @@ class NomadJobTrigger(BaseTrigger):
             functools.partial(
                 NomadAsyncHook, self.nomad_conn_id, namespace=self.namespace, region=self.region
             ),
+            linger=conf.getfloat(WATCH_SECTION, "watch_linger", fallback=LINGER),
         )
 
     async def _stop(self, hook: NomadAsyncHook, reason: str) -> None:

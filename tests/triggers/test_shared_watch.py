@@ -315,3 +315,33 @@ async def test_a_job_not_known_to_be_new_is_read(nomad_conn, nomad_client, tmp_p
     events = await asyncio.wait_for(asyncio.gather(first[1], task), HANG)
     assert all(e.outcome.result is JobResult.SUCCEEDED for e in events)
     assert alloc_reads[dispatched["DispatchedJobID"]] == 1
+
+
+@pytest.mark.parametrize("linger", [None, "0"], ids=["lingering", "closed-with-the-last"])
+async def test_the_next_task_s_trigger_finds_the_stream_still_open(
+    nomad_conn, nomad_client, tmp_path, monkeypatch, state_reads, linger
+):
+    if linger is not None:
+        monkeypatch.setenv("AIRFLOW__NOMAD_TRIGGERER__WATCH_LINGER", linger)
+    control = nomad_conn.control
+    held_job(nomad_client, tmp_path, "chain")
+    (tmp_path / "0").touch()
+    _, first_task = start(nomad_client, "chain", 0)
+    assert (await asyncio.wait_for(first_task, HANG)).outcome.result is JobResult.SUCCEEDED
+    # The next task dispatches once the first ended; its trigger comes after a busy spell whose
+    # writes push the dispatch out of Nomad's replay buffer (100 batches).
+    dispatched = dispatch(nomad_client, "chain", meta={"n": "1"})
+    for n in range(101):
+        nomad_client.jobs.register_job({"Job": batch_job(f"busy-{n}", "print(1)")})
+    (tmp_path / "1").touch()
+    _, task = follow(dispatched)
+    assert (await asyncio.wait_for(task, HANG)).outcome.result is JobResult.SUCCEEDED
+    child = dispatched["DispatchedJobID"]
+    if linger is None:
+        # The stream stayed open: it saw the dispatch and all after, and nothing was read.
+        assert control.request_counts()[STREAM] == 1
+        assert not {child, dispatched["EvalID"]} & set(state_reads)
+    else:
+        # A new connection replays only the buffer's last batches: the follower had to read.
+        assert control.request_counts()[STREAM] == 2
+        assert state_reads[child] >= 1

@@ -16,6 +16,7 @@ from airflow_provider_nomad.nomad.job_watch import (
     JobChangeWatch,
     WatchUnavailable,
     job_of,
+    watch_for,
 )
 
 HANG = 30
@@ -521,3 +522,81 @@ async def test_a_reconnection_past_the_dispatch_is_known_at_once_never_to_bring_
             look = follower._paced_read(BlockingPacer(), _recording(reads), "new", 0)
             await asyncio.wait_for(look, HANG)
     assert reads == ["new"]
+
+
+async def test_the_stream_stays_open_after_the_last_follower_for_the_next_task_s_job():
+    # A DAG's next task dispatches, then defers, seconds after the one before ended.
+    stream = _Stream()
+    hook, watch = _watch_on(stream)
+    with watch.following("first"):
+        stream.send_allocation(5, _allocation("f1", "first", "complete"))  # the first batch
+        await _until(lambda: watch._index == 6)
+    streaming = watch._task
+    _send_evaluation(stream, 8, "e-next", "next", "pending")  # dispatched while lingering
+    stream.send_allocation(9, _allocation("n1", "next", "running"))
+    await _until(lambda: watch._index == 10)
+    with watch.following("next"):
+        mark = watch.mark()
+        assert watch._task is streaming and not streaming.done()
+        assert hook.opened_from == [0]  # the same connection: no new stream, no replay
+        # It saw the dispatch: the next job's follower reads nothing.
+        assert watch.seen_whole("next", "e-next", mark)
+        changed, last = watch.allocations_after("next", 0, mark)
+        assert ([a["ID"] for a in changed], last) == (["n1"], 9)
+
+
+async def test_the_stream_closes_once_the_linger_passed_without_a_follower():
+    stopped = asyncio.Event()
+    hook = _Hook()
+    hook.streams.put_nowait(_Stream())
+    watch = JobChangeWatch(lambda: hook, on_idle=lambda w: stopped.set(), linger=0.01)
+    with watch.following("a"):
+        await _until(lambda: hook.opened_from)
+        streaming = watch._task
+    assert not stopped.is_set()  # not before the linger
+    await asyncio.wait_for(stopped.wait(), HANG)
+    assert watch._task is None
+    await asyncio.wait_for(asyncio.gather(streaming, return_exceptions=True), HANG)
+    assert streaming.cancelled()
+
+
+async def test_a_follower_arriving_while_the_stream_lingers_cancels_its_stop():
+    stops: list[JobChangeWatch] = []
+    hook = _Hook()
+    hook.streams.put_nowait(_Stream())
+    watch = JobChangeWatch(lambda: hook, on_idle=stops.append, linger=HANG)
+    with watch.following("a"):
+        await _until(lambda: hook.opened_from)
+    first_stop = watch._idle_stop
+    with watch.following("b"):
+        assert first_stop.cancelled()
+        assert watch._idle_stop is None
+    # Left again: the stop is scheduled anew, from the last follower's leaving.
+    assert watch._idle_stop is not None and not watch._idle_stop.cancelled()
+    assert stops == [] and hook.opened_from == [0]
+
+
+async def test_no_linger_stops_the_stream_with_its_last_follower():
+    stops: list[JobChangeWatch] = []
+    hook = _Hook()
+    hook.streams.put_nowait(_Stream())
+    watch = JobChangeWatch(lambda: hook, on_idle=stops.append, linger=0)
+    with watch.following("a"):
+        await _until(lambda: hook.opened_from)
+        streaming = watch._task
+    assert stops == [watch] and watch._task is None
+    await asyncio.wait_for(asyncio.gather(streaming, return_exceptions=True), HANG)
+    assert streaming.cancelled()
+
+
+async def test_a_watch_stopped_after_its_linger_is_replaced_by_a_new_one():
+    hook = _Hook()
+    for _ in range(2):
+        hook.streams.put_nowait(_Stream())
+    first = watch_for("nomad_default", None, None, lambda: hook, linger=0.01)
+    assert watch_for("nomad_default", None, None, lambda: hook, linger=0.01) is first
+    with first.following("a"):
+        await _until(lambda: hook.opened_from)
+    await _until(lambda: first._task is None)  # the linger passed: stopped and forgotten
+    second = watch_for("nomad_default", None, None, lambda: hook, linger=0.01)
+    assert second is not first
