@@ -375,22 +375,33 @@ class JobChangeWatch:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # a follower closed outside its loop (a generator collected late)
             loop = None
-        if loop is None or not self._linger:
+        # A watch given up lingers for nothing: the next trigger gets a new one, which tries again.
+        if loop is None or not self._linger or self.unavailable is not None:
             self._stop()
         else:
             self._idle_stop = loop.call_later(self._linger, self._stop)
 
     def _stop(self) -> None:
-        self._idle_stop = None
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
+        self._forget()
+
+    def _forget(self) -> None:
+        """Out of :func:`watch_for`'s hands: the next follower of this scope gets a new watch."""
+        if self._idle_stop is not None:
+            self._idle_stop.cancel()
+            self._idle_stop = None
         if self._on_idle is not None:
             self._on_idle(self)
 
     def _give_up(self, reason: str) -> None:
         self.unavailable = reason
         self._wake_all()
+        if self._idle_stop is not None:
+            # Given up while lingering: no follower to send to blocking queries, and the next
+            # should try the stream anew. The stream's task ends by itself.
+            self._forget()
 
     async def _run(self) -> None:
         try:

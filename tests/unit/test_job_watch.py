@@ -600,3 +600,30 @@ async def test_a_watch_stopped_after_its_linger_is_replaced_by_a_new_one():
     await _until(lambda: first._task is None)  # the linger passed: stopped and forgotten
     second = watch_for("nomad_default", None, None, lambda: hook, linger=0.01)
     assert second is not first
+
+
+async def test_a_stream_given_up_while_lingering_leaves_the_next_follower_a_new_watch():
+    stops: list[JobChangeWatch] = []
+    first = _Stream()
+    hook = _Hook()
+    hook.streams.put_nowait(first)
+    hook.streams.put_nowait(NomadPermissionError(403, "Permission denied", "GET", "/e"))
+    # A linger far past any wait here: only the give-up can forget the watch in time.
+    watch = JobChangeWatch(lambda: hook, on_idle=stops.append, linger=10 * HANG)
+    with watch.following("a"):
+        first.send()
+        await _until(lambda: watch._generation == 1)
+    first.lines.put_nowait(None)  # the lingering stream breaks; Nomad refuses the reconnection
+    await _until(lambda: stops)
+    assert stops == [watch] and "HTTP 403" in watch.unavailable
+    assert watch._idle_stop is None  # forgotten at once, not when the linger ends
+
+
+async def test_a_watch_given_up_is_not_kept_after_its_last_follower():
+    stops: list[JobChangeWatch] = []
+    hook = _Hook()
+    hook.streams.put_nowait(NomadPermissionError(403, "Permission denied", "GET", "/e"))
+    watch = JobChangeWatch(lambda: hook, on_idle=stops.append, linger=HANG)
+    with watch.following("a"):
+        await _until(lambda: watch.unavailable)
+    assert stops == [watch] and watch._idle_stop is None
