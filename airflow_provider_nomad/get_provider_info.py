@@ -6,7 +6,8 @@ start-up, and the connection form in the UI is built from the ``conn-fields`` de
 
 from __future__ import annotations
 
-from airflow_provider_nomad.executors.config import provider_config
+from airflow_provider_nomad.executors import config as executor_config
+from airflow_provider_nomad.triggers import config as triggerer_config
 
 _STRING = {"type": ["string", "null"]}
 _BOOLEAN_OFF = {"type": ["boolean", "null"], "default": False}
@@ -108,7 +109,7 @@ def get_provider_info() -> dict:
         "executors": ["airflow_provider_nomad.executors.nomad.NomadExecutor"],
         "cli": ["airflow_provider_nomad.executors.cli.get_cli_commands"],
         # Import-free data (no Airflow): the [nomad_executor] options and their defaults.
-        "config": provider_config(),
+        "config": {**executor_config.provider_config(), **triggerer_config.provider_config()},
         "connection-types": [
             {
                 "connection-type": "nomad",

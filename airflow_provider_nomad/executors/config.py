@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from airflow_provider_nomad.provider_config import section_info
+
 SECTION = "nomad_executor"
 
 #: option -> (default, description). Defaults are strings, as in airflow.cfg.
@@ -102,22 +104,10 @@ class ExecutorSettings:
 def provider_config() -> dict[str, Any]:
     """The ``config`` entry of the provider info (import-free data)."""
     return {
-        SECTION: {
-            "description": "NomadExecutor: runs each Airflow task as a dispatched child of a "
+        SECTION: section_info(
+            "NomadExecutor: runs each Airflow task as a dispatched child of a "
             "parameterized Nomad batch job (the runner).",
-            "options": {
-                name: {
-                    "description": description,
-                    "version_added": "0.1.0",
-                    "type": "integer"
-                    if name == "dispatch_concurrency"
-                    else "float"
-                    if name == "watch_wait_seconds"
-                    else "string",
-                    "example": None,
-                    "default": default,
-                }
-                for name, (default, description) in OPTIONS.items()
-            },
-        }
+            OPTIONS,
+            {"dispatch_concurrency": "integer", "watch_wait_seconds": "float"},
+        )
     }

@@ -15,12 +15,10 @@ from airflow_provider_nomad.exceptions import NomadApiError, NomadProviderError
 from airflow_provider_nomad.hooks.nomad import NomadAsyncHook, NomadHook
 from airflow_provider_nomad.nomad.checkpoint import LogCheckpoint, merge_offsets
 from airflow_provider_nomad.nomad.follow import JobFollower
-from airflow_provider_nomad.nomad.job_watch import LINGER, JobChangeWatch, watch_for
+from airflow_provider_nomad.nomad.job_watch import JobChangeWatch, watch_for
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult
 from airflow_provider_nomad.nomad.selection import select_allocations
-
-#: Configuration section read by the triggerer.
-WATCH_SECTION = "nomad_triggerer"
+from airflow_provider_nomad.triggers.config import TriggererSettings
 
 
 @dataclass
@@ -204,10 +202,11 @@ class NomadJobTrigger(BaseTrigger):
         yield TriggerEvent(event.to_dict())
 
     def _watch(self) -> JobChangeWatch | None:
+        if not self.shared_watch:
+            return None
         # Read in the triggerer, so its own configuration decides, whatever the DAGs say.
-        if not (
-            self.shared_watch and conf.getboolean(WATCH_SECTION, "shared_watch", fallback=True)
-        ):
+        settings = TriggererSettings.read(conf, self.log)
+        if not settings.shared_watch:
             return None
         return watch_for(
             self.nomad_conn_id,
@@ -216,7 +215,7 @@ class NomadJobTrigger(BaseTrigger):
             functools.partial(
                 NomadAsyncHook, self.nomad_conn_id, namespace=self.namespace, region=self.region
             ),
-            linger=conf.getfloat(WATCH_SECTION, "watch_linger", fallback=LINGER),
+            linger=settings.watch_linger,
         )
 
     async def _stop(self, hook: NomadAsyncHook, reason: str) -> None:

@@ -1,0 +1,81 @@
+"""The ``[nomad_triggerer]`` configuration section, read in the triggerer by each trigger.
+
+One table serves :func:`~airflow_provider_nomad.get_provider_info.get_provider_info` (``airflow
+config list`` and the docs) and :meth:`TriggererSettings.read`. A bad value is logged and its
+default used instead of failing: a trigger runs after its task dispatched, and failing it would
+leave the batch unwatched until a retry adopts it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from airflow_provider_nomad.provider_config import section_info
+
+SECTION = "nomad_triggerer"
+
+#: option -> (default, description). Defaults are strings, as in airflow.cfg.
+OPTIONS: dict[str, tuple[str, str]] = {
+    "shared_watch": (
+        "True",
+        "NomadJobTriggers of this triggerer wait through one shared Nomad event stream per "
+        "connection, namespace and region. False: each waits with its own blocking queries.",
+    ),
+    "watch_linger": (
+        "60",
+        "Seconds the shared event stream stays open after its last trigger ended, so the next "
+        "task's trigger finds its dispatch already seen. 0 closes it with the last trigger.",
+    ),
+}
+_TRUE = frozenset({"t", "true", "1"})
+_FALSE = frozenset({"f", "false", "0"})
+
+
+class _ConfSource(Protocol):
+    def get(self, section: str, key: str, fallback: Any = ...) -> Any: ...
+
+
+@dataclass(frozen=True)
+class TriggererSettings:
+    """The section's values; a bad one is reported on ``log`` and replaced by its default."""
+
+    shared_watch: bool
+    watch_linger: float
+
+    @classmethod
+    def read(cls, conf: _ConfSource, log: logging.Logger) -> TriggererSettings:
+        def get(name: str) -> str:
+            value = conf.get(SECTION, name, fallback=OPTIONS[name][0])
+            return (value if value is not None else OPTIONS[name][0]).strip()
+
+        def bad(name: str, text: str, expected: str) -> str:
+            default = OPTIONS[name][0]
+            log.warning(
+                "[%s] %s must be %s, got %r: using %s", SECTION, name, expected, text, default
+            )
+            return default
+
+        shared = get("shared_watch")
+        if shared.lower() not in _TRUE | _FALSE:
+            shared = bad("shared_watch", shared, "True or False")
+        linger = get("watch_linger")
+        try:
+            seconds = float(linger)
+        except ValueError:
+            seconds = -1.0
+        if not 0 <= seconds < float("inf"):
+            seconds = float(bad("watch_linger", linger, "a number of seconds, 0 or more"))
+        return cls(shared_watch=shared.lower() in _TRUE, watch_linger=seconds)
+
+
+def provider_config() -> dict[str, Any]:
+    """The ``config`` entry of the provider info (import-free data)."""
+    return {
+        SECTION: section_info(
+            "NomadJobTrigger in the triggerer: how the triggers of one triggerer wait.",
+            OPTIONS,
+            {"shared_watch": "boolean", "watch_linger": "float"},
+        )
+    }

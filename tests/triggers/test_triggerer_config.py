@@ -1,0 +1,70 @@
+"""The ``[nomad_triggerer]`` section: its defaults, its bad values, and the provider info."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from airflow_provider_nomad.get_provider_info import get_provider_info
+from airflow_provider_nomad.nomad.job_watch import LINGER
+from airflow_provider_nomad.triggers.config import OPTIONS, SECTION, TriggererSettings
+
+log = logging.getLogger("test.triggerer_config")
+
+
+class _Conf:
+    def __init__(self, **values: str) -> None:
+        self.values = values
+
+    def get(self, section, key, fallback=None):
+        assert section == SECTION
+        return self.values.get(key, fallback)
+
+
+def test_defaults_are_the_watch_s_own():
+    settings = TriggererSettings.read(_Conf(), log)
+    assert settings == TriggererSettings(shared_watch=True, watch_linger=LINGER)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"shared_watch": "False", "watch_linger": "0"}, (False, 0.0)),
+        ({"shared_watch": " f ", "watch_linger": "2.5"}, (False, 2.5)),
+        ({"shared_watch": "TRUE", "watch_linger": " 300 "}, (True, 300.0)),
+    ],
+)
+def test_values_as_airflow_cfg_writes_them(values, expected, caplog):
+    settings = TriggererSettings.read(_Conf(**values), log)
+    assert (settings.shared_watch, settings.watch_linger) == expected
+    assert not caplog.records
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"shared_watch": "maybe"}, "shared_watch must be True or False, got 'maybe'"),
+        ({"watch_linger": "soon"}, "watch_linger must be a number of seconds, 0 or more"),
+        ({"watch_linger": "-5"}, "got '-5'"),
+        ({"watch_linger": "inf"}, "got 'inf'"),
+        ({"watch_linger": "nan"}, "got 'nan'"),
+    ],
+)
+def test_a_bad_value_is_named_and_its_default_used(values, named, caplog):
+    # A trigger runs after its task dispatched: failing it would leave the batch unwatched.
+    with caplog.at_level(logging.WARNING, logger=log.name):
+        settings = TriggererSettings.read(_Conf(**values), log)
+    assert settings == TriggererSettings(shared_watch=True, watch_linger=LINGER)
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert f"[{SECTION}]" in caplog.text and named in caplog.text
+
+
+def test_provider_declares_every_option_with_its_default():
+    options = get_provider_info()["config"][SECTION]["options"]
+    assert {name: o["default"] for name, o in options.items()} == {
+        name: default for name, (default, _) in OPTIONS.items()
+    }
+    assert options["shared_watch"]["type"] == "boolean"
+    assert options["watch_linger"]["type"] == "float"
+    assert all(o["description"] for o in options.values())
