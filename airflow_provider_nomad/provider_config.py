@@ -6,7 +6,22 @@ keeps one table of ``option -> (default, description)`` for both that and its ow
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
+
+
+class ConfSource(Protocol):
+    """What a section reads from: Airflow's ``conf``, or an executor's per-team ``ExecutorConf``."""
+
+    def get(self, section: str, key: str, fallback: Any = ...) -> Any: ...
+
+
+def option_text(
+    conf: ConfSource, section: str, options: dict[str, tuple[str, str]], name: str
+) -> str:
+    """One option's value as written (stripped), its default where unset."""
+    default = options[name][0]
+    value = conf.get(section, name, fallback=default)
+    return (value if value is not None else default).strip()
 
 
 def section_info(

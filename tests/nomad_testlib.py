@@ -97,6 +97,18 @@ class RecordingTaskInstance:
         self.pushed[key] = value
 
 
+class SectionConf:
+    """``conf.get`` of one configuration section, holding ``values``; any other section fails."""
+
+    def __init__(self, section: str, **values: str) -> None:
+        self.section = section
+        self.values = values
+
+    def get(self, section: str, key: str, fallback: Any = None) -> Any:
+        assert section == self.section
+        return self.values.get(key, fallback)
+
+
 def children_of(client: nomad.Nomad, parent: str) -> list[dict]:
     return client.jobs.get_jobs(prefix=f"{parent}/dispatch-")
 

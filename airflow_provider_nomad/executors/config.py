@@ -8,9 +8,9 @@ options through its ``ExecutorConf`` so a multi-team deployment can set them per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from airflow_provider_nomad.provider_config import section_info
+from airflow_provider_nomad.provider_config import ConfSource, option_text, section_info
 
 SECTION = "nomad_executor"
 
@@ -52,10 +52,6 @@ OPTIONS: dict[str, tuple[str, str]] = {
 }
 
 
-class _ConfSource(Protocol):
-    def get(self, section: str, key: str, fallback: Any = ...) -> Any: ...
-
-
 @dataclass(frozen=True)
 class ExecutorSettings:
     """The section's values, checked: every problem is reported before anything is dispatched."""
@@ -69,10 +65,9 @@ class ExecutorSettings:
     dispatch_concurrency: int
 
     @classmethod
-    def read(cls, conf: _ConfSource) -> ExecutorSettings:
+    def read(cls, conf: ConfSource) -> ExecutorSettings:
         def get(name: str) -> str:
-            value = conf.get(SECTION, name, fallback=OPTIONS[name][0])
-            return (value if value is not None else OPTIONS[name][0]).strip()
+            return option_text(conf, SECTION, OPTIONS, name)
 
         def number(name: str, kind: type, low: float, high: float) -> Any:
             text = get(name)

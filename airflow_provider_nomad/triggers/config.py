@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from airflow_provider_nomad.provider_config import section_info
+from airflow_provider_nomad.provider_config import ConfSource, option_text, section_info
 
 SECTION = "nomad_triggerer"
 
@@ -33,10 +33,6 @@ _TRUE = frozenset({"t", "true", "1"})
 _FALSE = frozenset({"f", "false", "0"})
 
 
-class _ConfSource(Protocol):
-    def get(self, section: str, key: str, fallback: Any = ...) -> Any: ...
-
-
 @dataclass(frozen=True)
 class TriggererSettings:
     """The section's values; a bad one is reported on ``log`` and replaced by its default."""
@@ -45,10 +41,9 @@ class TriggererSettings:
     watch_linger: float
 
     @classmethod
-    def read(cls, conf: _ConfSource, log: logging.Logger) -> TriggererSettings:
+    def read(cls, conf: ConfSource, log: logging.Logger) -> TriggererSettings:
         def get(name: str) -> str:
-            value = conf.get(SECTION, name, fallback=OPTIONS[name][0])
-            return (value if value is not None else OPTIONS[name][0]).strip()
+            return option_text(conf, SECTION, OPTIONS, name)
 
         def bad(name: str, text: str, expected: str) -> str:
             default = OPTIONS[name][0]

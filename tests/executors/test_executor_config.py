@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from nomad_testlib import SectionConf
 
 from airflow_provider_nomad.exceptions import NomadInvalidInputError
 from airflow_provider_nomad.executors.config import OPTIONS, SECTION, ExecutorSettings
@@ -16,17 +17,12 @@ from airflow_provider_nomad.get_provider_info import get_provider_info
 KEY = TaskKey("settle", "post", "manual__2026-01-02", 3, 7)
 
 
-class _Conf:
-    def __init__(self, **values: str) -> None:
-        self.values = values
-
-    def get(self, section, key, fallback=None):
-        assert section == SECTION
-        return self.values.get(key, fallback)
+def _conf(**values: str) -> SectionConf:
+    return SectionConf(SECTION, **values)
 
 
 def test_defaults():
-    settings = ExecutorSettings.read(_Conf())
+    settings = ExecutorSettings.read(_conf())
     assert settings.conn_id == "nomad_default"
     assert settings.runner_job_id == "airflow-task-runner"
     assert settings.namespace is None and settings.region is None
@@ -44,7 +40,7 @@ def test_defaults():
 )
 def test_bad_values_are_named(values, message):
     with pytest.raises(ValueError, match=message):
-        ExecutorSettings.read(_Conf(**values))
+        ExecutorSettings.read(_conf(**values))
 
 
 def test_provider_declares_the_executor_and_every_option_with_its_default():

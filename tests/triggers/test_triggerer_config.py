@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from nomad_testlib import SectionConf
 
 from airflow_provider_nomad.get_provider_info import get_provider_info
 from airflow_provider_nomad.nomad.job_watch import LINGER
@@ -13,17 +14,12 @@ from airflow_provider_nomad.triggers.config import OPTIONS, SECTION, TriggererSe
 log = logging.getLogger("test.triggerer_config")
 
 
-class _Conf:
-    def __init__(self, **values: str) -> None:
-        self.values = values
-
-    def get(self, section, key, fallback=None):
-        assert section == SECTION
-        return self.values.get(key, fallback)
+def _conf(**values: str) -> SectionConf:
+    return SectionConf(SECTION, **values)
 
 
 def test_defaults_are_the_watch_s_own():
-    settings = TriggererSettings.read(_Conf(), log)
+    settings = TriggererSettings.read(_conf(), log)
     assert settings == TriggererSettings(shared_watch=True, watch_linger=LINGER)
 
 
@@ -36,7 +32,7 @@ def test_defaults_are_the_watch_s_own():
     ],
 )
 def test_values_as_airflow_cfg_writes_them(values, expected, caplog):
-    settings = TriggererSettings.read(_Conf(**values), log)
+    settings = TriggererSettings.read(_conf(**values), log)
     assert (settings.shared_watch, settings.watch_linger) == expected
     assert not caplog.records
 
@@ -54,7 +50,7 @@ def test_values_as_airflow_cfg_writes_them(values, expected, caplog):
 def test_a_bad_value_is_named_and_its_default_used(values, named, caplog):
     # A trigger runs after its task dispatched: failing it would leave the batch unwatched.
     with caplog.at_level(logging.WARNING, logger=log.name):
-        settings = TriggererSettings.read(_Conf(**values), log)
+        settings = TriggererSettings.read(_conf(**values), log)
     assert settings == TriggererSettings(shared_watch=True, watch_linger=LINGER)
     assert [r.levelno for r in caplog.records] == [logging.WARNING]
     assert f"[{SECTION}]" in caplog.text and named in caplog.text
