@@ -517,7 +517,25 @@ def _task_end_section(task_end: dict[str, Any], wait: dict[str, Any] | None) -> 
             f"{_fmt((lat['p50'] or 0) * 1000, 'ms') if lat['n'] else '-'} | {_tail(lat)} | "
             f"{lat['n']} of {entry['planned']} | {_spread(entry['requests_per_task'])} |"
         )
-    lines += ["", "Requests by route, first run of each path:", ""]
+    first = {
+        path: entry["first_run"]
+        for path, entry in task_end["paths"].items()
+        if entry.get("first_run") and entry["first_run"].get("latency_s") is not None
+    }
+    if first:
+        runs = "; ".join(
+            f"{path} {_fmt(run['latency_s'] * 1000, 'ms')}, {run['requests']} requests"
+            for path, run in first.items()
+        )
+        lines += [
+            "",
+            f"Not in the table: the first run of each path after the deployment started ({runs}). "
+            "It also pays for each component's first request; in a fresh triggerer, the first "
+            "trigger's first XCom read (the log checkpoint) waits while Airflow builds the "
+            "triggerer's in-process execution API (about 5 s of imports and set-up on this "
+            "machine when quiet).",
+        ]
+    lines += ["", "Requests by route, first measured run of each path:", ""]
     for entry in task_end["paths"].values():
         routes = entry.get("requests_by_route") or {}
         text = ", ".join(f"`{r}` {n}" for r, n in sorted(routes.items())) or "-"
