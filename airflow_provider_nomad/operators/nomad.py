@@ -109,8 +109,8 @@ class _FollowingJobOperator(_NomadOperator):
         self.deferrable = deferrable
         self.stream_logs = stream_logs
         self.result_file = result_file
-        # The child this try waits for, from the start of the wait (``_await``) until it has
-        # seen the child end: what on_kill stops. Airflow also kills a task that is slow to
+        # The child this try waits for, from the moment Nomad named it (``_announce``) until
+        # the try has seen it end: what on_kill stops. Airflow also kills a task that is slow to
         # report its success (``[core] task_success_overtime``); a child seen ending, or one the
         # task was told not to wait for, is not stopped then.
         self._awaited_child: str | None = None
@@ -199,6 +199,23 @@ class _FollowingJobOperator(_NomadOperator):
                 deadline=deadline,
             )
             return await follower.run()
+
+    def _announce(self, ti: Any, job_id: str, *, awaited: bool) -> str:
+        """Push the job's ID and link to XCom and log them; return the link.
+
+        :param awaited: the try goes on to wait for the job, so a kill from now on stops it.
+        """
+        if awaited:
+            # Before the pushes, not at the start of the wait: each push is a round trip to
+            # Airflow that a kill (SIGTERM, execution_timeout) can land in, and a child left
+            # running then would go on with nobody watching it.
+            self._awaited_child = job_id
+        url = self.hook.job_ui_url(job_id)
+        ti.xcom_push(key=JOB_ID_XCOM_KEY, value=job_id)
+        ti.xcom_push(key=JOB_URL_XCOM_KEY, value=url)
+        ti.xcom_push(key=NomadJobLink().xcom_key, value=url)
+        self.log.info("Nomad job %s: %s", job_id, url)
+        return url
 
     def _await(
         self, context: Context, job_id: str, eval_id: str | None, adopted: str | None
@@ -406,11 +423,8 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             payload,
             cleared=cleared_before_this_try(ti, self.retries),
         )
-        url = self.hook.job_ui_url(child)
-        ti.xcom_push(key=JOB_ID_XCOM_KEY, value=child)
-        ti.xcom_push(key=JOB_URL_XCOM_KEY, value=url)
-        ti.xcom_push(key=NomadJobLink().xcom_key, value=url)
-        self.log.info("Nomad job %s: %s", child, url)
+        awaited = self.wait_for_completion and adopted != "succeeded"
+        url = self._announce(ti, child, awaited=awaited)
 
         if not self.wait_for_completion:
             return {"job_id": child, "parent_job_id": self.job_id, "adopted": adopted, "url": url}
@@ -623,11 +637,7 @@ class NomadRunJobOperator(_FollowingJobOperator):
             ti.try_number,
             cleared=cleared_before_this_try(ti, self.retries),
         )
-        url = self.hook.job_ui_url(job_id)
-        ti.xcom_push(key=JOB_ID_XCOM_KEY, value=job_id)
-        ti.xcom_push(key=JOB_URL_XCOM_KEY, value=url)
-        ti.xcom_push(key=NomadJobLink().xcom_key, value=url)
-        self.log.info("Nomad job %s: %s", job_id, url)
+        self._announce(ti, job_id, awaited=adopted not in ("succeeded", "ended"))
 
         if adopted in ("succeeded", "ended"):
             outcome = self._current_outcome(job_id)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 
 import pendulum
 import pytest
 from airflow.sdk import DAG
+from airflow.sdk.exceptions import AirflowTaskTimeout
 from nomad_testlib import RecordingTaskInstance, act_when, batch_job, children_of
 
 from airflow_provider_nomad.exceptions import NomadJobFailedError
-from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
+from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator, NomadRunJobOperator
 
 START = pendulum.datetime(2026, 1, 1, tz="UTC")
 
@@ -96,3 +98,51 @@ def test_a_kill_once_the_task_is_done_with_its_child_leaves_it_alone(
     [child] = children_of(nomad_client, "settled")
     assert nomad_client.job.get_job(child["ID"])["Stop"] is False
     assert child["Status"] == ("dead" if waits else "running")
+
+
+class _KilledAtFirstPush(RecordingTaskInstance):
+    """A task instance whose first XCom push is interrupted by a kill, as Airflow delivers it.
+
+    ``signal``: SIGTERM's handler calls ``on_kill`` and returns, so ``execute`` goes on;
+    ``timeout``: ``execution_timeout`` raises in ``execute``, then Airflow calls ``on_kill``.
+    """
+
+    def __init__(self, operator, kill: str) -> None:
+        super().__init__(1)
+        self.operator = operator
+        self.kill = kill
+
+    def xcom_push(self, key, value) -> None:
+        if not self.pushed:
+            if self.kill == "timeout":
+                raise AirflowTaskTimeout()
+            self.operator.on_kill()
+        super().xcom_push(key, value)
+
+
+def _endless_jobspec(name: str) -> str:
+    return json.dumps({"Job": batch_job(name, "import time\ntime.sleep(600)", parameterized=False)})
+
+
+@pytest.mark.parametrize("kill", ["signal", "timeout"])
+@pytest.mark.parametrize("operator_kind", ["dispatch", "run"])
+def test_a_kill_between_the_dispatch_and_the_wait_stops_the_job(
+    nomad_conn, nomad_client, operator_kind, kill
+):
+    # Between Nomad's answer and the start of the wait the operator pushes the job's ID and
+    # link: round trips to Airflow that a kill can land in. The job is this try's by then.
+    if operator_kind == "dispatch":
+        nomad_client.jobs.register_job({"Job": batch_job("pushed", "import time\ntime.sleep(600)")})
+        operator = NomadDispatchJobOperator(task_id="settle", job_id="pushed", stream_logs=False)
+    else:
+        operator = NomadRunJobOperator(
+            task_id="settle", job=_endless_jobspec("pushed"), stream_logs=False
+        )
+    ti = _KilledAtFirstPush(operator, kill)
+    expected = AirflowTaskTimeout if kill == "timeout" else NomadJobFailedError
+    with pytest.raises(expected):
+        operator.execute({"ti": ti})
+    if kill == "timeout":
+        operator.on_kill()  # what the task runner does with AirflowTaskTimeout
+    [job] = [j for j in nomad_client.jobs.get_jobs(prefix="pushed") if j["ID"] != "pushed"]
+    assert nomad_client.job.get_job(job["ID"])["Stop"] is True
