@@ -24,7 +24,7 @@ from nomad_testlib import HANG_BOUND
 
 @dataclass(frozen=True)
 class Canned:
-    """One canned answer: ``body`` is sent as JSON."""
+    """One canned answer: ``body`` is sent as JSON, or as it is when it is ``bytes``."""
 
     body: Any
     status: int = 200
@@ -87,9 +87,10 @@ class _Handler(BaseHTTPRequestHandler):
         canned = self.server.canned._take(self.command, self.path)
         if canned is None:
             canned = Canned(f"no canned answer for {self.command} {self.path}", status=404)
-        body = json.dumps(canned.body).encode()
+        raw = isinstance(canned.body, bytes)
+        body = canned.body if raw else json.dumps(canned.body).encode()
         self.send_response(canned.status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/plain" if raw else "application/json")
         self.send_header("Content-Length", str(len(body)))
         for name, value in canned.headers.items():
             self.send_header(name, value)

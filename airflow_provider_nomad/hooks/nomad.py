@@ -117,7 +117,11 @@ class _NomadHookMixin(ServiceHookMixin):
 
     @staticmethod
     def _decode_json(settings: ClientSettings, status: int, text: str, request: ApiRequest) -> Any:
-        snippet = text[:200] if text else "(empty body)"
+        # Redacted before it is cut: an answer that is not Nomad's (a proxy's debug page, a
+        # service echoing the request's headers) may carry the token, and a cut could leave
+        # part of it. The message reaches trigger events and connection tests, unmasked.
+        shown = redact(text, settings.token)
+        snippet = shown[:200] if shown else "(empty body)"
         try:
             body = json.loads(text)
         except ValueError:
