@@ -23,6 +23,9 @@ the connection is read: OpenSSL would otherwise prompt for the passphrase on the
 from __future__ import annotations
 
 import contextlib
+import functools
+import ipaddress
+import logging
 import os
 import ssl
 import tempfile
@@ -47,6 +50,8 @@ __all__ = [
     "settings_from_connection",
     "ssl_context",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Connect/read timeout (seconds) of calls that are not blocking queries.
 DEFAULT_TIMEOUT = 30.0
@@ -235,6 +240,18 @@ def settings_from_connection(
         timeout = DEFAULT_TIMEOUT
     if timeout <= 0:
         raise fail(f"timeout must be a positive number of seconds, got {timeout!r}")
+    # Allowed, as Nomad's and Consul's CLIs allow them, for a network path the user trusts.
+    if token and _in_clear_off_this_machine(base_url):
+        _warn_once(
+            f"{where} ({spec.service}): the ACL token goes in clear over http to {base_url}. "
+            "Use an https:// address (with ca_cert) unless the whole network path is trusted."
+        )
+    if skip_verify:
+        _warn_once(
+            f"{where} ({spec.service}): tls_skip_verify is on, so the certificate of "
+            f"{base_url} is not checked and whoever intercepts the connection gets the ACL "
+            "token. Set ca_cert to the CA that signed it instead."
+        )
     return ClientSettings(
         base_url=base_url,
         token=token,
@@ -246,6 +263,26 @@ def settings_from_connection(
         tls_server_name=extras.get("tls_server_name"),
         timeout=float(timeout),
     )
+
+
+def _in_clear_off_this_machine(base_url: str) -> bool:
+    """Whether requests to ``base_url`` leave this machine unencrypted."""
+    parts = urlsplit(base_url)
+    if parts.scheme != "http":
+        return False
+    host = parts.hostname or ""
+    if host == "localhost":
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve anywhere
+        return True
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    """Log ``message`` once per process: a triggerer parses the connection once per trigger."""
+    log.warning("%s", message)
 
 
 def _extras(conn: Any, spec: ConnectionSpec, where: str) -> dict[str, Any]:
@@ -420,6 +457,16 @@ def _pem_or_path(value: Any, name: str, fail: Any, *, allow_dir: bool = False) -
         text = value.replace("\\n", "\n").strip() + "\n"
         if "PRIVATE KEY" in text:
             _mask_key_material(text)
+            if name != "client_private_key":
+                # A certificate and its key pasted together (``cat cert.pem key.pem``) load
+                # fine, but Airflow shows this extra in clear (REST API, UI): only an extra
+                # whose name says it is secret is hidden.
+                raise fail(
+                    f"extra {name!r} holds a private key, and Airflow shows an extra of that "
+                    "name in clear (REST API, UI). Move the key's PEM block to the extra "
+                    "'client_private_key', which Airflow hides like a password, and keep only "
+                    f"the certificate(s) in {name!r}"
+                )
         return InlinePem(text)
     path = os.path.expanduser(value)
     if os.path.isfile(path) or (allow_dir and os.path.isdir(path)):

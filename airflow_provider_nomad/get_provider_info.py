@@ -138,7 +138,7 @@ def get_provider_info() -> dict:
                     "placeholders": {
                         "host": "https://nomad.example.internal",
                         "port": "4646",
-                        "schema": "https",
+                        "schema": "http (default) or https; https with TLS extras",
                         "password": "Nomad ACL token secret ID",
                     },
                 },
@@ -165,7 +165,7 @@ def get_provider_info() -> dict:
                     "placeholders": {
                         "host": "https://consul.example.internal",
                         "port": "8500",
-                        "schema": "https",
+                        "schema": "http (default) or https; https with TLS extras",
                         "password": "Consul ACL token secret ID",
                     },
                 },

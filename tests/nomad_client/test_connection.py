@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import ssl
 import subprocess
@@ -265,6 +266,20 @@ def test_inline_key_under_client_key_is_refused(monkeypatch, tls_material):
     assert tls_material.client_key_pem.splitlines()[1] not in message
 
 
+@pytest.mark.parametrize("extra", ["client_cert", "ca_cert"])
+def test_a_private_key_in_a_certificate_extra_is_refused(monkeypatch, tls_material, extra):
+    # ``cat cert.pem key.pem`` pasted as one bundle would load, but Airflow shows these extras
+    # in clear: the key belongs in client_private_key.
+    conn = _mtls_conn(tls_material)
+    conn["extra"][extra] += tls_material.client_key_pem
+    with pytest.raises(NomadConnectionError) as info:
+        nomad_settings_from_connection(_conn(monkeypatch, conn))
+    message = str(info.value)
+    assert f"extra {extra!r} holds a private key" in message
+    assert "Move the key's PEM block to the extra 'client_private_key'" in message
+    assert tls_material.client_key_pem.splitlines()[1] not in message
+
+
 def test_client_key_and_client_private_key_are_exclusive(monkeypatch, tls_material):
     conn = _mtls_conn(tls_material, client_key=tls_material.client_key)
     with pytest.raises(NomadConnectionError, match="both set: keep one"):
@@ -405,3 +420,50 @@ def test_httpx_client_kwargs(tls_material):
     assert consul["headers"]["X-Consul-Token"] == TOKEN
     assert "X-Nomad-Token" not in consul["headers"]
     assert "X-Nomad-Token" not in httpx_client_kwargs(ClientSettings("http://h:1"))["headers"]
+
+
+@pytest.mark.parametrize(
+    ("host", "extra", "token", "warned"),
+    [
+        ("nomad.internal:4646", {}, TOKEN, True),
+        ("http://10.0.0.5:4646", {}, TOKEN, True),
+        ("https://nomad.internal:4646", {}, TOKEN, False),
+        ("nomad.internal:4646", {"tls_server_name": "server.global.nomad"}, TOKEN, False),
+        ("127.0.0.1:4646", {}, TOKEN, False),
+        ("http://[::1]:4646", {}, TOKEN, False),
+        ("localhost:4646", {}, TOKEN, False),
+        ("nomad.internal:4646", {}, "", False),
+    ],
+    ids=["name", "ip", "https", "tls-extras", "loopback", "loopback-v6", "localhost", "no-token"],
+)
+def test_a_token_sent_in_clear_off_the_machine_is_warned_of_once(
+    monkeypatch, caplog, host, extra, token, warned
+):
+    from airflow_provider_nomad import connection
+
+    connection._warn_once.cache_clear()
+    conn = {"conn_type": "nomad", "host": host, "password": token, "extra": extra}
+    with caplog.at_level(logging.WARNING, logger=connection.__name__):
+        for _ in range(3):  # a triggerer builds one hook per trigger
+            nomad_settings_from_connection(_conn(monkeypatch, conn))
+    warnings = [r.getMessage() for r in caplog.records if "in clear" in r.getMessage()]
+    assert len(warnings) == (1 if warned else 0), warnings
+    if warned:
+        assert "'nomad_default' (Nomad): the ACL token goes in clear over http" in warnings[0]
+        assert TOKEN not in warnings[0]
+
+
+def test_skipping_verification_is_warned_of_once(monkeypatch, caplog):
+    from airflow_provider_nomad import connection
+
+    connection._warn_once.cache_clear()
+    conn = {"conn_type": "nomad", "host": "https://h", "extra": {"tls_skip_verify": True}}
+    with caplog.at_level(logging.WARNING, logger=connection.__name__):
+        for _ in range(3):
+            nomad_settings_from_connection(_conn(monkeypatch, conn))
+    warnings = [r.getMessage() for r in caplog.records if "tls_skip_verify" in r.getMessage()]
+    assert warnings == [
+        "Airflow connection 'nomad_default' (Nomad): tls_skip_verify is on, so the certificate "
+        "of https://h:4646 is not checked and whoever intercepts the connection gets the ACL token. "
+        "Set ca_cert to the CA that signed it instead."
+    ]
