@@ -464,6 +464,6 @@ def test_skipping_verification_is_warned_of_once(monkeypatch, caplog):
     warnings = [r.getMessage() for r in caplog.records if "tls_skip_verify" in r.getMessage()]
     assert warnings == [
         "Airflow connection 'nomad_default' (Nomad): tls_skip_verify is on, so the certificate "
-        "of https://h:4646 is not checked and whoever intercepts the connection gets the ACL token. "
-        "Set ca_cert to the CA that signed it instead."
+        "of https://h:4646 is not checked and whoever intercepts the connection gets the ACL "
+        "token. Set ca_cert to the CA that signed it instead."
     ]
