@@ -220,8 +220,8 @@ class _FollowingJobOperator(_NomadOperator):
     def _await(
         self, context: Context, job_id: str, eval_id: str | None, adopted: str | None
     ) -> dict[str, Any]:
-        """Wait for the job's end here or in the triggerer, and report it."""
-        self._awaited_child = job_id
+        """Wait for the job's end here or in the triggerer, and report it (``_announce`` has
+        claimed the job for ``on_kill``)."""
         if self.deferrable:
             self._defer(context["ti"], job_id, eval_id, adopted)
         started = time.monotonic()
