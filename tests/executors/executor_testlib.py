@@ -20,6 +20,8 @@ from urllib.parse import quote
 import httpx
 from airflow_deployment import Deployment
 
+from airflow_provider_nomad.nomad import snappy
+
 RUNNERS = Path(__file__).resolve().parents[2] / "example_dags" / "runners"
 RUNNER = "airflow-task-runner"
 #: A runner no node can place (the emulator's node has no docker driver).
@@ -87,7 +89,8 @@ def child_job(nomad_addr: str, job_id: str) -> dict[str, Any]:
 
 
 def payload_of(job: dict[str, Any]) -> bytes:
-    return base64.b64decode(job["Payload"]) if job.get("Payload") else b""
+    """A dispatched child's payload (Nomad serves it snappy-compressed)."""
+    return snappy.decompress(base64.b64decode(job["Payload"])) if job.get("Payload") else b""
 
 
 _EVENT = re.compile(

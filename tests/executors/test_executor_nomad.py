@@ -10,6 +10,7 @@ from urllib.parse import quote
 import pytest
 from executor_inproc_testlib import BOUND, drive, end_event, ti_like, workload
 
+from airflow_provider_nomad.nomad import snappy
 from airflow_provider_nomad.nomad.dispatch_input import MAX_PAYLOAD_BYTES
 
 
@@ -45,9 +46,9 @@ def test_a_try_runs_as_one_child_whose_payload_is_the_workload(make_executor, no
         "airflow_try_number": "1",
         "airflow_map_index": "-1",
     }
-    assert base64.b64decode(job["Payload"]).decode() == work.model_dump_json()
+    assert snappy.decompress(base64.b64decode(job["Payload"])).decode() == work.model_dump_json()
     # The token travels in the payload only.
-    assert work.token in base64.b64decode(job["Payload"]).decode()
+    assert work.token in snappy.decompress(base64.b64decode(job["Payload"])).decode()
     assert work.token not in json.dumps(job["Meta"]) + job["ID"]
     assert work.ti.key not in executor.running
 

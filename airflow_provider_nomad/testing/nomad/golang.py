@@ -163,3 +163,27 @@ def clean_env_var(name: str, replacement: str = "_") -> str:
         ok = ok or (i > 0 and "0" <= char <= "9")
         out.append(char if ok else replacement)
     return "".join(out)
+
+
+def snappy_encode(data: bytes) -> bytes:
+    """A valid snappy block of ``data``, as ``snappy.Encode`` stores a dispatch payload.
+
+    Literals only: any snappy decoder reads it back, and the bytes a client decompresses are
+    the same as Go's; only the compressed size differs, which nothing here depends on.
+    """
+    length, out = len(data), bytearray()
+    while True:  # the uncompressed length, as a varint
+        byte = length & 0x7F
+        length >>= 7
+        out.append(byte | (0x80 if length else 0))
+        if not length:
+            break
+    for start in range(0, len(data), 1 << 16):
+        chunk = data[start : start + (1 << 16)]
+        size = len(chunk) - 1
+        if size < 60:
+            out.append(size << 2)
+        else:  # the length, minus one, in the next two bytes (tag 61)
+            out += bytes([61 << 2]) + size.to_bytes(2, "little")
+        out += chunk
+    return bytes(out)

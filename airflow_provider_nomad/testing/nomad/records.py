@@ -12,7 +12,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from .golang import format_duration, format_time, quote
+from .golang import format_duration, format_time, quote, snappy_encode
 
 # Allocation statuses (nomad/structs/structs.go)
 CLIENT_PENDING = "pending"
@@ -130,7 +130,13 @@ class JobRecord:
             CreateIndex=self.create_index,
             ModifyIndex=self.modify_index,
             JobModifyIndex=self.job_modify_index,
-            Payload=base64.b64encode(self.payload).decode() if self.payload else None,
+            # Nomad stores a child's payload snappy-compressed and serves it so (an empty one
+            # too); a job that was not dispatched has none.
+            Payload=(
+                base64.b64encode(snappy_encode(self.payload)).decode()
+                if self.spec.get("Dispatched")
+                else None
+            ),
         )
         return out
 

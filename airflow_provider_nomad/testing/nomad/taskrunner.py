@@ -17,6 +17,7 @@ import shutil
 from collections.abc import Callable
 from typing import Any
 
+from ...nomad import snappy
 from . import clock as clocks
 from .drivers import DRIVERS, StartRequest, ValidationError
 from .golang import format_duration
@@ -443,7 +444,8 @@ class AllocRunner:
             target = os.path.join(task_dir, "local", dispatch["File"])
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with open(target, "wb") as f:
-                f.write(base64.b64decode(payload) if payload else b"")
+                # as Nomad's dispatch hook does: the job holds the payload snappy-compressed
+                f.write(snappy.decompress(base64.b64decode(payload)) if payload else b"")
         return task_dir
 
     def task_context(self, runner: TaskRunner, task_dir: str) -> TaskContext:
