@@ -31,6 +31,7 @@ __all__ = [
     "NomadApiError",
     "NomadConnectionError",
     "NomadDispatchValidationError",
+    "NomadForeignChildError",
     "NomadInvalidInputError",
     "NomadJobFailedError",
     "NomadJobTimeoutError",
@@ -222,6 +223,14 @@ class NomadPlacementError(NomadJobFailedError):
 
 class NomadJobTimeoutError(NomadProviderError):
     """The job did not finish before the task's deadline."""
+
+
+class NomadForeignChildError(NomadProviderError):
+    """A job carries the name of a task instance's child, but its signed dispatch token says
+    the task instance did not dispatch it (:mod:`~airflow_provider_nomad.nomad.signature`).
+
+    It is neither adopted nor dispatched beside: the message names it and how to proceed.
+    """
 
 
 # --- Nomad's own error texts ------------------------------------------------------------------

@@ -25,7 +25,7 @@ from airflow_provider_nomad.nomad.identity import TaskIdentity
 
 __all__ = ["cleared_before_this_try", "dispatching_try"]
 
-_TRY = re.compile(r"-try(\d+)$")
+_TRY = re.compile(r"-try(\d+)(?:-[0-9a-f]+)?$")  # a signed token ends in its signature
 
 
 def cleared_before_this_try(ti: Any, retries: int) -> bool:
@@ -41,7 +41,8 @@ def cleared_before_this_try(ti: Any, retries: int) -> bool:
 
 
 def dispatching_try(child: dict[str, Any], identity: TaskIdentity) -> int | None:
-    """The try that dispatched ``child`` (a full job), read off its idempotency token."""
+    """The try that dispatched ``child`` (a full job), read off its idempotency token
+    (:mod:`~airflow_provider_nomad.nomad.signature`)."""
     token = child.get("DispatchIdempotencyToken") or ""
     if not token.startswith(identity.id_prefix_template):
         return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -16,6 +16,7 @@ from airflow.sdk.observability.stats import Stats
 
 from airflow_provider_nomad.exceptions import (
     NomadApiError,
+    NomadForeignChildError,
     NomadInvalidInputError,
     NomadJobTimeoutError,
     NomadNotFoundError,
@@ -45,6 +46,7 @@ from airflow_provider_nomad.nomad.run_job import (
     run_job_id,
     run_job_prefix,
 )
+from airflow_provider_nomad.nomad.signature import dispatch_token, signed_meta, unverified_reason
 from airflow_provider_nomad.nomad.states import JobStatus
 
 if TYPE_CHECKING:
@@ -178,11 +180,18 @@ class _FollowingJobOperator(_NomadOperator):
             outcome = asyncio.run(self._follow(child["ID"], None, deadline=None, logs=False))
             self.log.info("%s ended (%s)", child["ID"], outcome.reason)
 
-    def _newest_succeeded(self, children: list[dict[str, Any]]) -> str | None:
-        """ID of the newest child that ran to success, or None."""
+    def _newest_succeeded(
+        self,
+        children: list[dict[str, Any]],
+        ours: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> str | None:
+        """ID of the newest child that ran to success, or None.
+
+        :param ours: whether the task instance may adopt a succeeded child (its stub).
+        """
         for child in sorted(children, key=lambda c: c.get("CreateIndex", 0), reverse=True):
             earlier = self._current_outcome(child["ID"])
-            if earlier is not None and earlier.succeeded:
+            if earlier is not None and earlier.succeeded and (ours is None or ours(child)):
                 return child["ID"]
         return None
 
@@ -421,6 +430,7 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             ti.try_number,
             meta,
             payload,
+            signed=signed_meta(parent, meta),
             cleared=cleared_before_this_try(ti, self.retries),
         )
         awaited = self.wait_for_completion and adopted != "succeeded"
@@ -453,10 +463,17 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         meta: dict[str, str],
         payload: bytes | None,
         *,
+        signed: dict[str, str],
         cleared: bool = False,
     ) -> tuple[str, str | None, str | None]:
         """Return ``(child job ID, dispatch eval ID or None, how it was adopted or None)``.
 
+        Only a child this task instance dispatched is adopted
+        (:mod:`~airflow_provider_nomad.nomad.signature`); one that merely carries its name
+        fails the try (:class:`NomadForeignChildError`), which neither adopts it nor
+        dispatches beside it.
+
+        :param signed: the child's dispatcher-set meta, which the dispatch's token signs.
         :param cleared: this try exists because the task instance was cleared (see
             :mod:`~airflow_provider_nomad.nomad.handover`): a live child of an earlier try is
             stopped and waited for instead of adopted, and a succeeded one is not reused
@@ -468,7 +485,7 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         if live and cleared:
             self._retire_cleared_children(live)
         elif live:
-            child = max(live, key=lambda c: c.get("CreateIndex", 0))
+            child = self._newest_of_ours(live, identity)
             if len(live) > 1:
                 self.log.warning(
                     "Found %d live children of this task instance; adopting the newest, %s",
@@ -479,7 +496,14 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             Stats.incr("nomad.dispatch.adopted")
             return child["ID"], None, "running"
         if self.adopt_succeeded_child or (self.result_file is not None and not cleared):
-            succeeded = self._newest_succeeded(children)
+            foreign: list[tuple[str, str]] = []
+            succeeded = self._newest_succeeded(
+                children,
+                ours=(lambda stub: self._verified(stub, identity, foreign) is not None)
+                if self.hook.settings.token
+                else None,
+            )
+            self._refuse_foreign(foreign, adopting=succeeded)
             if succeeded is not None:
                 why = (
                     "adopt_succeeded_child is on"
@@ -499,7 +523,14 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             meta=meta,
             payload=payload,
             id_prefix_template=identity.id_prefix_template,
-            idempotency_token=identity.idempotency_token(try_number),
+            idempotency_token=dispatch_token(
+                identity,
+                try_number,
+                self.hook.settings.token,
+                parent_id=self.job_id,
+                meta=signed,
+                payload=payload,
+            ),
         )
         Stats.incr("nomad.dispatch")
         child = response["DispatchedJobID"]
@@ -507,15 +538,72 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         # dispatch that Nomad answered with an existing child brings no evaluation.)
         if response.get("EvalID"):
             self._created_index = _eval_create_index(response)
+        elif self.hook.settings.token:
+            # Nomad answered with an existing child carrying this token: one this try's
+            # earlier request created, unless the token was copied from a child since
+            # garbage-collected onto other inputs.
+            self._newest_of_ours([{"ID": child}], identity)
         self.log.info("Dispatched %s (evaluation %s)", child, response.get("EvalID") or "-")
         return child, response.get("EvalID") or None, None
 
+    def _newest_of_ours(
+        self, candidates: list[dict[str, Any]], identity: TaskIdentity
+    ) -> dict[str, Any]:
+        """The newest of ``candidates`` (job stubs) that this task instance dispatched, read
+        whole; raise :class:`NomadForeignChildError` if none is."""
+        foreign: list[tuple[str, str]] = []
+        for stub in sorted(candidates, key=lambda c: c.get("CreateIndex", 0), reverse=True):
+            child = self._verified(stub, identity, foreign)
+            if child is not None:
+                self._refuse_foreign(foreign, adopting=child["ID"])
+                return child
+        raise NomadForeignChildError(self._foreign_child_message(foreign))
+
+    def _verified(
+        self, stub: dict[str, Any], identity: TaskIdentity, foreign: list[tuple[str, str]]
+    ) -> dict[str, Any] | None:
+        """The child of ``stub`` read whole, if this task instance dispatched it; otherwise
+        None, with why in ``foreign``."""
+        child = self.hook.get_job(stub["ID"])
+        reason = unverified_reason(child, identity, self.job_id, self.hook.settings.token)
+        if reason is None:
+            return child
+        foreign.append((stub["ID"], reason))
+        return None
+
+    def _refuse_foreign(self, foreign: list[tuple[str, str]], *, adopting: str | None) -> None:
+        """Warn of the ``foreign`` children passed over for ``adopting``; with nothing to
+        adopt, fail the try on them (never dispatch beside them: they may be this task's own
+        batch, signed under an ACL token since replaced)."""
+        if foreign and adopting is None:
+            raise NomadForeignChildError(self._foreign_child_message(foreign))
+        for job_id, why in foreign:
+            self.log.warning(
+                "Adopting %s, not %s, which is named as a child of this task instance: %s",
+                adopting,
+                job_id,
+                why,
+            )
+
+    def _foreign_child_message(self, foreign: list[tuple[str, str]]) -> str:
+        named = "; ".join(f"{job_id}: {why}" for job_id, why in foreign)
+        namespace = self.hook.settings.namespace
+        return (
+            f"Nomad has {len(foreign)} job(s) named as children of this task instance that "
+            f"this task instance did not dispatch ({named}). They are not adopted, and no "
+            "batch is dispatched beside them, so the batch cannot run twice. If this provider "
+            "dispatched them before the connection's ACL token changed, they are this task's "
+            "own batch: let a running one end, then either mark this task succeeded or purge "
+            "them (`nomad job stop -purge <ID>`) and clear it to run the batch again. "
+            "Otherwise someone else dispatched them under this task's name: stop them and "
+            f"review who holds dispatch-job on {self.job_id!r} in "
+            f"namespace {namespace!r}."
+        )
+
     def _log_adoption(self, child: dict[str, Any], identity: TaskIdentity, try_number: int) -> None:
-        """Say in this try's log which try started the child and that it goes on running."""
-        try:
-            earlier = dispatching_try(self.hook.get_job(child["ID"]), identity)
-        except NomadProviderError:
-            earlier = None
+        """Say in this try's log which try started the child (a full job) and that it goes on
+        running."""
+        earlier = dispatching_try(child, identity)
         by = f"try {earlier}" if earlier else "an earlier try"
         self.log.info(
             "Adopting %s: dispatched by %s of this task instance and still %s. That try ended "

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
+import nomad
 import pendulum
+import pytest
 from airflow.sdk import DAG
 from nomad_testlib import act_when_logged, batch_job, children_of
 from process_testlib import kill_worker_once_it_prints
@@ -47,9 +50,27 @@ run_dag(dag)
 """
 
 
-def test_retry_after_sigkill_adopts_the_running_child(
-    nomad_conn, nomad_client, dag_runner, capfd, tmp_path
-):
+def point_connection_at(emulator, monkeypatch, token: str | None) -> None:
+    conn = {"conn_type": "nomad", "host": emulator.nomad_addr}
+    if token:
+        conn["password"] = token
+    monkeypatch.setenv("AIRFLOW_CONN_NOMAD_DEFAULT", json.dumps(conn))
+
+
+@pytest.fixture(params=["acls off", "acl token"])
+def nomad_side(request, monkeypatch):
+    """``(emulator, python-nomad client)`` with ``nomad_default`` pointing at it: ACLs off
+    (nothing signed), or on with a token on the connection (every dispatch signed, and each
+    child verified before it is adopted)."""
+    acl = request.param == "acl token"
+    emulator = request.getfixturevalue("nomad_emulator_acl" if acl else "nomad_emulator")
+    point_connection_at(emulator, monkeypatch, emulator.token)
+    host, port = emulator.nomad_addr.removeprefix("http://").rsplit(":", 1)
+    return emulator, nomad.Nomad(host=host, port=int(port), token=emulator.token, timeout=30)
+
+
+def test_retry_after_sigkill_adopts_the_running_child(nomad_side, dag_runner, capfd, tmp_path):
+    _, nomad_client = nomad_side
     release = tmp_path / "release"
     nomad_client.jobs.register_job({"Job": batch_job("gated", gated_batch(release))})
 
@@ -71,9 +92,42 @@ def test_retry_after_sigkill_adopts_the_running_child(
     assert "batch finished" in output
 
 
-def test_dispatch_retried_after_a_dropped_response_creates_no_second_child(
-    nomad_conn, nomad_client, dag_runner, capfd
+def test_after_the_acl_token_changed_a_retry_refuses_its_own_running_child(
+    nomad_emulator_acl, monkeypatch, dag_runner, capfd, tmp_path
 ):
+    # The child was signed under the old token, so it cannot be told from a planted one: the
+    # retry fails, naming it, rather than adopt it or run the batch a second time beside it.
+    old = nomad_emulator_acl.token
+    new = nomad_emulator_acl.control.create_token(
+        capabilities=("dispatch-job", "read-job", "list-jobs", "read-logs", "submit-job")
+    )
+    point_connection_at(nomad_emulator_acl, monkeypatch, old)
+    host, port = nomad_emulator_acl.nomad_addr.removeprefix("http://").rsplit(":", 1)
+    nomad_client = nomad.Nomad(host=host, port=int(port), token=old, timeout=30)
+    release = tmp_path / "release"
+    nomad_client.jobs.register_job({"Job": batch_job("gated", gated_batch(release))})
+    script = tmp_path / "worker.py"
+    script.write_text(textwrap.dedent(WORKER_SCRIPT.format(here=str(TESTS_DIR))))
+    kill_worker_once_it_prints(script, "batch started")
+    [child] = children_of(nomad_client, "gated")
+
+    point_connection_at(nomad_emulator_acl, monkeypatch, new)
+    try:
+        result = dag_runner(reattach_dag())
+        output = capfd.readouterr().out
+    finally:
+        release.touch()
+
+    assert result.state == "failed"
+    assert "NomadForeignChildError" in output and child["ID"] in output, output[-3000:]
+    assert "ACL token changed" in output and old not in output and new not in output
+    assert [c["ID"] for c in children_of(nomad_client, "gated")] == [child["ID"]]
+
+
+def test_dispatch_retried_after_a_dropped_response_creates_no_second_child(
+    nomad_side, dag_runner, capfd
+):
+    nomad_conn, nomad_client = nomad_side
     nomad_client.jobs.register_job({"Job": batch_job("once", "print('ran once')")})
     # Nomad creates the child, then the connection drops before the answer arrives: the
     # hook retries the request, and the idempotency token makes Nomad return the same child.
@@ -90,7 +144,8 @@ def test_dispatch_retried_after_a_dropped_response_creates_no_second_child(
     assert nomad_conn.control.request_counts()["POST /v1/job/:job_id/dispatch"] == 2
 
 
-def test_at_most_once_batch_adopts_a_succeeded_child(nomad_conn, nomad_client, dag_runner, capfd):
+def test_at_most_once_batch_adopts_a_succeeded_child(nomad_side, dag_runner, capfd):
+    _, nomad_client = nomad_side
     nomad_client.jobs.register_job({"Job": batch_job("once", "print('ran')")})
 
     def run() -> str:
