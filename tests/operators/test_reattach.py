@@ -65,20 +65,30 @@ def nomad_side(request, monkeypatch):
     acl = request.param == "acl token"
     emulator = request.getfixturevalue("nomad_emulator_acl" if acl else "nomad_emulator")
     point_connection_at(emulator, monkeypatch, emulator.token)
+    return emulator, client_of(emulator, emulator.token)
+
+
+def client_of(emulator, token: str | None) -> nomad.Nomad:
     host, port = emulator.nomad_addr.removeprefix("http://").rsplit(":", 1)
-    return emulator, nomad.Nomad(host=host, port=int(port), token=emulator.token, timeout=30)
+    return nomad.Nomad(host=host, port=int(port), token=token, timeout=30)
 
 
-def test_retry_after_sigkill_adopts_the_running_child(nomad_side, dag_runner, capfd, tmp_path):
-    _, nomad_client = nomad_side
+def child_left_by_a_killed_worker(nomad_client: nomad.Nomad, tmp_path: Path) -> tuple[dict, Path]:
+    """Register the gated batch, run the DAG in a worker and SIGKILL it while the child runs;
+    return the child and the file that releases its batch."""
     release = tmp_path / "release"
     nomad_client.jobs.register_job({"Job": batch_job("gated", gated_batch(release))})
-
     script = tmp_path / "worker.py"
     script.write_text(textwrap.dedent(WORKER_SCRIPT.format(here=str(TESTS_DIR))))
     # The worker is following the child once the batch's first line reached its task log.
     kill_worker_once_it_prints(script, "batch started")
     [child] = children_of(nomad_client, "gated")
+    return child, release
+
+
+def test_retry_after_sigkill_adopts_the_running_child(nomad_side, dag_runner, capfd, tmp_path):
+    _, nomad_client = nomad_side
+    child, release = child_left_by_a_killed_worker(nomad_client, tmp_path)
     assert child["Status"] == "running"
 
     released = act_when_logged(capfd, "Adopting", release.touch)
@@ -102,14 +112,8 @@ def test_after_the_acl_token_changed_a_retry_refuses_its_own_running_child(
         capabilities=("dispatch-job", "read-job", "list-jobs", "read-logs", "submit-job")
     )
     point_connection_at(nomad_emulator_acl, monkeypatch, old)
-    host, port = nomad_emulator_acl.nomad_addr.removeprefix("http://").rsplit(":", 1)
-    nomad_client = nomad.Nomad(host=host, port=int(port), token=old, timeout=30)
-    release = tmp_path / "release"
-    nomad_client.jobs.register_job({"Job": batch_job("gated", gated_batch(release))})
-    script = tmp_path / "worker.py"
-    script.write_text(textwrap.dedent(WORKER_SCRIPT.format(here=str(TESTS_DIR))))
-    kill_worker_once_it_prints(script, "batch started")
-    [child] = children_of(nomad_client, "gated")
+    nomad_client = client_of(nomad_emulator_acl, old)
+    child, release = child_left_by_a_killed_worker(nomad_client, tmp_path)
 
     point_connection_at(nomad_emulator_acl, monkeypatch, new)
     try:
