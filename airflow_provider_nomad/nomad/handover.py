@@ -25,7 +25,7 @@ from airflow_provider_nomad.nomad.identity import TaskIdentity
 
 __all__ = ["cleared_before_this_try", "dispatching_try"]
 
-_TRY = re.compile(r"-try(\d+)(?:-[0-9a-f]+)?$")  # a signed token ends in its signature
+_TRY = re.compile(r"-try([1-9][0-9]*)(?:-[0-9a-f]+)?$", re.ASCII)  # signed: ends in a signature
 
 
 def cleared_before_this_try(ti: Any, retries: int) -> bool:

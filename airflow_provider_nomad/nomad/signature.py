@@ -8,15 +8,18 @@ or read its result file into XCom. Nomad's idempotency token cannot tell either,
 predictable: a dispatch carrying a planted child's token is answered with that child.
 
 So when the connection has an ACL token, the idempotency token of every dispatch carries a
-signature: an HMAC, keyed by the ACL token, over the task instance, the try, the parent job and
-what the child receives (the meta a dispatcher can set, and the payload)::
+signature: an HMAC, keyed by the ACL token, over the task instance, the try, the namespace and
+parent job, and what the child receives (the meta a dispatcher can set, and the payload)::
 
     af-<key>-try<N>-<20 hex>
 
-Nobody without the ACL token can sign, and a signature copied from a child that ended signs
-only the inputs that child ran with. A try adopts a child only when the child's own token,
-meta and payload verify; Nomad keeps all three on the child (``DispatchIdempotencyToken``,
-``Meta``, ``Payload``).
+Nobody without the ACL token can sign. A try adopts a child only when the child's token is
+exactly the one this task instance would send for the child's own meta and payload (Nomad
+keeps all three on the child: ``DispatchIdempotencyToken``, ``Meta``, ``Payload``). So a token
+copied onto other inputs does not verify, and one copied unchanged (the try number written
+``01`` is another string, so no way around it) is one Nomad answers with the original child
+for as long as it exists: a copy can only re-create, after Nomad has garbage-collected it, a
+child with the very inputs this task instance dispatched.
 
 The meta signed is the child's value of each key the parent lets a dispatch set
 (``meta_required`` and ``meta_optional``): the dispatch's value, or else the parent's default.
@@ -45,6 +48,7 @@ __all__ = ["SIGNATURE_LENGTH", "dispatch_token", "signed_meta", "unverified_reas
 
 #: Hex digits of the signature: 80 bits, too many to guess, short enough to read in the UI.
 SIGNATURE_LENGTH = 20
+_SIGNED_TRY = re.compile(rf"-try([1-9][0-9]*)-[0-9a-f]{{{SIGNATURE_LENGTH}}}", re.ASCII)
 _CONTEXT = b"airflow-provider-nomad dispatch v1\x00"
 
 
@@ -67,6 +71,7 @@ def dispatch_token(
     try_number: int,
     secret: str | None,
     *,
+    namespace: str,
     parent_id: str,
     meta: Mapping[str, str],
     payload: bytes | None,
@@ -79,11 +84,27 @@ def dispatch_token(
     token = identity.idempotency_token(try_number)
     if not secret:
         return token
-    return f"{token}-{_signature(secret, identity, try_number, parent_id, meta, payload or b'')}"
+    signed = {
+        "task_instance": [identity.dag_id, identity.task_id, identity.run_id],
+        "map_index": identity.map_index,
+        "try": try_number,
+        "namespace": namespace,
+        "parent": parent_id,
+        "meta": dict(meta),
+        "payload_sha256": hashlib.sha256(payload or b"").hexdigest(),
+    }
+    text = json.dumps(signed, sort_keys=True, separators=(",", ":")).encode()
+    digest = hmac.new(secret.encode(), _CONTEXT + text, hashlib.sha256).hexdigest()
+    return f"{token}-{digest[:SIGNATURE_LENGTH]}"
 
 
 def unverified_reason(
-    child: Mapping[str, Any], identity: TaskIdentity, parent_id: str, secret: str | None
+    child: Mapping[str, Any],
+    identity: TaskIdentity,
+    secret: str | None,
+    *,
+    namespace: str,
+    parent_id: str,
 ) -> str | None:
     """Why ``child`` (a full job) is not one this task instance dispatched; None if it is.
 
@@ -94,43 +115,23 @@ def unverified_reason(
     if child.get("Dispatched") is not True or child.get("ParentID") != parent_id:
         return f"it was not dispatched from {parent_id!r}"
     token = child.get("DispatchIdempotencyToken") or ""
-    found = re.fullmatch(
-        rf"{re.escape(identity.id_prefix_template)}-try(\d+)-([0-9a-f]{{{SIGNATURE_LENGTH}}})",
-        token,
-    )
-    if found is None:
+    found = _SIGNED_TRY.fullmatch(token.removeprefix(identity.id_prefix_template))
+    if not token.startswith(identity.id_prefix_template) or found is None:
         return "its dispatch carries no signature of this task instance"
     try:
         payload = snappy.decompress(base64.b64decode(child.get("Payload") or "", validate=True))
     except (binascii.Error, snappy.SnappyError) as exc:
         return f"its payload cannot be read ({exc})"
-    expected = _signature(
-        secret, identity, int(found.group(1)), parent_id, signed_meta(child, {}), payload
+    expected = dispatch_token(
+        identity,
+        int(found.group(1)),
+        secret,
+        namespace=namespace,
+        parent_id=parent_id,
+        meta=signed_meta(child, {}),
+        payload=payload,
     )
-    if not hmac.compare_digest(expected, found.group(2)):
+    # The whole token, not the signature alone: its other parts must be the very text signed.
+    if not hmac.compare_digest(expected.encode(), token.encode()):
         return "its signature does not match its meta and payload under this connection's ACL token"
     return None
-
-
-def _signature(
-    secret: str,
-    identity: TaskIdentity,
-    try_number: int,
-    parent_id: str,
-    meta: Mapping[str, str],
-    payload: bytes,
-) -> str:
-    signed = json.dumps(
-        {
-            "task_instance": [identity.dag_id, identity.task_id, identity.run_id],
-            "map_index": identity.map_index,
-            "try": try_number,
-            "parent": parent_id,
-            "meta": dict(meta),
-            "payload_sha256": hashlib.sha256(payload).hexdigest(),
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
-    digest = hmac.new(secret.encode(), _CONTEXT + signed, hashlib.sha256).hexdigest()
-    return digest[:SIGNATURE_LENGTH]

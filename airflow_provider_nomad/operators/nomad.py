@@ -488,7 +488,8 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             child = self._newest_of_ours(live, identity)
             if len(live) > 1:
                 self.log.warning(
-                    "Found %d live children of this task instance; adopting the newest, %s",
+                    "Found %d live children of this task instance; adopting the newest it "
+                    "dispatched, %s",
                     len(live),
                     child["ID"],
                 )
@@ -527,6 +528,7 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
                 identity,
                 try_number,
                 self.hook.settings.token,
+                namespace=self.hook.settings.namespace,
                 parent_id=self.job_id,
                 meta=signed,
                 payload=payload,
@@ -540,8 +542,7 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             self._created_index = _eval_create_index(response)
         elif self.hook.settings.token:
             # Nomad answered with an existing child carrying this token: one this try's
-            # earlier request created, unless the token was copied from a child since
-            # garbage-collected onto other inputs.
+            # earlier request created, unless someone else dispatched with it first.
             self._newest_of_ours([{"ID": child}], identity)
         self.log.info("Dispatched %s (evaluation %s)", child, response.get("EvalID") or "-")
         return child, response.get("EvalID") or None, None
@@ -565,7 +566,10 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         """The child of ``stub`` read whole, if this task instance dispatched it; otherwise
         None, with why in ``foreign``."""
         child = self.hook.get_job(stub["ID"])
-        reason = unverified_reason(child, identity, self.job_id, self.hook.settings.token)
+        settings = self.hook.settings
+        reason = unverified_reason(
+            child, identity, settings.token, namespace=settings.namespace, parent_id=self.job_id
+        )
         if reason is None:
             return child
         foreign.append((stub["ID"], reason))
@@ -592,11 +596,12 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             f"Nomad has {len(foreign)} job(s) named as children of this task instance that "
             f"this task instance did not dispatch ({named}). They are not adopted, and no "
             "batch is dispatched beside them, so the batch cannot run twice. If this provider "
-            "dispatched them before the connection's ACL token changed, they are this task's "
-            "own batch: let a running one end, then either mark this task succeeded or purge "
-            "them (`nomad job stop -purge <ID>`) and clear it to run the batch again. "
-            "Otherwise someone else dispatched them under this task's name: stop them and "
-            f"review who holds dispatch-job on {self.job_id!r} in "
+            "dispatched them before the connection's ACL token changed (or a version of it "
+            "that did not sign dispatches did), they are this task's own batch: let a running "
+            "one end, then either mark this task succeeded or purge them "
+            "(`nomad job stop -purge <ID>`) and clear it to run the batch again. Otherwise "
+            "someone else dispatched them under this task's name: stop them and review who "
+            f"holds dispatch-job on {self.job_id!r} in "
             f"namespace {namespace!r}."
         )
 

@@ -205,6 +205,7 @@ def test_a_copied_token_on_other_inputs_is_refused_when_nomad_answers_the_dispat
         identity(dag_id),
         1,
         gated.airflow_token,
+        namespace="default",
         parent_id="settlement",
         meta=signed_meta(parent, {"business_date": BUSINESS_DATE}),
         payload=None,

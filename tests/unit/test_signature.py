@@ -46,10 +46,15 @@ def signed_token(try_number=1, secret=SECRET, meta=META, payload=PAYLOAD) -> str
         IDENTITY,
         try_number,
         secret,
+        namespace="default",
         parent_id="settlement",
         meta=signed_meta(PARENT, meta),
         payload=payload,
     )
+
+
+def verdict(child: dict, secret: str | None = SECRET, namespace: str = "default") -> str | None:
+    return unverified_reason(child, IDENTITY, secret, namespace=namespace, parent_id="settlement")
 
 
 def test_the_meta_signed_is_what_a_dispatcher_chooses_with_the_parents_defaults():
@@ -64,7 +69,7 @@ def test_a_child_this_task_instance_dispatched_verifies():
     assert token.startswith(f"{IDENTITY.idempotency_token(1)}-")
     assert len(token.rsplit("-", 1)[1]) == SIGNATURE_LENGTH
     assert SECRET not in token
-    assert unverified_reason(child_of(token), IDENTITY, "settlement", SECRET) is None
+    assert verdict(child_of(token)) is None
     assert dispatching_try(child_of(signed_token(try_number=3)), IDENTITY) == 3
 
 
@@ -111,6 +116,16 @@ def test_the_token_is_the_same_for_the_same_try_and_inputs():
             id="signed under another ACL token",
         ),
         pytest.param(
+            child_of(signed_token().replace("-try1-", "-try01-")),
+            "carries no signature",
+            id="try number written another way",
+        ),
+        pytest.param(
+            child_of(signed_token().replace("-try1-", "-try\u0661-")),
+            "carries no signature",
+            id="try number in other digits",
+        ),
+        pytest.param(
             child_of(signed_token(), ParentID="other"), "not dispatched from", id="other parent"
         ),
         pytest.param(
@@ -124,21 +139,29 @@ def test_the_token_is_the_same_for_the_same_try_and_inputs():
     ],
 )
 def test_what_this_task_instance_did_not_dispatch_does_not_verify(child, says):
-    reason = unverified_reason(child, IDENTITY, "settlement", SECRET)
+    reason = verdict(child)
     assert reason is not None and says in reason
     assert SECRET not in reason
+
+
+def test_a_child_signed_for_another_namespace_does_not_verify():
+    assert "does not match" in verdict(child_of(signed_token()), namespace="risk")
 
 
 def test_another_task_instance_s_signed_child_does_not_verify():
     other = TaskIdentity("nightly_settlement", "settle", "scheduled__2026-12-06T00:00:00+00:00")
     token = dispatch_token(
-        other, 1, SECRET, parent_id="settlement", meta=signed_meta(PARENT, META), payload=PAYLOAD
+        other,
+        1,
+        SECRET,
+        namespace="default",
+        parent_id="settlement",
+        meta=signed_meta(PARENT, META),
+        payload=PAYLOAD,
     )
-    assert "carries no signature" in unverified_reason(
-        child_of(token), IDENTITY, "settlement", SECRET
-    )
+    assert "carries no signature" in verdict(child_of(token))
 
 
 def test_without_an_acl_token_nothing_is_signed_or_verified():
     assert signed_token(secret=None) == IDENTITY.idempotency_token(1)
-    assert unverified_reason(child_of("anything"), IDENTITY, "settlement", None) is None
+    assert verdict(child_of("anything"), secret=None) is None
