@@ -23,9 +23,10 @@ from typing import Any
 
 from airflow_provider_nomad.nomad.identity import TaskIdentity
 
-__all__ = ["cleared_before_this_try", "dispatching_try"]
+__all__ = ["cleared_before_this_try", "dispatched_after_a_clear", "dispatching_try"]
 
-_TRY = re.compile(r"-try([1-9][0-9]*)(?:-[0-9a-f]+)?$", re.ASCII)  # signed: ends in a signature
+# af-<key>-try<N>, then -cleared for a try that started from a clear, then a signature if signed
+_TRY = re.compile(r"-try([1-9][0-9]*)(-cleared)?(?:-[0-9a-f]+)?$", re.ASCII)
 
 
 def cleared_before_this_try(ti: Any, retries: int) -> bool:
@@ -48,3 +49,10 @@ def dispatching_try(child: dict[str, Any], identity: TaskIdentity) -> int | None
         return None
     found = _TRY.search(token)
     return int(found.group(1)) if found else None
+
+
+def dispatched_after_a_clear(child: dict[str, Any], identity: TaskIdentity) -> bool:
+    """Whether ``child`` (a full job) was dispatched by a try that started from a clear."""
+    token = child.get("DispatchIdempotencyToken") or ""
+    found = _TRY.search(token) if token.startswith(identity.id_prefix_template) else None
+    return bool(found and found.group(2))

@@ -39,5 +39,10 @@ class TaskIdentity:
         """
         return f"{parent_job_id}/dispatch-{self.id_prefix_template}-"
 
-    def idempotency_token(self, try_number: int) -> str:
-        return f"{self.id_prefix_template}-try{try_number}"
+    def idempotency_token(self, try_number: int, *, cleared: bool = False) -> str:
+        """``af-<key>-try<N>``, with ``-cleared`` for a try that started from a clear.
+
+        The mark lets a later try tell which children came before the clear: a clear asks
+        for the batch to run again, so their results are not this run's.
+        """
+        return f"{self.id_prefix_template}-try{try_number}" + ("-cleared" if cleared else "")

@@ -48,7 +48,7 @@ __all__ = ["SIGNATURE_LENGTH", "dispatch_token", "signed_meta", "unverified_reas
 
 #: Hex digits of the signature: 80 bits, too many to guess, short enough to read in the UI.
 SIGNATURE_LENGTH = 20
-_SIGNED_TRY = re.compile(rf"-try([1-9][0-9]*)-[0-9a-f]{{{SIGNATURE_LENGTH}}}", re.ASCII)
+_SIGNED_TRY = re.compile(rf"-try([1-9][0-9]*)(-cleared)?-[0-9a-f]{{{SIGNATURE_LENGTH}}}", re.ASCII)
 _CONTEXT = b"airflow-provider-nomad dispatch v1\x00"
 
 
@@ -75,19 +75,22 @@ def dispatch_token(
     parent_id: str,
     meta: Mapping[str, str],
     payload: bytes | None,
+    cleared: bool = False,
 ) -> str:
     """The idempotency token of a try's dispatch, signed when there is a ``secret``.
 
     :param secret: the connection's ACL token, or None when it has none.
     :param meta: the child's dispatcher-set meta (:func:`signed_meta` of the parent).
+    :param cleared: the try started from a clear (marked in the token, and signed).
     """
-    token = identity.idempotency_token(try_number)
+    token = identity.idempotency_token(try_number, cleared=cleared)
     if not secret:
         return token
     signed = {
         "task_instance": [identity.dag_id, identity.task_id, identity.run_id],
         "map_index": identity.map_index,
         "try": try_number,
+        "cleared": cleared,
         "namespace": namespace,
         "parent": parent_id,
         "meta": dict(meta),
@@ -130,6 +133,7 @@ def unverified_reason(
         parent_id=parent_id,
         meta=signed_meta(child, {}),
         payload=payload,
+        cleared=found.group(2) is not None,
     )
     # The whole token, not the signature alone: its other parts must be the very text signed.
     if not hmac.compare_digest(expected.encode(), token.encode()):

@@ -32,7 +32,11 @@ from airflow_provider_nomad.nomad.dispatch_input import (
     normalize_meta,
 )
 from airflow_provider_nomad.nomad.follow import JobFollower
-from airflow_provider_nomad.nomad.handover import cleared_before_this_try, dispatching_try
+from airflow_provider_nomad.nomad.handover import (
+    cleared_before_this_try,
+    dispatched_after_a_clear,
+    dispatching_try,
+)
 from airflow_provider_nomad.nomad.identity import TaskIdentity
 from airflow_provider_nomad.nomad.job_state import read_job_state
 from airflow_provider_nomad.nomad.jobspec_input import load_job
@@ -477,7 +481,8 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         :param cleared: this try exists because the task instance was cleared (see
             :mod:`~airflow_provider_nomad.nomad.handover`): a live child of an earlier try is
             stopped and waited for instead of adopted, and a succeeded one is not reused
-            unless ``adopt_succeeded_child`` says so.
+            unless ``adopt_succeeded_child`` says so. Its dispatch is marked, for the retries
+            after it (:meth:`_since_the_last_clear`).
         """
         self._created_index = None
         children = self.hook.list_jobs(prefix=identity.children_prefix(self.job_id))
@@ -497,6 +502,10 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             Stats.incr("nomad.dispatch.adopted")
             return child["ID"], None, "running"
         if self.adopt_succeeded_child or (self.result_file is not None and not cleared):
+            if not self.adopt_succeeded_child:
+                # Reading a result again, not keeping a batch from ever running twice: a
+                # result from before a clear is not this run's.
+                children = self._since_the_last_clear(children, identity)
             foreign: list[tuple[str, str]] = []
             succeeded = self._newest_succeeded(
                 children,
@@ -532,6 +541,7 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
                 parent_id=self.job_id,
                 meta=signed,
                 payload=payload,
+                cleared=cleared,
             ),
         )
         Stats.incr("nomad.dispatch")
@@ -566,14 +576,35 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         """The child of ``stub`` read whole, if this task instance dispatched it; otherwise
         None, with why in ``foreign``."""
         child = self.hook.get_job(stub["ID"])
-        settings = self.hook.settings
-        reason = unverified_reason(
-            child, identity, settings.token, namespace=settings.namespace, parent_id=self.job_id
-        )
+        reason = self._unverified_reason(child, identity)
         if reason is None:
             return child
         foreign.append((stub["ID"], reason))
         return None
+
+    def _unverified_reason(self, child: dict[str, Any], identity: TaskIdentity) -> str | None:
+        settings = self.hook.settings
+        return unverified_reason(
+            child, identity, settings.token, namespace=settings.namespace, parent_id=self.job_id
+        )
+
+    def _since_the_last_clear(
+        self, children: list[dict[str, Any]], identity: TaskIdentity
+    ) -> list[dict[str, Any]]:
+        """The children (stubs) from the newest one a try started by a clear dispatched, on;
+        all of them when there is none. One read per child, newest first, until it is found.
+
+        A cleared try marks its dispatch (:meth:`TaskIdentity.idempotency_token`), signed
+        when the connection has an ACL token, so a planted mark is not believed.
+        """
+        newest_first = sorted(children, key=lambda c: c.get("CreateIndex", 0), reverse=True)
+        for position, stub in enumerate(newest_first):
+            child = self.hook.get_job(stub["ID"])
+            if dispatched_after_a_clear(child, identity) and not self._unverified_reason(
+                child, identity
+            ):
+                return newest_first[: position + 1]
+        return children
 
     def _refuse_foreign(self, foreign: list[tuple[str, str]], *, adopting: str | None) -> None:
         """Warn of the ``foreign`` children passed over for ``adopting``; with nothing to

@@ -13,16 +13,14 @@ the second held back until the test releases it, so each kill lands at a known p
 
 from __future__ import annotations
 
-import json
 import re
 import signal
-import textwrap
 from collections import Counter
 from pathlib import Path
 
 import httpx
 import pytest
-from airflow_deployment import HANG_BOUND, Deployment
+from airflow_deployment import HANG_BOUND, Deployment, deployment_for, register_on_fresh_emulator
 from nomad_testlib import batch_job
 
 DAG_ID = "settle_deferred"
@@ -60,28 +58,16 @@ def release(tmp_path) -> Path:
 
 @pytest.fixture
 def cluster(nomad_emulator, release):
-    nomad_emulator.control.reset()
-    with httpx.Client(base_url=nomad_emulator.nomad_addr, timeout=30) as nomad:
-        job = batch_job(PARENT, two_phase_batch(release))
-        nomad.post("/v1/jobs", json={"Job": job}).raise_for_status()
+    register_on_fresh_emulator(nomad_emulator, batch_job(PARENT, two_phase_batch(release)))
     return nomad_emulator
 
 
 @pytest.fixture
 def deployment(pristine_airflow_db, tmp_path, cluster):
-    conn = json.dumps({"conn_type": "nomad", "host": cluster.nomad_addr})
-    dep = Deployment(
-        tmp_path / "home",
-        pristine_airflow_db,
-        env={
-            "AIRFLOW_CONN_NOMAD_DEFAULT": conn,
-            # A replacement triggerer takes over a dead one's triggers once its heartbeat is
-            # this old.
-            "AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5",
-        },
-    )
-    (dep.dags / "settle_deferred.py").write_text(textwrap.dedent(DAG_FILE))
-    with dep:
+    # A replacement triggerer takes over a dead one's triggers once its heartbeat is this old.
+    env = {"AIRFLOW__TRIGGERER__TRIGGERER_HEALTH_CHECK_THRESHOLD": "5"}
+    files = {"settle_deferred.py": DAG_FILE}
+    with deployment_for(pristine_airflow_db, tmp_path / "home", cluster, files, env) as dep:
         yield dep
 
 

@@ -11,7 +11,11 @@ import pytest
 
 from airflow_provider_nomad.nomad import checkpoint as checkpoint_module
 from airflow_provider_nomad.nomad.checkpoint import XCOM_KEY, LogCheckpoint, merge_offsets
-from airflow_provider_nomad.nomad.handover import cleared_before_this_try, dispatching_try
+from airflow_provider_nomad.nomad.handover import (
+    cleared_before_this_try,
+    dispatched_after_a_clear,
+    dispatching_try,
+)
 from airflow_provider_nomad.nomad.identity import TaskIdentity
 
 
@@ -43,6 +47,24 @@ def test_the_dispatching_try_is_read_off_the_token():
     other = TaskIdentity("d", "t", "another run")
     assert dispatching_try(child, other) is None
     assert dispatching_try({}, identity) is None
+
+
+@pytest.mark.parametrize(
+    ("token", "try_number", "after_a_clear"),
+    [
+        ("af-{key}-try3", 3, False),
+        ("af-{key}-try3-cleared", 3, True),
+        ("af-{key}-try3-" + "0a" * 10, 3, False),
+        ("af-{key}-try3-cleared-" + "0a" * 10, 3, True),
+        ("af-{key}-try03-cleared", None, False),
+        ("af-another-try3-cleared", None, False),
+    ],
+)
+def test_a_dispatch_after_a_clear_is_told_by_its_token(token, try_number, after_a_clear):
+    identity = TaskIdentity("d", "t", "r")
+    child = {"DispatchIdempotencyToken": token.format(key=identity.key)}
+    assert dispatching_try(child, identity) == try_number
+    assert dispatched_after_a_clear(child, identity) is after_a_clear
 
 
 def test_offsets_merge_to_the_furthest_written():

@@ -41,11 +41,12 @@ def child_of(token: str, meta=META, payload=PAYLOAD, **fields) -> dict:
     }
 
 
-def signed_token(try_number=1, secret=SECRET, meta=META, payload=PAYLOAD) -> str:
+def signed_token(try_number=1, secret=SECRET, meta=META, payload=PAYLOAD, cleared=False) -> str:
     return dispatch_token(
         IDENTITY,
         try_number,
         secret,
+        cleared=cleared,
         namespace="default",
         parent_id="settlement",
         meta=signed_meta(PARENT, meta),
@@ -71,6 +72,12 @@ def test_a_child_this_task_instance_dispatched_verifies():
     assert SECRET not in token
     assert verdict(child_of(token)) is None
     assert dispatching_try(child_of(signed_token(try_number=3)), IDENTITY) == 3
+
+
+def test_a_cleared_try_s_dispatch_is_marked_and_verifies():
+    token = signed_token(try_number=2, cleared=True)
+    assert token.startswith(f"{IDENTITY.idempotency_token(2)}-cleared-")
+    assert verdict(child_of(token)) is None
 
 
 def test_the_token_is_the_same_for_the_same_try_and_inputs():
@@ -124,6 +131,16 @@ def test_the_token_is_the_same_for_the_same_try_and_inputs():
             child_of(signed_token().replace("-try1-", "-try\u0661-")),
             "carries no signature",
             id="try number in other digits",
+        ),
+        pytest.param(
+            child_of(signed_token().replace("-try1-", "-try1-cleared-")),
+            "does not match",
+            id="a clear mark added",
+        ),
+        pytest.param(
+            child_of(signed_token(cleared=True).replace("-cleared-", "-")),
+            "does not match",
+            id="a clear mark removed",
         ),
         pytest.param(
             child_of(signed_token(), ParentID="other"), "not dispatched from", id="other parent"
