@@ -282,8 +282,28 @@ class Deployment:
 
         return self.wait_for(reached, f"{task_id} to be {sorted(states)}", timeout=timeout)
 
+    def dag_run(self, dag_id: str, run_id: str) -> dict[str, Any]:
+        return self._json("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+
+    def wait_for_run_state(
+        self, dag_id: str, run_id: str, states: set[str], timeout: float = HANG_BOUND
+    ) -> dict[str, Any]:
+        """The DAG run once its state is one of ``states``."""
+
+        def reached() -> dict[str, Any] | None:
+            run = self.dag_run(dag_id, run_id)
+            return run if run["state"] in states else None
+
+        return self.wait_for(reached, f"DAG run {run_id} to be {sorted(states)}", timeout=timeout)
+
     def clear(self, dag_id: str, run_id: str, task_id: str) -> None:
-        """Clear one task instance, as the UI's Clear button does."""
+        """Clear one task instance, as the UI's Clear button does.
+
+        Clearing the last task of a run while the scheduler marks that run finished can be
+        lost: the scheduler's write of the run's end lands after the clear, and the cleared
+        task instance then waits in a finished run that nothing schedules again. Clear a
+        finished task once its run has ended (:meth:`wait_for_run_state`), as a person would.
+        """
         self._json(
             "POST",
             f"/api/v2/dags/{dag_id}/clearTaskInstances",

@@ -85,6 +85,9 @@ def test_the_retry_of_a_cleared_try_never_reports_a_result_from_before_the_clear
     first_run = dep.wait_for_state(DAG_ID, run_id, TASK_ID, {"success", "failed"})
     assert first_run["state"] == "success", dep.task_log(DAG_ID, run_id, TASK_ID, 1)[-3000:]
     [before_clear] = _children(cluster)
+    # Cleared before the scheduler has marked the run successful, the clear can be lost to
+    # that write (see ``Deployment.clear``).
+    dep.wait_for_run_state(DAG_ID, run_id, {"success"})
 
     broken.touch()
     dep.clear(DAG_ID, run_id, TASK_ID)
