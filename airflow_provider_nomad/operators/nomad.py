@@ -36,6 +36,7 @@ from airflow_provider_nomad.nomad.handover import (
     cleared_before_this_try,
     dispatched_after_a_clear,
     dispatching_try,
+    first_try_since_the_last_clear,
 )
 from airflow_provider_nomad.nomad.identity import TaskIdentity
 from airflow_provider_nomad.nomad.job_state import read_job_state
@@ -436,6 +437,7 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             payload,
             signed=signed_meta(parent, meta),
             cleared=cleared_before_this_try(ti, self.retries),
+            since_try=first_try_since_the_last_clear(ti, self.retries),
         )
         awaited = self.wait_for_completion and adopted != "succeeded"
         url = self._announce(ti, child, awaited=awaited)
@@ -469,6 +471,7 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         *,
         signed: dict[str, str],
         cleared: bool = False,
+        since_try: int = 1,
     ) -> tuple[str, str | None, str | None]:
         """Return ``(child job ID, dispatch eval ID or None, how it was adopted or None)``.
 
@@ -483,6 +486,7 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             stopped and waited for instead of adopted, and a succeeded one is not reused
             unless ``adopt_succeeded_child`` says so. Its dispatch is marked, for the retries
             after it (:meth:`_since_the_last_clear`).
+        :param since_try: the first try since the task instance was last cleared.
         """
         self._created_index = None
         children = self.hook.list_jobs(prefix=identity.children_prefix(self.job_id))
@@ -502,14 +506,15 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             Stats.incr("nomad.dispatch.adopted")
             return child["ID"], None, "running"
         if self.adopt_succeeded_child or (self.result_file is not None and not cleared):
+            read: dict[str, dict[str, Any]] = {}
             if not self.adopt_succeeded_child:
                 # Reading a result again, not keeping a batch from ever running twice: a
                 # result from before a clear is not this run's.
-                children = self._since_the_last_clear(children, identity)
+                children = self._since_the_last_clear(children, identity, since_try, read)
             foreign: list[tuple[str, str]] = []
             succeeded = self._newest_succeeded(
                 children,
-                ours=(lambda stub: self._verified(stub, identity, foreign) is not None)
+                ours=(lambda stub: self._verified(stub, identity, foreign, read) is not None)
                 if self.hook.settings.token
                 else None,
             )
@@ -571,11 +576,16 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         raise NomadForeignChildError(self._foreign_child_message(foreign))
 
     def _verified(
-        self, stub: dict[str, Any], identity: TaskIdentity, foreign: list[tuple[str, str]]
+        self,
+        stub: dict[str, Any],
+        identity: TaskIdentity,
+        foreign: list[tuple[str, str]],
+        read: dict[str, dict[str, Any]] | None = None,
     ) -> dict[str, Any] | None:
-        """The child of ``stub`` read whole, if this task instance dispatched it; otherwise
-        None, with why in ``foreign``."""
-        child = self.hook.get_job(stub["ID"])
+        """The child of ``stub`` read whole (or as found in ``read``, the children already
+        read by ID), if this task instance dispatched it; otherwise None, with why in
+        ``foreign``."""
+        child = (read or {}).get(stub["ID"]) or self.hook.get_job(stub["ID"])
         reason = self._unverified_reason(child, identity)
         if reason is None:
             return child
@@ -589,21 +599,32 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         )
 
     def _since_the_last_clear(
-        self, children: list[dict[str, Any]], identity: TaskIdentity
+        self,
+        children: list[dict[str, Any]],
+        identity: TaskIdentity,
+        since_try: int,
+        read: dict[str, dict[str, Any]],
     ) -> list[dict[str, Any]]:
-        """The children (stubs) from the newest one a try started by a clear dispatched, on;
-        all of them when there is none. One read per child, newest first, until it is found.
+        """The children (stubs) dispatched since the task instance was last cleared; all of
+        them when it never was. One read per child, newest first (kept in ``read`` by ID),
+        until one from before the clear or the cleared try's own is found.
 
-        A cleared try marks its dispatch (:meth:`TaskIdentity.idempotency_token`), signed
-        when the connection has an ACL token, so a planted mark is not believed.
+        Two signs tell them, each enough alone: the try number in the child's token against
+        ``since_try`` (the first try since the clear), which finds the clear even when the
+        cleared try failed before it dispatched; and the mark a cleared try puts on its
+        dispatch (:meth:`TaskIdentity.idempotency_token`), which still holds when the task's
+        ``retries`` changed since the clear. Only a child that verifies is believed.
         """
         newest_first = sorted(children, key=lambda c: c.get("CreateIndex", 0), reverse=True)
         for position, stub in enumerate(newest_first):
-            child = self.hook.get_job(stub["ID"])
-            if dispatched_after_a_clear(child, identity) and not self._unverified_reason(
-                child, identity
-            ):
+            child = read[stub["ID"]] = self.hook.get_job(stub["ID"])
+            if self._unverified_reason(child, identity):
+                continue
+            if dispatched_after_a_clear(child, identity):
                 return newest_first[: position + 1]
+            earlier = dispatching_try(child, identity)
+            if earlier is not None and earlier < since_try:
+                return newest_first[:position]
         return children
 
     def _refuse_foreign(self, foreign: list[tuple[str, str]], *, adopting: str | None) -> None:
@@ -760,6 +781,7 @@ class NomadRunJobOperator(_FollowingJobOperator):
             identity,
             ti.try_number,
             cleared=cleared_before_this_try(ti, self.retries),
+            since_try=first_try_since_the_last_clear(ti, self.retries),
         )
         self._announce(ti, job_id, awaited=adopted not in ("succeeded", "ended"))
 
@@ -781,8 +803,14 @@ class NomadRunJobOperator(_FollowingJobOperator):
         try_number: int,
         *,
         cleared: bool,
+        since_try: int = 1,
     ) -> tuple[str, str | None, str | None]:
-        """Return ``(job ID, register eval ID or None, how it was adopted or None)``."""
+        """Return ``(job ID, register eval ID or None, how it was adopted or None)``.
+
+        :param cleared: this try exists because the task instance was cleared: a live job of
+            an earlier try is stopped and waited for instead of adopted.
+        :param since_try: the first try since the task instance was last cleared.
+        """
         self._created_index = None
         jobs = self.hook.list_jobs(prefix=run_job_prefix(base_id, identity))
         live = [j for j in jobs if j.get("Status") in JobStatus.LIVE and not j.get("Stop")]
@@ -810,7 +838,12 @@ class NomadRunJobOperator(_FollowingJobOperator):
             self.log.info("%s was registered by this try and has ended; reporting its end", own_id)
             return own_id, None, "ended"
         if self.adopt_succeeded_job or (self.result_file is not None and not cleared):
-            succeeded = self._newest_succeeded(jobs)
+            candidates = jobs
+            if not self.adopt_succeeded_job:
+                # Reading a result again, not keeping a batch from ever running twice: a
+                # result from before a clear is not this run's.
+                candidates = [j for j in jobs if (registering_try(j["ID"]) or 0) >= since_try]
+            succeeded = self._newest_succeeded(candidates)
             if succeeded is not None:
                 self.log.info(
                     "Adopting %s: an earlier try ran it to success, so the batch is not run again",

@@ -1,9 +1,9 @@
 """A clear asks for the batch to run again: a retry after the cleared try never reports the
-result of a child from before the clear (real scheduler, worker and api-server).
+result of a job from before the clear (real scheduler, worker and api-server).
 
-Try 1 succeeds and its result is read. The task instance is cleared; the cleared try's batch
-fails; its retry must run the batch again, not adopt try 1's succeeded child and report that
-stale result as this run's.
+Try 1 succeeds and its result is read. The task instance is cleared; the cleared try fails
+(its batch fails, or it fails before it dispatches anything); its retry must run the batch
+again, not adopt try 1's succeeded job and report that stale result as this run's.
 """
 
 from __future__ import annotations
@@ -19,22 +19,6 @@ DAG_ID = "settle_with_result"
 TASK_ID = "settle"
 PARENT = "settle-result"
 
-DAG_FILE = f"""
-import datetime as dt
-import pendulum
-from airflow.sdk import DAG
-from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
-
-with DAG({DAG_ID!r}, schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False):
-    NomadDispatchJobOperator(
-        task_id={TASK_ID!r},
-        job_id={PARENT!r},
-        result_file="alloc/result.json",
-        retries=1,
-        retry_delay=dt.timedelta(0),
-    )
-"""
-
 
 def settlement(broken: Path) -> str:
     """Writes its result, or fails once ``broken`` exists."""
@@ -48,9 +32,50 @@ def settlement(broken: Path) -> str:
     """
 
 
+def dag_file(operator: str, broken: Path, trip: Path) -> str:
+    """The DAG: ``operator`` with a result file and one retry. Its try fails before it runs
+    anything once, the first time ``trip`` exists (a setup step that fails)."""
+    if operator == "dispatch":
+        task = f"NomadDispatchJobOperator(job_id={PARENT!r}, "
+    else:
+        job = batch_job(PARENT, settlement(broken), parameterized=False)
+        task = f"NomadRunJobOperator(job={job!r}, "
+    return f"""
+import datetime as dt
+import os
+import pendulum
+from airflow.sdk import DAG
+from airflow_provider_nomad.operators.nomad import (
+    NomadDispatchJobOperator,
+    NomadRunJobOperator,
+)
+
+
+def setup_step(context):
+    if os.path.exists({str(trip)!r}):
+        os.remove({str(trip)!r})
+        raise RuntimeError("the setup step failed before anything ran")
+
+
+with DAG({DAG_ID!r}, schedule=None, start_date=pendulum.datetime(2026, 1, 1), catchup=False):
+    {task}
+        task_id={TASK_ID!r},
+        result_file="alloc/result.json",
+        retries=1,
+        retry_delay=dt.timedelta(0),
+        pre_execute=setup_step,
+    )
+"""
+
+
 @pytest.fixture
 def broken(tmp_path) -> Path:
     return tmp_path / "broken"
+
+
+@pytest.fixture
+def trip(tmp_path) -> Path:
+    return tmp_path / "trip"
 
 
 @pytest.fixture
@@ -59,16 +84,23 @@ def cluster(nomad_emulator, broken):
     return nomad_emulator
 
 
+@pytest.fixture(params=["dispatch", "run-job"])
+def operator(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-def deployment(pristine_airflow_db, tmp_path, cluster):
-    files = {"settle_with_result.py": DAG_FILE}
+def deployment(pristine_airflow_db, tmp_path, cluster, operator, broken, trip):
+    files = {"settle_with_result.py": dag_file(operator, broken, trip)}
     with deployment_for(pristine_airflow_db, tmp_path / "home", cluster, files) as dep:
         yield dep
 
 
-def _children(cluster) -> list[dict]:
+def _jobs(cluster, operator: str) -> list[dict]:
+    """The jobs the task ran, oldest first (children, or jobs registered per try)."""
+    prefix = f"{PARENT}/dispatch-" if operator == "dispatch" else f"{PARENT}-af-"
     with httpx.Client(base_url=cluster.nomad_addr, timeout=30) as nomad:
-        stubs = nomad.get("/v1/jobs", params={"prefix": f"{PARENT}/dispatch-"}).json()
+        stubs = nomad.get("/v1/jobs", params={"prefix": prefix}).json()
         return [
             nomad.get(f"/v1/job/{s['ID'].replace('/', '%2F')}").json()
             for s in sorted(stubs, key=lambda s: s["CreateIndex"])
@@ -77,19 +109,22 @@ def _children(cluster) -> list[dict]:
 
 @pytest.mark.slow
 @pytest.mark.timeout(2 * HANG_BOUND)
+@pytest.mark.parametrize("cleared_try_fails", ["in its batch", "before it runs anything"])
 def test_the_retry_of_a_cleared_try_never_reports_a_result_from_before_the_clear(
-    deployment, cluster, broken
+    deployment, cluster, operator, broken, trip, cleared_try_fails
 ):
     dep = deployment
     run_id = dep.trigger(DAG_ID)
     first_run = dep.wait_for_state(DAG_ID, run_id, TASK_ID, {"success", "failed"})
     assert first_run["state"] == "success", dep.task_log(DAG_ID, run_id, TASK_ID, 1)[-3000:]
-    [before_clear] = _children(cluster)
+    [before_clear] = _jobs(cluster, operator)
     # Cleared before the scheduler has marked the run successful, the clear can be lost to
     # that write (see ``Deployment.clear``).
     dep.wait_for_run_state(DAG_ID, run_id, {"success"})
 
     broken.touch()
+    if cleared_try_fails == "before it runs anything":
+        trip.touch()
     dep.clear(DAG_ID, run_id, TASK_ID)
 
     def retry_of_the_cleared_try_ended() -> dict | None:
@@ -100,7 +135,17 @@ def test_the_retry_of_a_cleared_try_never_reports_a_result_from_before_the_clear
     log = dep.task_log(DAG_ID, run_id, TASK_ID, 3)
     assert ti["state"] == "failed", log[-3000:]
     assert f"Adopting {before_clear['ID']}" not in log
-    cleared, retried = _children(cluster)[1:]
-    # The cleared try marked its dispatch; its retry ran the batch again.
-    assert cleared["DispatchIdempotencyToken"].endswith("-try2-cleared")
-    assert retried["DispatchIdempotencyToken"].endswith("-try3")
+    assert not trip.exists()  # the cleared try did fail before it ran anything
+    after_clear = _jobs(cluster, operator)[1:]
+    if operator == "run-job":
+        assert [job["ID"][-5:] for job in after_clear] == (
+            ["-try2", "-try3"] if cleared_try_fails == "in its batch" else ["-try3"]
+        )
+    elif cleared_try_fails == "in its batch":
+        cleared, retried = after_clear
+        # The cleared try marked its dispatch; its retry ran the batch again.
+        assert cleared["DispatchIdempotencyToken"].endswith("-try2-cleared")
+        assert retried["DispatchIdempotencyToken"].endswith("-try3")
+    else:
+        [retried] = after_clear
+        assert retried["DispatchIdempotencyToken"].endswith("-try3")
