@@ -254,3 +254,19 @@ class BatchLog:
         for match in self.PATTERN.finditer(self.text):
             found[match["stream"]].append(match["text"])
         return found
+
+
+def point_connection_at(emulator, monkeypatch, token: str | None) -> None:
+    """Point ``nomad_default`` at ``emulator``, with ``token`` as its ACL token if given."""
+    import json
+
+    conn = {"conn_type": "nomad", "host": emulator.nomad_addr}
+    if token:
+        conn["password"] = token
+    monkeypatch.setenv("AIRFLOW_CONN_NOMAD_DEFAULT", json.dumps(conn))
+
+
+def client_of(emulator, token: str | None) -> nomad.Nomad:
+    """A python-nomad client of ``emulator``."""
+    host, port = emulator.nomad_addr.removeprefix("http://").rsplit(":", 1)
+    return nomad.Nomad(host=host, port=int(port), token=token, timeout=30)

@@ -491,10 +491,15 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         self._created_index = None
         children = self.hook.list_jobs(prefix=identity.children_prefix(self.job_id))
         live = [c for c in children if c.get("Status") in JobStatus.LIVE and not c.get("Stop")]
-        if live and cleared:
+        from_before_the_clear = False
+        if live and not cleared:
+            child = self._newest_of_ours(live, identity)
+            # A live child from before the last clear: the cleared try failed before it
+            # stopped it, and the earlier try's own stop has not landed (yet).
+            from_before_the_clear = (dispatching_try(child, identity) or since_try) < since_try
+        if live and (cleared or from_before_the_clear):
             self._retire_cleared_children(live)
         elif live:
-            child = self._newest_of_ours(live, identity)
             if len(live) > 1:
                 self.log.warning(
                     "Found %d live children of this task instance; adopting the newest it "
@@ -609,22 +614,24 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         them when it never was. One read per child, newest first (kept in ``read`` by ID),
         until one from before the clear or the cleared try's own is found.
 
-        Two signs tell them, each enough alone: the try number in the child's token against
-        ``since_try`` (the first try since the clear), which finds the clear even when the
-        cleared try failed before it dispatched; and the mark a cleared try puts on its
-        dispatch (:meth:`TaskIdentity.idempotency_token`), which still holds when the task's
-        ``retries`` changed since the clear. Only a child that verifies is believed.
+        Two signs tell them: the try number in the child's token against ``since_try`` (the
+        first try since the last clear), which finds the clear even when the cleared try failed
+        before it dispatched; then the mark a cleared try puts on its dispatch
+        (:meth:`TaskIdentity.idempotency_token`), which still finds it when the task's
+        ``retries`` rose since the clear (``since_try`` then comes out too early). The try
+        number goes first: the mark of an older clear must not let through a child from before
+        the newest one. Only a child that verifies is believed.
         """
         newest_first = sorted(children, key=lambda c: c.get("CreateIndex", 0), reverse=True)
         for position, stub in enumerate(newest_first):
             child = read[stub["ID"]] = self.hook.get_job(stub["ID"])
             if self._unverified_reason(child, identity):
                 continue
-            if dispatched_after_a_clear(child, identity):
-                return newest_first[: position + 1]
             earlier = dispatching_try(child, identity)
             if earlier is not None and earlier < since_try:
                 return newest_first[:position]
+            if dispatched_after_a_clear(child, identity):
+                return newest_first[: position + 1]
         return children
 
     def _refuse_foreign(self, foreign: list[tuple[str, str]], *, adopting: str | None) -> None:
@@ -814,10 +821,16 @@ class NomadRunJobOperator(_FollowingJobOperator):
         self._created_index = None
         jobs = self.hook.list_jobs(prefix=run_job_prefix(base_id, identity))
         live = [j for j in jobs if j.get("Status") in JobStatus.LIVE and not j.get("Stop")]
-        if live and cleared:
+        newest_live = max(live, key=lambda j: j.get("CreateIndex", 0), default=None)
+        # The newest live job is from before the last clear: the cleared try failed before it
+        # stopped it, and the earlier try's own stop has not landed (yet).
+        from_before_the_clear = (
+            newest_live is not None and (registering_try(newest_live["ID"]) or 0) < since_try
+        )
+        if live and (cleared or from_before_the_clear):
             self._retire_cleared_children(live)
-        elif live:
-            job = max(live, key=lambda j: j.get("CreateIndex", 0))
+        elif newest_live is not None:
+            job = newest_live
             earlier = registering_try(job["ID"])
             self.log.info(
                 "Adopting %s: registered by %s of this task instance and still %s. That try "

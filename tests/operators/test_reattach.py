@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import textwrap
 from pathlib import Path
 
 import nomad
 import pendulum
-import pytest
 from airflow.sdk import DAG
-from nomad_testlib import act_when_logged, batch_job, children_of
+from nomad_testlib import (
+    act_when_logged,
+    batch_job,
+    children_of,
+    client_of,
+    point_connection_at,
+)
 from process_testlib import kill_worker_once_it_prints
 
 from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
@@ -48,29 +52,6 @@ with DAG("reattach", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz=
     NomadDispatchJobOperator(task_id="settle", job_id="gated")
 run_dag(dag)
 """
-
-
-def point_connection_at(emulator, monkeypatch, token: str | None) -> None:
-    conn = {"conn_type": "nomad", "host": emulator.nomad_addr}
-    if token:
-        conn["password"] = token
-    monkeypatch.setenv("AIRFLOW_CONN_NOMAD_DEFAULT", json.dumps(conn))
-
-
-@pytest.fixture(params=["acls off", "acl token"])
-def nomad_side(request, monkeypatch):
-    """``(emulator, python-nomad client)`` with ``nomad_default`` pointing at it: ACLs off
-    (nothing signed), or on with a token on the connection (every dispatch signed, and each
-    child verified before it is adopted)."""
-    acl = request.param == "acl token"
-    emulator = request.getfixturevalue("nomad_emulator_acl" if acl else "nomad_emulator")
-    point_connection_at(emulator, monkeypatch, emulator.token)
-    return emulator, client_of(emulator, emulator.token)
-
-
-def client_of(emulator, token: str | None) -> nomad.Nomad:
-    host, port = emulator.nomad_addr.removeprefix("http://").rsplit(":", 1)
-    return nomad.Nomad(host=host, port=int(port), token=token, timeout=30)
 
 
 def child_left_by_a_killed_worker(nomad_client: nomad.Nomad, tmp_path: Path) -> tuple[dict, Path]:

@@ -1,0 +1,132 @@
+"""A try looks only at the jobs of the tries since the task instance was last cleared: a result
+from before a clear is not read again, and a batch from before it is not adopted, whichever
+way the cleared try failed.
+
+The try's steps are called directly over real HTTP, with the try numbers Airflow gives them
+(``since_try`` is what ``first_try_since_the_last_clear`` reads off ``max_tries``; the real
+deployment in ``tests/reliability/test_clear_then_retry.py`` shows that it does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from nomad_testlib import batch_job, children_of
+
+from airflow_provider_nomad.nomad.identity import TaskIdentity
+from airflow_provider_nomad.nomad.run_job import check_runnable
+from airflow_provider_nomad.nomad.signature import signed_meta
+from airflow_provider_nomad.operators.nomad import (
+    NomadDispatchJobOperator,
+    NomadRunJobOperator,
+)
+
+IDENTITY = TaskIdentity("nightly", "settle", "scheduled__2026-12-07T00:00:00+00:00")
+RESULT = "alloc/result.json"
+
+
+def settlement(release: Path | None = None) -> str:
+    """Writes its result (once ``release`` exists, if given)."""
+    wait = (
+        f"while not os.path.exists({str(release)!r}):\n            time.sleep(0.02)"
+        if release
+        else ""
+    )
+    return f"""
+        import json, os, time
+        print("batch started", flush=True)
+        {wait}
+        with open(os.path.join(os.environ["NOMAD_ALLOC_DIR"], "result.json"), "w") as f:
+            json.dump({{"settled": True}}, f)
+    """
+
+
+def _ended(operator, job_id: str) -> None:
+    """Follow ``job_id`` to its end, as a try does (blocking queries, no fixed sleep)."""
+    outcome = asyncio.run(operator._follow(job_id, None, deadline=None, logs=False))
+    assert outcome.succeeded, outcome.reason
+
+
+def test_a_result_from_before_the_newest_of_two_clears_is_not_read_again(nomad_side):
+    _, nomad_client = nomad_side
+    nomad_client.jobs.register_job({"Job": batch_job("settle", settlement())})
+    signed = signed_meta(nomad_client.job.get_job("settle"), {})
+    operator = NomadDispatchJobOperator(task_id="settle", job_id="settle", result_file=RESULT)
+
+    def attempt(try_number: int, since_try: int, cleared: bool = False):
+        return operator._adopt_or_dispatch(
+            IDENTITY, try_number, {}, None, signed=signed, cleared=cleared, since_try=since_try
+        )
+
+    first, _, _ = attempt(1, since_try=1)
+    _ended(operator, first)
+    # The first clear: try 2 dispatches (its token marked -cleared), and succeeds.
+    cleared_once, _, adopted = attempt(2, since_try=2, cleared=True)
+    assert adopted is None
+    _ended(operator, cleared_once)
+    # A retry after that clear reads the cleared try's result again...
+    assert attempt(3, since_try=2) == (cleared_once, None, "succeeded")
+
+    # ...but after a second clear (of try 2: the cleared try 3 failed before it dispatched),
+    # its retry, try 4, must not: both children ran before the newest clear, the newer one
+    # under the mark of the older clear.
+    again, _, adopted = attempt(4, since_try=3)
+    assert adopted is None
+    assert again not in (first, cleared_once)
+    assert [c["ID"] for c in children_of(nomad_client, "settle")] == sorted(
+        [first, cleared_once, again]
+    )
+
+
+def test_a_dispatched_batch_still_running_from_before_the_clear_is_stopped_not_adopted(
+    nomad_side, tmp_path, capfd
+):
+    _, nomad_client = nomad_side
+    release = tmp_path / "release"
+    nomad_client.jobs.register_job({"Job": batch_job("settle", settlement(release))})
+    signed = signed_meta(nomad_client.job.get_job("settle"), {})
+    operator = NomadDispatchJobOperator(task_id="settle", job_id="settle")
+    try:
+        before, _, _ = operator._adopt_or_dispatch(IDENTITY, 1, {}, None, signed=signed)
+        # Cleared while it ran; the cleared try (2) failed before it stopped it, and the
+        # earlier try's own stop never landed. Its retry is try 3.
+        capfd.readouterr()
+        after, _, adopted = operator._adopt_or_dispatch(
+            IDENTITY, 3, {}, None, signed=signed, since_try=2
+        )
+        output = capfd.readouterr().out
+    finally:
+        release.touch()
+    assert adopted is None
+    assert after != before
+    assert f"was cleared while {before}" in output
+    assert nomad_client.job.get_job(before)["Stop"] is True
+
+
+@pytest.mark.parametrize("since_try", [1, 2])
+def test_a_registered_batch_still_running_is_adopted_only_when_not_from_before_the_clear(
+    nomad_side, tmp_path, capfd, since_try
+):
+    _, nomad_client = nomad_side
+    release = tmp_path / "release"
+    spec = batch_job("settle", settlement(release), parameterized=False)
+    base_id = check_runnable(spec)
+    operator = NomadRunJobOperator(task_id="settle", job=spec)
+    try:
+        before, _, _ = operator._adopt_or_register(spec, base_id, IDENTITY, 1, cleared=False)
+        capfd.readouterr()
+        now, _, adopted = operator._adopt_or_register(
+            spec, base_id, IDENTITY, 3, cleared=False, since_try=since_try
+        )
+        output = capfd.readouterr().out
+    finally:
+        release.touch()
+    if since_try == 1:  # never cleared: try 1's worker died, and try 3 follows its batch
+        assert (now, adopted) == (before, "running")
+    else:
+        assert adopted is None
+        assert now.endswith("-try3")
+        assert f"was cleared while {before}" in output
+        assert nomad_client.job.get_job(before)["Stop"] is True
