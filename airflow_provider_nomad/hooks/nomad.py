@@ -273,9 +273,10 @@ class NomadHook(_NomadHookMixin, BaseHook):
         """The job (``GET /v1/job/:id``); :class:`NomadNotFoundError` if it does not exist."""
         return self._json(self._build(api.get_job, job_id))
 
-    def list_jobs(self, prefix: str) -> list[dict]:
-        """Job stubs whose ID starts with ``prefix`` (``GET /v1/jobs?prefix=``)."""
-        return self._json(self._build(api.list_jobs, prefix))
+    def list_jobs(self, prefix: str, *, meta: bool = False) -> list[dict]:
+        """Job stubs whose ID starts with ``prefix`` (``GET /v1/jobs?prefix=``); ``meta``
+        includes each stub's ``Meta`` (Nomad 1.6+; older versions leave it out)."""
+        return self._json(self._build(api.list_jobs, prefix, meta=meta))
 
     def list_jobs_blocking(
         self, prefix: str, *, index: int, wait: float, meta: bool = False

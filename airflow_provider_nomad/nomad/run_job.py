@@ -31,6 +31,7 @@ __all__ = [
     "RUNNABLE_TYPES",
     "check_runnable",
     "job_for_try",
+    "registered_after_a_clear",
     "registering_try",
     "run_job_id",
     "run_job_prefix",
@@ -45,6 +46,8 @@ META_DAG_ID = "airflow_dag_id"
 META_TASK_ID = "airflow_task_id"
 META_RUN_ID = "airflow_run_id"
 META_MAP_INDEX = "airflow_map_index"
+#: Set ("true") on the job of a try that started from a clear of the task instance.
+META_CLEARED = "airflow_cleared"
 
 _TRY_SUFFIX = re.compile(r"-try(\d+)$")
 
@@ -89,10 +92,15 @@ def check_runnable(job: Mapping[str, Any]) -> str:
     return job_id
 
 
-def job_for_try(job: Mapping[str, Any], identity: TaskIdentity, try_number: int) -> dict[str, Any]:
+def job_for_try(
+    job: Mapping[str, Any], identity: TaskIdentity, try_number: int, *, cleared: bool = False
+) -> dict[str, Any]:
     """A copy of ``job`` under this try's ID, tagged with the task instance in its meta.
 
     The job's ``Name`` stays the jobspec's, so the Nomad UI groups the runs of one batch.
+
+    :param cleared: the try started from a clear of the task instance: its job is marked
+        (:data:`META_CLEARED`), for the retries after it (:func:`registered_after_a_clear`).
     """
     base_id = check_runnable(job)
     tagged = copy.deepcopy(dict(job))
@@ -107,7 +115,17 @@ def job_for_try(job: Mapping[str, Any], identity: TaskIdentity, try_number: int)
         META_RUN_ID: identity.run_id,
         META_MAP_INDEX: str(identity.map_index),
     }
+    # Only this provider says which try a clear started.
+    tagged["Meta"].pop(META_CLEARED, None)
+    if cleared:
+        tagged["Meta"][META_CLEARED] = "true"
     return tagged
+
+
+def registered_after_a_clear(stub: Mapping[str, Any]) -> bool:
+    """Whether a job stub listed with its meta (``?meta=true``, Nomad 1.6+) is the job of a try
+    that started from a clear (False when the stub carries no meta)."""
+    return (stub.get("Meta") or {}).get(META_CLEARED) == "true"
 
 
 def registering_try(job_id: str) -> int | None:

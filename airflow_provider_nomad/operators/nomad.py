@@ -47,6 +47,7 @@ from airflow_provider_nomad.nomad.run_job import (
     check_result_file_in_job,
     check_runnable,
     job_for_try,
+    registered_after_a_clear,
     registering_try,
     run_job_id,
     run_job_prefix,
@@ -60,6 +61,15 @@ if TYPE_CHECKING:
 #: XCom keys pushed before the wait, so links and downstream tasks see the child at once.
 JOB_ID_XCOM_KEY = "nomad_job_id"
 ALLOC_IDS_XCOM_KEY = "nomad_alloc_ids"
+
+
+def _first_try_since_the_last_clear(jobs: list[dict[str, Any]], since_try: int) -> int:
+    """The first try since the last clear, from ``since_try`` (read off ``max_tries``) and the
+    newest job (stub with meta) a cleared try marked, whichever is later: the mark still finds
+    the clear when the task's ``retries`` rose since it (``since_try`` then comes out too
+    early), and ``since_try`` finds a newer clear whose try failed before it registered."""
+    marked = [registering_try(j["ID"]) or 0 for j in jobs if registered_after_a_clear(j)]
+    return max([since_try, *marked])
 
 
 def _eval_create_index(response: dict[str, Any]) -> int | None:
@@ -816,10 +826,12 @@ class NomadRunJobOperator(_FollowingJobOperator):
 
         :param cleared: this try exists because the task instance was cleared: a live job of
             an earlier try is stopped and waited for instead of adopted.
-        :param since_try: the first try since the task instance was last cleared.
+        :param since_try: the first try since the task instance was last cleared, as read off
+            ``max_tries`` (the jobs a cleared try marked may show a later one).
         """
         self._created_index = None
-        jobs = self.hook.list_jobs(prefix=run_job_prefix(base_id, identity))
+        jobs = self.hook.list_jobs(prefix=run_job_prefix(base_id, identity), meta=True)
+        since_try = _first_try_since_the_last_clear(jobs, since_try)
         live = [j for j in jobs if j.get("Status") in JobStatus.LIVE and not j.get("Stop")]
         newest_live = max(live, key=lambda j: j.get("CreateIndex", 0), default=None)
         # The newest live job is from before the last clear: the cleared try failed before it
@@ -865,7 +877,7 @@ class NomadRunJobOperator(_FollowingJobOperator):
                 Stats.incr("nomad.run.adopted")
                 return succeeded, None, "succeeded"
         new_id = not any(j["ID"] == own_id for j in jobs)
-        response = self.hook.register_job(job_for_try(spec, identity, try_number))
+        response = self.hook.register_job(job_for_try(spec, identity, try_number, cleared=cleared))
         Stats.incr("nomad.run")
         eval_id = response.get("EvalID") or None
         if new_id and eval_id:

@@ -19,7 +19,12 @@ from airflow_provider_nomad.nomad.python_task import (
     json_arguments,
     python_runner_job,
 )
-from airflow_provider_nomad.nomad.run_job import job_for_try, registering_try, run_job_prefix
+from airflow_provider_nomad.nomad.run_job import (
+    job_for_try,
+    registered_after_a_clear,
+    registering_try,
+    run_job_prefix,
+)
 
 
 def run_script(script: str, alloc_dir: Path) -> tuple[int, str, dict]:
@@ -88,3 +93,14 @@ def test_each_try_gets_its_own_job_id_under_one_prefix():
     assert spec["ID"] == "extract" and spec["Meta"] == {"desk": "rates"}
     other = TaskIdentity("positions", "extract", "manual__2026-11-25", -1)
     assert not job_for_try(spec, other, 1)["ID"].startswith(prefix)
+
+
+def test_the_job_of_a_cleared_try_is_marked_and_only_by_this_provider():
+    identity = TaskIdentity("positions", "extract", "manual__2026-11-24", -1)
+    spec = {"ID": "extract", "Type": "batch", "Meta": {"airflow_cleared": "true"}}
+    marked = job_for_try(spec, identity, 2, cleared=True)
+    unmarked = job_for_try(spec, identity, 3)
+    assert registered_after_a_clear({"ID": marked["ID"], "Meta": marked["Meta"]})
+    # A jobspec's own value is not believed, and a stub listed without meta has no mark.
+    assert not registered_after_a_clear({"ID": unmarked["ID"], "Meta": unmarked["Meta"]})
+    assert not registered_after_a_clear({"ID": marked["ID"]})

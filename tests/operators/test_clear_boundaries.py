@@ -27,26 +27,28 @@ IDENTITY = TaskIdentity("nightly", "settle", "scheduled__2026-12-07T00:00:00+00:
 RESULT = "alloc/result.json"
 
 
-def settlement(release: Path | None = None) -> str:
-    """Writes its result (once ``release`` exists, if given)."""
+def settlement(release: Path | None = None, broken: Path | None = None) -> str:
+    """Writes its result (once ``release`` exists, if given), or fails once ``broken`` does."""
     wait = (
         f"while not os.path.exists({str(release)!r}):\n            time.sleep(0.02)"
         if release
         else ""
     )
+    fail = f"if os.path.exists({str(broken)!r}):\n            sys.exit(1)" if broken else ""
     return f"""
-        import json, os, time
+        import json, os, sys, time
         print("batch started", flush=True)
         {wait}
+        {fail}
         with open(os.path.join(os.environ["NOMAD_ALLOC_DIR"], "result.json"), "w") as f:
             json.dump({{"settled": True}}, f)
     """
 
 
-def _ended(operator, job_id: str) -> None:
+def _ended(operator, job_id: str, succeeded: bool = True) -> None:
     """Follow ``job_id`` to its end, as a try does (blocking queries, no fixed sleep)."""
     outcome = asyncio.run(operator._follow(job_id, None, deadline=None, logs=False))
-    assert outcome.succeeded, outcome.reason
+    assert outcome.succeeded is succeeded, outcome.reason
 
 
 def test_a_result_from_before_the_newest_of_two_clears_is_not_read_again(nomad_side):
@@ -130,3 +132,31 @@ def test_a_registered_batch_still_running_is_adopted_only_when_not_from_before_t
         assert now.endswith("-try3")
         assert f"was cleared while {before}" in output
         assert nomad_client.job.get_job(before)["Stop"] is True
+
+
+def test_a_run_job_result_from_before_a_clear_is_not_read_again_when_retries_rose(
+    nomad_side, tmp_path
+):
+    # Try 1 succeeded; the task was cleared and its cleared try 2 failed. Then the DAG's
+    # retries was raised, so max_tries no longer tells that try 2 started from the clear: the
+    # mark on try 2's job does.
+    _, nomad_client = nomad_side
+    broken = tmp_path / "broken"
+    spec = batch_job("settle", settlement(broken=broken), parameterized=False)
+    base_id = check_runnable(spec)
+    operator = NomadRunJobOperator(task_id="settle", job=spec, result_file=RESULT)
+
+    first, _, _ = operator._adopt_or_register(spec, base_id, IDENTITY, 1, cleared=False)
+    _ended(operator, first)
+    broken.touch()
+    cleared, _, _ = operator._adopt_or_register(
+        spec, base_id, IDENTITY, 2, cleared=True, since_try=2
+    )
+    _ended(operator, cleared, succeeded=False)
+    assert nomad_client.job.get_job(cleared)["Meta"]["airflow_cleared"] == "true"
+
+    retried, _, adopted = operator._adopt_or_register(
+        spec, base_id, IDENTITY, 3, cleared=False, since_try=1
+    )
+    assert adopted is None
+    assert retried.endswith("-try3")
