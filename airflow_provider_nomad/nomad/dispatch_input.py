@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from airflow_provider_nomad.exceptions import NomadInvalidInputError
+from airflow_provider_nomad.nomad.result_location import SHARED_ALLOC_DIR, result_file_problem
 
 __all__ = [
     "MAX_META_BYTES",
@@ -41,10 +42,6 @@ MAX_PAYLOAD_BYTES = 16 * 1024
 #: that with room for the rest of the environment; it is four times Nomad's own bound on the
 #: payload, which is the channel meant for data.
 MAX_META_BYTES = 64 * 1024
-
-#: Where a result file may live: the allocation's shared directory (``$NOMAD_ALLOC_DIR``), or
-#: a directory named after one of the job's tasks.
-SHARED_ALLOC_DIR = "alloc"
 
 #: A task directory's parts that Nomad's fs API refuses to read ("Reading secret file
 #: prohibited", client/allocdir/alloc_dir.go). Nomad compares by case-insensitive string
@@ -270,15 +267,6 @@ def _result_file_problem(path: str) -> str | None:
     return None
 
 
-def _task_names(parent_job: Mapping[str, Any]) -> list[str]:
-    return sorted(
-        task.get("Name")
-        for group in parent_job.get("TaskGroups") or []
-        for task in group.get("Tasks") or []
-        if task.get("Name")
-    )
-
-
 def _keys(keys: set[str] | list[str]) -> str:
     return repr(sorted(keys))
 
@@ -345,16 +333,9 @@ def check_against_parent(
             f"the payload is {size} bytes, over Nomad's limit of {MAX_PAYLOAD_BYTES}; pass a "
             "reference to the data (e.g. an object-store path) instead of the data"
         )
-    if result_file is not None:
-        # An allocation directory holds 'alloc' and one directory per task, nothing else.
-        top = result_file.split("/", 1)[0]
-        tasks = _task_names(parent_job)
-        if top != SHARED_ALLOC_DIR and top not in tasks:
-            problems.append(
-                f"result_file {result_file!r} is neither in 'alloc/' nor in the directory of "
-                f"one of the job's tasks ({', '.join(map(repr, tasks)) or 'none'}); write "
-                f"e.g. 'alloc/{result_file.rsplit('/', 1)[-1]}'"
-            )
+    problem = result_file_problem(parent_job, result_file) if result_file is not None else None
+    if problem is not None:
+        problems.append(problem)
     if problems:
         raise NomadInvalidInputError(
             f"Cannot dispatch Nomad job {job_id!r}: " + "; ".join(problems) + "."

@@ -379,16 +379,21 @@ def _ended(job_id: str, all_ids: list[str], latest: list[Mapping[str, Any]]) -> 
             f"allocation {short_id(alloc['ID'])} was lost ({detail}) and Nomad did not "
             "reschedule it (reschedule attempts exhausted or disabled)",
         )
+    # Nomad marks only allocations still running (as far as it knows) to stop: a task that
+    # exited 0 after that (a batch that handles the kill signal and exits cleanly) was cut
+    # short, not finished, whatever its exit code says.
     stopped = [a for a in latest if a.get("DesiredStatus") in ("stop", "evict")]
     failing = [t for t in tasks if not t.succeeded]
-    if not failing and tasks:
-        return outcome(JobResult.SUCCEEDED, "every task of the final allocation(s) exited 0")
     if stopped and all(a["ClientStatus"] != AllocClientStatus.FAILED for a in latest):
         alloc = stopped[0]
         detail = alloc.get("DesiredDescription") or "the job was stopped"
+        exited = " (its tasks exited 0 after the stop)" if tasks and not failing else ""
         return outcome(
-            JobResult.STOPPED, f"allocation {short_id(alloc['ID'])} was stopped: {detail}"
+            JobResult.STOPPED,
+            f"allocation {short_id(alloc['ID'])} was stopped: {detail}{exited}",
         )
+    if not failing and tasks:
+        return outcome(JobResult.SUCCEEDED, "every task of the final allocation(s) exited 0")
     if not tasks:
         alloc = latest[0]
         detail = alloc.get("ClientDescription") or alloc["ClientStatus"]

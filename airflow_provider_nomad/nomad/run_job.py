@@ -26,6 +26,7 @@ from typing import Any
 
 from airflow_provider_nomad.exceptions import NomadInvalidInputError
 from airflow_provider_nomad.nomad.identity import TaskIdentity
+from airflow_provider_nomad.nomad.result_location import result_file_problem
 
 __all__ = [
     "RUNNABLE_TYPES",
@@ -135,23 +136,11 @@ def registering_try(job_id: str) -> int | None:
 
 
 def check_result_file_in_job(job: Mapping[str, Any], result_file: str | None) -> None:
-    """Refuse a result file that could not be in the job's allocation directory.
-
-    An allocation directory holds ``alloc`` and one directory per task, nothing else; a path
-    elsewhere would only be found missing after the batch ran.
-    """
+    """Refuse a result file that is not in exactly one of the job's allocations
+    (:func:`~airflow_provider_nomad.nomad.result_location.result_file_problem`): it would only
+    be found missing, or read from one allocation of several, after the batch ran."""
     if result_file is None:
         return
-    top = result_file.split("/", 1)[0]
-    tasks = sorted(
-        task["Name"]
-        for group in job.get("TaskGroups") or []
-        for task in group.get("Tasks") or []
-        if task.get("Name")
-    )
-    if top != "alloc" and top not in tasks:
-        raise NomadInvalidInputError(
-            f"result_file {result_file!r} is neither in 'alloc/' nor in the directory of one of "
-            f"the job's tasks ({', '.join(map(repr, tasks)) or 'none'}); write e.g. "
-            f"'alloc/{result_file.rsplit('/', 1)[-1]}'."
-        )
+    problem = result_file_problem(job, result_file)
+    if problem is not None:
+        raise NomadInvalidInputError(f"{problem}.")

@@ -43,6 +43,7 @@ from airflow_provider_nomad.nomad.job_state import read_job_state
 from airflow_provider_nomad.nomad.jobspec_input import load_job
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult, assess
 from airflow_provider_nomad.nomad.report import raise_for_outcome, summary
+from airflow_provider_nomad.nomad.result_location import result_allocation
 from airflow_provider_nomad.nomad.run_job import (
     check_result_file_in_job,
     check_runnable,
@@ -61,6 +62,13 @@ if TYPE_CHECKING:
 #: XCom keys pushed before the wait, so links and downstream tasks see the child at once.
 JOB_ID_XCOM_KEY = "nomad_job_id"
 ALLOC_IDS_XCOM_KEY = "nomad_alloc_ids"
+
+
+def _still_on_a_client(stub: dict[str, Any]) -> bool:
+    """Whether a job stub's summary counts allocations that a client still runs or starts
+    (the summary follows the clients' reports, not what the servers asked for)."""
+    groups = ((stub.get("JobSummary") or {}).get("Summary") or {}).values()
+    return any((g.get("Running") or 0) + (g.get("Starting") or 0) > 0 for g in groups)
 
 
 def _first_try_since_the_last_clear(jobs: list[dict[str, Any]], since_try: int) -> int:
@@ -191,9 +199,29 @@ class _FollowingJobOperator(_NomadOperator):
                 child.get("Status"),
             )
             self.hook.stop_job(child["ID"])
-        for child in live:
-            outcome = asyncio.run(self._follow(child["ID"], None, deadline=None, logs=False))
-            self.log.info("%s ended (%s)", child["ID"], outcome.reason)
+        self._wait_for_the_end(live)
+
+    def _wait_until_stopped_jobs_ended(self, jobs: list[dict[str, Any]]) -> None:
+        """Wait for the end of the ``jobs`` (stubs) that were stopped but still run on a client.
+
+        Nomad calls a job dead as soon as its allocations are told to stop, while their tasks
+        run on until they exit (up to the task's ``kill_timeout``): an earlier try's job that
+        its kill, a timeout or a person stopped a moment ago. Running the batch anew before
+        that end would let two copies overlap.
+        """
+        winding_down = [job for job in jobs if job.get("Stop") and _still_on_a_client(job)]
+        for job in winding_down:
+            self.log.warning(
+                "%s was stopped but still runs on a client: waiting for it to end before "
+                "running the batch anew",
+                job["ID"],
+            )
+        self._wait_for_the_end(winding_down)
+
+    def _wait_for_the_end(self, jobs: list[dict[str, Any]]) -> None:
+        for job in jobs:
+            outcome = asyncio.run(self._follow(job["ID"], None, deadline=None, logs=False))
+            self.log.info("%s ended (%s)", job["ID"], outcome.reason)
 
     def _newest_succeeded(
         self,
@@ -312,7 +340,9 @@ class _FollowingJobOperator(_NomadOperator):
         return result
 
     def _read_result_file(self, outcome: JobOutcome) -> Any:
-        alloc_id = outcome.final_alloc_ids[-1]
+        alloc_id = result_allocation(
+            self.result_file, outcome.final_alloc_ids, [(t.alloc_id, t.task) for t in outcome.tasks]
+        )
         # Said in every failure: the retry this failure may lead to re-reads, never re-runs.
         retry = (
             f"A retry of this task reads the result of {outcome.job_id} again; it does not run "
@@ -501,6 +531,7 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         self._created_index = None
         children = self.hook.list_jobs(prefix=identity.children_prefix(self.job_id))
         live = [c for c in children if c.get("Status") in JobStatus.LIVE and not c.get("Stop")]
+        listed = children
         from_before_the_clear = False
         if live and not cleared:
             child = self._newest_of_ours(live, identity)
@@ -508,8 +539,12 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             # stopped it, and the earlier try's own stop has not landed (yet).
             from_before_the_clear = (dispatching_try(child, identity) or since_try) < since_try
         if live and (cleared or from_before_the_clear):
-            self._retire_cleared_children(live)
-        elif live:
+            # The child this very try dispatched (the try runs again) is its batch: kept.
+            own = self._dispatched_by_this_try(live, identity, try_number) if cleared else None
+            self._retire_cleared_children([c for c in live if own is None or c["ID"] != own["ID"]])
+            live = [] if own is None else [own]
+            child = own
+        if live:
             if len(live) > 1:
                 self.log.warning(
                     "Found %d live children of this task instance; adopting the newest it "
@@ -548,6 +583,7 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
                 )
                 Stats.incr("nomad.dispatch.adopted")
                 return succeeded, None, "succeeded"
+        self._wait_until_stopped_jobs_ended(listed)
         response = self.hook.dispatch_job(
             self.job_id,
             meta=meta,
@@ -589,6 +625,18 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
                 self._refuse_foreign(foreign, adopting=child["ID"])
                 return child
         raise NomadForeignChildError(self._foreign_child_message(foreign))
+
+    def _dispatched_by_this_try(
+        self, live: list[dict[str, Any]], identity: TaskIdentity, try_number: int
+    ) -> dict[str, Any] | None:
+        """The one of the ``live`` children (stubs) that this very try dispatched, read whole."""
+        for stub in live:
+            child = self.hook.get_job(stub["ID"])
+            if dispatching_try(child, identity) == try_number and not self._unverified_reason(
+                child, identity
+            ):
+                return child
+        return None
 
     def _verified(
         self,
@@ -839,10 +887,13 @@ class NomadRunJobOperator(_FollowingJobOperator):
         from_before_the_clear = (
             newest_live is not None and (registering_try(newest_live["ID"]) or 0) < since_try
         )
+        own_id = run_job_id(base_id, identity, try_number)
         if live and (cleared or from_before_the_clear):
-            self._retire_cleared_children(live)
-        elif newest_live is not None:
-            job = newest_live
+            # The job this very try registered (the try runs again) is its batch: kept.
+            self._retire_cleared_children([j for j in live if j["ID"] != own_id])
+            live = [j for j in live if j["ID"] == own_id]
+        if live:
+            job = max(live, key=lambda j: j.get("CreateIndex", 0))
             earlier = registering_try(job["ID"])
             self.log.info(
                 "Adopting %s: registered by %s of this task instance and still %s. That try "
@@ -856,7 +907,8 @@ class NomadRunJobOperator(_FollowingJobOperator):
             )
             Stats.incr("nomad.run.adopted")
             return job["ID"], None, "running"
-        own_id = run_job_id(base_id, identity, try_number)
+        # Before this very try's ended job is looked at: a stopped one may still be running.
+        self._wait_until_stopped_jobs_ended(jobs)
         if any(j["ID"] == own_id for j in jobs) and self._current_outcome(own_id) is not None:
             # This very try registered the job already and it ended (the try's execution was
             # interrupted after that): report that end, never run the batch twice in one try.

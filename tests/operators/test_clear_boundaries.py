@@ -10,10 +10,12 @@ deployment in ``tests/reliability/test_clear_then_retry.py`` shows that it does)
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from nomad_testlib import batch_job, children_of
+from nomad_testlib import HANG_BOUND, NS, act_when_logged, batch_job, children_of
 
 from airflow_provider_nomad.nomad.identity import TaskIdentity
 from airflow_provider_nomad.nomad.run_job import check_runnable
@@ -160,3 +162,98 @@ def test_a_run_job_result_from_before_a_clear_is_not_read_again_when_retries_ros
     )
     assert adopted is None
     assert retried.endswith("-try3")
+
+
+def _wait_until(condition, what: str) -> None:
+    """Poll ``condition`` until it holds (bound: a hang)."""
+    deadline = time.monotonic() + HANG_BOUND
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} never happened"
+        time.sleep(0.02)
+
+
+def stubborn_batch(release: Path) -> str:
+    """Ignores Nomad's kill signal (then says so in ``<release>.ignoring``) and runs on until
+    ``release`` exists, then exits 0."""
+    return f"""
+        import os, signal, time
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        open({str(release) + ".ignoring"!r}, "w").close()
+        while not os.path.exists({str(release)!r}):
+            time.sleep(0.02)
+    """
+
+
+class Steps:
+    """One operator's first step of a try (adopt, or dispatch/register), by try number."""
+
+    def __init__(self, kind: str, nomad_client, release: Path) -> None:
+        job = batch_job("settle", stubborn_batch(release), parameterized=kind == "dispatch")
+        # Long enough that only the batch's own end stops it: a bound for a hang.
+        job["TaskGroups"][0]["Tasks"][0]["KillTimeout"] = 600 * NS
+        if kind == "dispatch":
+            nomad_client.jobs.register_job({"Job": job})
+            self.signed = signed_meta(nomad_client.job.get_job("settle"), {})
+            self.operator = NomadDispatchJobOperator(task_id="settle", job_id="settle")
+        else:
+            self.spec, self.base_id = job, check_runnable(job)
+            self.operator = NomadRunJobOperator(task_id="settle", job=job)
+        self.kind = kind
+
+    def take(self, try_number: int, *, cleared: bool) -> tuple[str, str | None, str | None]:
+        since = try_number if cleared else 1
+        if self.kind == "dispatch":
+            return self.operator._adopt_or_dispatch(
+                IDENTITY, try_number, {}, None, signed=self.signed, cleared=cleared, since_try=since
+            )
+        return self.operator._adopt_or_register(
+            self.spec, self.base_id, IDENTITY, try_number, cleared=cleared, since_try=since
+        )
+
+
+@pytest.mark.parametrize("kind", ["dispatch", "run-job"])
+def test_a_batch_stopped_but_still_running_is_waited_for_before_the_batch_runs_anew(
+    nomad_side, tmp_path, capfd, kind
+):
+    # Cleared while its batch ran: the earlier try's kill stopped the job at once, and Nomad
+    # calls the job dead while its task still runs (it ignores the kill signal).
+    _, nomad_client = nomad_side
+    release = tmp_path / "release"
+    steps = Steps(kind, nomad_client, release)
+    first, _, _ = steps.take(1, cleared=False)
+    ignoring = tmp_path / "release.ignoring"
+    _wait_until(ignoring.exists, "the batch ignoring the kill signal")
+    steps.operator.hook.stop_job(first)  # as the earlier try's kill does
+    assert nomad_client.job.get_job(first)["Status"] == "dead"
+    [old_alloc] = nomad_client.job.get_allocations(first)
+    assert old_alloc["ClientStatus"] == "running"
+
+    taken: list = []
+    cleared_try = threading.Thread(target=lambda: taken.append(steps.take(2, cleared=True)))
+    released = act_when_logged(capfd, "was stopped but still runs on a client", release.touch)
+    cleared_try.start()
+    cleared_try.join(timeout=HANG_BOUND)
+    assert released(), "the cleared try never said it waits for the stopped batch"
+    assert not cleared_try.is_alive()
+    [(second, _, adopted)] = taken
+    assert adopted is None and second != first
+    ended = nomad_client.allocation.get_allocation(old_alloc["ID"])
+    assert ended["ClientStatus"] == "complete"
+    # The new run began after the old one's end had been reported, never beside it.
+    assert nomad_client.job.get_job(second)["CreateIndex"] > ended["ModifyIndex"]
+
+
+@pytest.mark.parametrize("kind", ["dispatch", "run-job"])
+def test_a_cleared_try_running_again_keeps_its_own_batch(nomad_side, tmp_path, kind):
+    # The cleared try's execution was interrupted after it started its batch, and the same try
+    # runs again: its batch is the one to follow, not one to stop.
+    _, nomad_client = nomad_side
+    release = tmp_path / "release"
+    steps = Steps(kind, nomad_client, release)
+    try:
+        first, _, _ = steps.take(2, cleared=True)
+        again = steps.take(2, cleared=True)
+    finally:
+        release.touch()
+    assert again == (first, None, "running")
+    assert nomad_client.job.get_job(first)["Stop"] is False

@@ -138,3 +138,31 @@ def test_a_result_that_is_never_written_fails_every_try_and_runs_the_batch_once(
     assert runs(ledger) == 1
     assert output.count(f"Adopting {child['ID']}: an earlier try ran it to success") == 2
     assert "could not be read" in output
+
+
+def test_the_result_is_read_from_the_allocation_of_the_task_that_writes_it(
+    nomad_conn, nomad_client, dag_runner, capfd
+):
+    # Two task groups, two allocations: only the 'main' task of group 'batch' writes a result.
+    import copy
+
+    job = batch_job(
+        "settlement",
+        """
+        import json, os
+        with open(os.path.join(os.environ["NOMAD_TASK_DIR"], "out.json"), "w") as f:
+            json.dump({"settled": 50}, f)
+        """,
+        meta_required=("business_date",),
+    )
+    prep = copy.deepcopy(job["TaskGroups"][0])
+    prep["Name"] = "prep"
+    prep["Tasks"][0]["Name"] = "fetch"
+    prep["Tasks"][0]["Config"]["args"] = ["-c", "print('fetched')"]
+    job["TaskGroups"].insert(0, prep)
+    nomad_client.jobs.register_job({"Job": job})
+
+    result = dag_runner(settle_dag("result_of_one_group", result_file="main/local/out.json"))
+    output = capfd.readouterr().out
+    assert result.state == "success", output[-3000:]
+    assert result.xcom("settle")["result"] == {"settled": 50}

@@ -32,7 +32,7 @@ from airflow_provider_nomad.operators.nomad import (
 
 DISPATCH_ROUTE = "POST /v1/job/:job_id/dispatch"
 REGISTER_ROUTE = "POST /v1/jobs"
-PARENTS = ("settle", "no-payload", "needs-payload", "plain", "stopped")
+PARENTS = ("settle", "no-payload", "needs-payload", "plain", "stopped", "fanout")
 MOCK = {"driver": "mock_driver", "config": {"run_for": "10ms"}}
 
 
@@ -74,6 +74,7 @@ def cluster(nomad_conn, nomad_client) -> Cluster:
         batch_job("needs-payload", "", payload="required", **MOCK),
         batch_job("plain", "", parameterized=False, **MOCK),
         batch_job("stopped", "", **MOCK),
+        fanout_job(),
     ]
     for job in jobs:
         nomad_client.jobs.register_job({"Job": job})
@@ -84,6 +85,13 @@ def cluster(nomad_conn, nomad_client) -> Cluster:
     return Cluster(
         nomad_conn.control, nomad_client, nomad_conn.nomad_addr, child["DispatchedJobID"], before
     )
+
+
+def fanout_job() -> dict:
+    """A parameterized job whose one group runs three allocations."""
+    job = batch_job("fanout", "", **MOCK)
+    job["TaskGroups"][0]["Count"] = 3
+    return job
 
 
 def children(client, parent: str) -> list[str]:
@@ -280,6 +288,13 @@ OPERATOR_CASES = [
         "'alloc/' nor in the directory of one of the job's tasks ('main'); write e.g. "
         "'alloc/out.json'.",
         id="result-file-unknown-task",
+    ),
+    pytest.param(
+        {"job_id": "fanout", "result_file": "alloc/result.json"},
+        "Cannot dispatch Nomad job 'fanout': result_file 'alloc/result.json' is read from one "
+        "allocation, but task group 'batch' runs 3 of them (count = 3); give that group "
+        "count = 1, or have one task of a group of its own write the result.",
+        id="result-file-of-three-allocations",
     ),
     pytest.param(
         {"meta": GOOD_META, "result_file": 20261124},

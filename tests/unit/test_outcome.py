@@ -266,6 +266,22 @@ def test_stopped_job_is_reported_stopped():
     assert outcome.result is JobResult.STOPPED
 
 
+def test_a_stopped_batch_that_exits_zero_is_reported_stopped_not_succeeded():
+    # A batch that handles the kill signal and exits cleanly was cut short all the same.
+    allocs = [
+        alloc(
+            "a1",
+            "complete",
+            {"main": task(events=[terminated(0)])},
+            desired="stop",
+            DesiredDescription="alloc not needed as job is stopped",
+        )
+    ]
+    outcome = assess(JOB, allocs, {}).outcome
+    assert outcome.result is JobResult.STOPPED
+    assert "exited 0 after the stop" in outcome.reason
+
+
 def test_unknown_status_raises_instead_of_waiting_forever():
     with pytest.raises(UnknownStatusError, match="'paused'"):
         assess(JOB, [alloc("a1", "paused")], {})
