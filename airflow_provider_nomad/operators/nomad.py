@@ -345,8 +345,9 @@ class _FollowingJobOperator(_NomadOperator):
         )
         # Said in every failure: the retry this failure may lead to re-reads, never re-runs.
         retry = (
-            f"A retry of this task reads the result of {outcome.job_id} again; it does not run "
-            "the batch again."
+            f"A retry of this task reads the result of {outcome.job_id} again, while Nomad "
+            "keeps that job (until its garbage collection or a purge); it does not run the "
+            "batch again."
         )
         try:
             raw = self.hook.read_alloc_file(alloc_id, self.result_file)
@@ -407,7 +408,8 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
     :param deferrable: wait in the triggerer instead of holding a worker slot.
     :param adopt_succeeded_child: for batches that must run at most once per task instance: a
         child that an earlier try ran to success is adopted (its outcome reported again)
-        instead of dispatching a new one. Off by default: without a ``result_file``, a retry
+        instead of dispatching a new one, by a retry and by a try after a clear alike (purge
+        the child to run the batch again). Off by default: without a ``result_file``, a retry
         dispatches anew once the earlier child has ended.
     :param stream_logs: stream the child's stdout/stderr into the task log while it runs.
     :param result_file: path of a JSON file the batch writes, relative to the allocation
@@ -781,12 +783,15 @@ class NomadRunJobOperator(_FollowingJobOperator):
         through Nomad's fs API and returned under ``"result"``. (templated)
     :param adopt_succeeded_job: for batches that must run at most once per task instance: a
         job that an earlier try ran to success is adopted (its outcome reported again) instead
-        of running the batch again. Off by default: a retry runs the batch anew once the
-        earlier try's job has ended.
+        of running the batch again, by a retry and by a try after a clear alike (purge the job
+        to run the batch again). Off by default: a retry runs the batch anew once the earlier
+        try's job has ended.
     :param purge_on_success: purge the job from Nomad once it succeeded (and its result file
         was read). Off by default: the job stays in the Nomad UI, where the task's link points,
         until Nomad's own garbage collection removes it (``job_gc_threshold``, 4 hours by
-        default); a purged job can no longer be adopted by a later clear or retry.
+        default); a purged job can no longer be adopted by a later clear or retry. The purge
+        comes before Airflow records the task's success: a worker that dies in between
+        leaves its retry nothing to adopt, and the batch runs again.
     :param stop_on_failure: stop the job when it failed (on by default), so that nothing of it
         is rescheduled or placed later, with nobody watching. A job that could not be placed
         or whose allocation was lost is stopped whatever this says: capacity freed later would
