@@ -27,27 +27,10 @@ __all__ = [
     "cleared_before_this_try",
     "dispatched_after_a_clear",
     "dispatching_try",
-    "first_try_since_the_last_clear",
 ]
 
 # af-<key>-try<N>, then -cleared for a try that started from a clear, then a signature if signed
 _TRY = re.compile(r"-try([1-9][0-9]*)(-cleared)?(?:-[0-9a-f]+)?$", re.ASCII)
-
-
-def first_try_since_the_last_clear(ti: Any, retries: int) -> int:
-    """The number of the first try of ``ti`` since it was last cleared (1 if it never was).
-
-    A result read again must come from that try or a later one: a child of an earlier try ran
-    before the clear, which asked for the batch to run again.
-
-    :param ti: the running task instance (``try_number``, ``max_tries``).
-    :param retries: the task's ``retries``.
-    """
-    try_number, max_tries = getattr(ti, "try_number", None), getattr(ti, "max_tries", None)
-    if not isinstance(try_number, int) or not isinstance(max_tries, int):
-        return 1
-    # A clear after try T sets max_tries to T + retries, and the cleared try is T + 1.
-    return min(max(max_tries - retries + 1, 1), max(try_number, 1))
 
 
 def cleared_before_this_try(ti: Any, retries: int) -> bool:

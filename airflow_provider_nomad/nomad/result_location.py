@@ -28,7 +28,10 @@ def result_file_problem(job: Mapping[str, Any], result_file: str) -> str | None:
     """
     top = result_file.split("/", 1)[0]
     groups = list(job.get("TaskGroups") or [])
-    tasks = {task.get("Name"): group for group in groups for task in group.get("Tasks") or []}
+    tasks: dict[str, list[Mapping[str, Any]]] = {}
+    for group in groups:
+        for task in group.get("Tasks") or []:
+            tasks.setdefault(task.get("Name"), []).append(group)
     name = result_file.rsplit("/", 1)[-1]
     if top != SHARED_ALLOC_DIR and top not in tasks:
         known = ", ".join(map(repr, sorted(t for t in tasks if t))) or "none"
@@ -48,8 +51,15 @@ def result_file_problem(job: Mapping[str, Any], result_file: str) -> str | None:
             f"task groups ({names}) has for itself; point it at the directory of the task "
             f"that writes it, e.g. '<task>/local/{name}'"
         )
-    group = groups[0] if top == SHARED_ALLOC_DIR else tasks[top]
-    count = group.get("Count", 1)
+    if top != SHARED_ALLOC_DIR and len(tasks[top]) > 1:
+        names = ", ".join(repr(g.get("Name")) for g in tasks[top])
+        return (
+            f"result_file {result_file!r} is in the directory of task {top!r}, which groups "
+            f"{names} each have; give the task that writes the result a name of its own"
+        )
+    group = groups[0] if top == SHARED_ALLOC_DIR else tasks[top][0]
+    # A jobspec sent as `nomad job run -output` gives an omitted count as null: Nomad's 1.
+    count = 1 if group.get("Count") is None else group.get("Count")
     if count != 1:
         return (
             f"result_file {result_file!r} is read from one allocation, but task group "

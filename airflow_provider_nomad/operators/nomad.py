@@ -36,7 +36,6 @@ from airflow_provider_nomad.nomad.handover import (
     cleared_before_this_try,
     dispatched_after_a_clear,
     dispatching_try,
-    first_try_since_the_last_clear,
 )
 from airflow_provider_nomad.nomad.identity import TaskIdentity
 from airflow_provider_nomad.nomad.job_state import read_job_state
@@ -64,6 +63,22 @@ JOB_ID_XCOM_KEY = "nomad_job_id"
 ALLOC_IDS_XCOM_KEY = "nomad_alloc_ids"
 
 
+#: How long past its tasks' ``kill_timeout`` a stopped job's allocations may still be reported
+#: running before a try gives up waiting for them (a client reports its allocations in
+#: batches, and a busy one late).
+STOPPED_JOB_GRACE = 120.0
+
+
+def _kill_timeout(job: dict[str, Any]) -> float:
+    """The longest ``kill_timeout`` of the job's tasks, in seconds (Nomad's default: 5 s)."""
+    timeouts = [
+        (task.get("KillTimeout") or 5 * 10**9) / 10**9
+        for group in job.get("TaskGroups") or []
+        for task in group.get("Tasks") or []
+    ]
+    return max(timeouts, default=5.0)
+
+
 def _still_on_a_client(stub: dict[str, Any]) -> bool:
     """Whether a job stub's summary counts allocations that a client still runs or starts
     (the summary follows the clients' reports, not what the servers asked for)."""
@@ -71,13 +86,15 @@ def _still_on_a_client(stub: dict[str, Any]) -> bool:
     return any((g.get("Running") or 0) + (g.get("Starting") or 0) > 0 for g in groups)
 
 
-def _first_try_since_the_last_clear(jobs: list[dict[str, Any]], since_try: int) -> int:
-    """The first try since the last clear, from ``since_try`` (read off ``max_tries``) and the
-    newest job (stub with meta) a cleared try marked, whichever is later: the mark still finds
-    the clear when the task's ``retries`` rose since it (``since_try`` then comes out too
-    early), and ``since_try`` finds a newer clear whose try failed before it registered."""
-    marked = [registering_try(j["ID"]) or 0 for j in jobs if registered_after_a_clear(j)]
-    return max([since_try, *marked])
+def _first_try_since_the_last_clear(jobs: list[dict[str, Any]]) -> int:
+    """The try that the newest clear started, for run jobs (stubs listed with their meta): the
+    newest job a cleared try marked; 1 when there is none.
+
+    Airflow's ``max_tries`` could tell it too, but only while the task's ``retries`` is what it
+    was at the clear: a DAG that lowered it would then make a plain retry look cleared, and run
+    a batch twice. The marks never do.
+    """
+    return max([1, *(registering_try(j["ID"]) or 0 for j in jobs if registered_after_a_clear(j))])
 
 
 def _eval_create_index(response: dict[str, Any]) -> int | None:
@@ -194,12 +211,14 @@ class _FollowingJobOperator(_NomadOperator):
         for child in live:
             self.log.warning(
                 "This task instance was cleared while %s (of an earlier try) was still %s: "
-                "stopping it and waiting for it to end before dispatching a new child",
+                "stopping it and waiting for it to end before running the batch anew",
                 child["ID"],
                 child.get("Status"),
             )
             self.hook.stop_job(child["ID"])
-        self._wait_for_the_end(live)
+        for child in live:
+            outcome = asyncio.run(self._follow(child["ID"], None, deadline=None, logs=False))
+            self.log.info("%s ended (%s)", child["ID"], outcome.reason)
 
     def _wait_until_stopped_jobs_ended(self, jobs: list[dict[str, Any]]) -> None:
         """Wait for the end of the ``jobs`` (stubs) that were stopped but still run on a client.
@@ -209,18 +228,34 @@ class _FollowingJobOperator(_NomadOperator):
         its kill, a timeout or a person stopped a moment ago. Running the batch anew before
         that end would let two copies overlap.
         """
-        winding_down = [job for job in jobs if job.get("Stop") and _still_on_a_client(job)]
-        for job in winding_down:
+        for job in [job for job in jobs if job.get("Stop") and _still_on_a_client(job)]:
+            try:
+                # Its tasks' kill_timeout bounds how long a client may take to end them.
+                bound = _kill_timeout(self.hook.get_job(job["ID"])) + STOPPED_JOB_GRACE
+            except NomadNotFoundError:
+                continue  # purged meanwhile: nothing of it is left to watch
             self.log.warning(
-                "%s was stopped but still runs on a client: waiting for it to end before "
-                "running the batch anew",
+                "%s was stopped but still runs on a client: waiting (at most %.0f s) for it to "
+                "end before running the batch anew",
                 job["ID"],
+                bound,
             )
-        self._wait_for_the_end(winding_down)
-
-    def _wait_for_the_end(self, jobs: list[dict[str, Any]]) -> None:
-        for job in jobs:
-            outcome = asyncio.run(self._follow(job["ID"], None, deadline=None, logs=False))
+            try:
+                outcome = asyncio.run(
+                    self._follow(job["ID"], None, deadline=time.time() + bound, logs=False)
+                )
+            except NomadNotFoundError:
+                continue  # purged while waited for
+            if outcome.result is JobResult.TIMED_OUT:
+                raise NomadJobTimeoutError(
+                    f"{job['ID']}, an earlier run of this batch, was stopped, but a client "
+                    f"still reported it running {bound:.0f} s later (its tasks' kill_timeout "
+                    f"plus {STOPPED_JOB_GRACE:.0f} s). Running the batch anew beside it could "
+                    "run it twice, so nothing was started. Look at its allocations "
+                    f"(`nomad job status {job['ID']}`): a client that went down leaves them "
+                    "running in Nomad's view. Once they have ended, or the job is purged "
+                    f"(`nomad job stop -purge {job['ID']}`), clear this task."
+                )
             self.log.info("%s ended (%s)", job["ID"], outcome.reason)
 
     def _newest_succeeded(
@@ -479,7 +514,6 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             payload,
             signed=signed_meta(parent, meta),
             cleared=cleared_before_this_try(ti, self.retries),
-            since_try=first_try_since_the_last_clear(ti, self.retries),
         )
         awaited = self.wait_for_completion and adopted != "succeeded"
         url = self._announce(ti, child, awaited=awaited)
@@ -513,7 +547,6 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         *,
         signed: dict[str, str],
         cleared: bool = False,
-        since_try: int = 1,
     ) -> tuple[str, str | None, str | None]:
         """Return ``(child job ID, dispatch eval ID or None, how it was adopted or None)``.
 
@@ -528,18 +561,21 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             stopped and waited for instead of adopted, and a succeeded one is not reused
             unless ``adopt_succeeded_child`` says so. Its dispatch is marked, for the retries
             after it (:meth:`_since_the_last_clear`).
-        :param since_try: the first try since the task instance was last cleared.
         """
         self._created_index = None
         children = self.hook.list_jobs(prefix=identity.children_prefix(self.job_id))
         live = [c for c in children if c.get("Status") in JobStatus.LIVE and not c.get("Stop")]
         listed = children
+        read: dict[str, dict[str, Any]] = {}
         from_before_the_clear = False
         if live and not cleared:
             child = self._newest_of_ours(live, identity)
-            # A live child from before the last clear: the cleared try failed before it
-            # stopped it, and the earlier try's own stop has not landed (yet).
-            from_before_the_clear = (dispatching_try(child, identity) or since_try) < since_try
+            # A live child older than a cleared try's: neither that try nor the earlier try's
+            # own stop ended it.
+            read[child["ID"]] = child
+            newer = [c for c in children if c.get("CreateIndex", 0) > child.get("CreateIndex", 0)]
+            since = self._since_the_last_clear([*newer, child], identity, read)
+            from_before_the_clear = child["ID"] not in {c["ID"] for c in since}
         if live and (cleared or from_before_the_clear):
             # The child this very try dispatched (the try runs again) is its batch: kept.
             own = self._dispatched_by_this_try(live, identity, try_number) if cleared else None
@@ -558,11 +594,10 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
             Stats.incr("nomad.dispatch.adopted")
             return child["ID"], None, "running"
         if self.adopt_succeeded_child or (self.result_file is not None and not cleared):
-            read: dict[str, dict[str, Any]] = {}
             if not self.adopt_succeeded_child:
                 # Reading a result again, not keeping a batch from ever running twice: a
                 # result from before a clear is not this run's.
-                children = self._since_the_last_clear(children, identity, since_try, read)
+                children = self._since_the_last_clear(children, identity, read)
             foreign: list[tuple[str, str]] = []
             succeeded = self._newest_succeeded(
                 children,
@@ -667,30 +702,26 @@ class NomadDispatchJobOperator(_FollowingJobOperator):
         self,
         children: list[dict[str, Any]],
         identity: TaskIdentity,
-        since_try: int,
         read: dict[str, dict[str, Any]],
     ) -> list[dict[str, Any]]:
-        """The children (stubs) dispatched since the task instance was last cleared; all of
-        them when it never was. One read per child, newest first (kept in ``read`` by ID),
-        until one from before the clear or the cleared try's own is found.
+        """The children (stubs) from the newest one a try started by a clear dispatched, on;
+        all of them when there is none. One read per child, newest first (kept in ``read`` by
+        ID), until it is found.
 
-        Two signs tell them: the try number in the child's token against ``since_try`` (the
-        first try since the last clear), which finds the clear even when the cleared try failed
-        before it dispatched; then the mark a cleared try puts on its dispatch
-        (:meth:`TaskIdentity.idempotency_token`), which still finds it when the task's
-        ``retries`` rose since the clear (``since_try`` then comes out too early). The try
-        number goes first: the mark of an older clear must not let through a child from before
-        the newest one. Only a child that verifies is believed.
+        A cleared try marks its dispatch (:meth:`TaskIdentity.idempotency_token`), signed when
+        the connection has an ACL token, so a planted mark is not believed. Airflow's
+        ``max_tries`` could tell the clear too, even when the cleared try failed before it
+        dispatched, but only while the task's ``retries`` is what it was at the clear: a DAG
+        that lowered it would make a plain retry's children look older than a clear, and run a
+        batch twice. The marks never do.
         """
         newest_first = sorted(children, key=lambda c: c.get("CreateIndex", 0), reverse=True)
         for position, stub in enumerate(newest_first):
-            child = read[stub["ID"]] = self.hook.get_job(stub["ID"])
-            if self._unverified_reason(child, identity):
-                continue
-            earlier = dispatching_try(child, identity)
-            if earlier is not None and earlier < since_try:
-                return newest_first[:position]
-            if dispatched_after_a_clear(child, identity):
+            child = read.get(stub["ID"]) or self.hook.get_job(stub["ID"])
+            read[stub["ID"]] = child
+            if dispatched_after_a_clear(child, identity) and not self._unverified_reason(
+                child, identity
+            ):
                 return newest_first[: position + 1]
         return children
 
@@ -851,7 +882,6 @@ class NomadRunJobOperator(_FollowingJobOperator):
             identity,
             ti.try_number,
             cleared=cleared_before_this_try(ti, self.retries),
-            since_try=first_try_since_the_last_clear(ti, self.retries),
         )
         self._announce(ti, job_id, awaited=adopted not in ("succeeded", "ended"))
 
@@ -873,22 +903,19 @@ class NomadRunJobOperator(_FollowingJobOperator):
         try_number: int,
         *,
         cleared: bool,
-        since_try: int = 1,
     ) -> tuple[str, str | None, str | None]:
         """Return ``(job ID, register eval ID or None, how it was adopted or None)``.
 
         :param cleared: this try exists because the task instance was cleared: a live job of
             an earlier try is stopped and waited for instead of adopted.
-        :param since_try: the first try since the task instance was last cleared, as read off
-            ``max_tries`` (the jobs a cleared try marked may show a later one).
         """
         self._created_index = None
         jobs = self.hook.list_jobs(prefix=run_job_prefix(base_id, identity), meta=True)
-        since_try = _first_try_since_the_last_clear(jobs, since_try)
+        since_try = _first_try_since_the_last_clear(jobs)
         live = [j for j in jobs if j.get("Status") in JobStatus.LIVE and not j.get("Stop")]
         newest_live = max(live, key=lambda j: j.get("CreateIndex", 0), default=None)
-        # The newest live job is from before the last clear: the cleared try failed before it
-        # stopped it, and the earlier try's own stop has not landed (yet).
+        # The newest live job is older than a cleared try's: neither that try nor the earlier
+        # try's own stop ended it.
         from_before_the_clear = (
             newest_live is not None and (registering_try(newest_live["ID"]) or 0) < since_try
         )

@@ -1,10 +1,10 @@
-"""A try looks only at the jobs of the tries since the task instance was last cleared: a result
-from before a clear is not read again, and a batch from before it is not adopted, whichever
-way the cleared try failed.
+"""A try looks only at the jobs since the task instance was last cleared (from the newest job
+a cleared try marked on): a result from before a clear is not read again, and a batch from
+before it is not adopted, while the batches of a plain retry are.
 
-The try's steps are called directly over real HTTP, with the try numbers Airflow gives them
-(``since_try`` is what ``first_try_since_the_last_clear`` reads off ``max_tries``; the real
-deployment in ``tests/reliability/test_clear_then_retry.py`` shows that it does).
+The try's steps are called directly over real HTTP, with the try numbers and ``cleared`` flags
+Airflow gives them (the real deployment in ``tests/reliability/test_clear_then_retry.py`` shows
+that it does).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
-from nomad_testlib import HANG_BOUND, NS, act_when_logged, batch_job, children_of
+from nomad_testlib import HANG_BOUND, NS, act_when_logged, batch_job
 
 from airflow_provider_nomad.nomad.identity import TaskIdentity
-from airflow_provider_nomad.nomad.run_job import check_runnable
-from airflow_provider_nomad.nomad.signature import signed_meta
+from airflow_provider_nomad.nomad.run_job import check_runnable, job_for_try
+from airflow_provider_nomad.nomad.signature import dispatch_token, signed_meta
 from airflow_provider_nomad.operators.nomad import (
     NomadDispatchJobOperator,
     NomadRunJobOperator,
@@ -53,95 +53,80 @@ def _ended(operator, job_id: str, succeeded: bool = True) -> None:
     assert outcome.succeeded is succeeded, outcome.reason
 
 
-def test_a_result_from_before_the_newest_of_two_clears_is_not_read_again(nomad_side):
+def test_a_result_from_before_the_newest_of_two_clears_is_not_read_again(nomad_side, tmp_path):
     _, nomad_client = nomad_side
-    nomad_client.jobs.register_job({"Job": batch_job("settle", settlement())})
+    broken = tmp_path / "broken"
+    nomad_client.jobs.register_job({"Job": batch_job("settle", settlement(broken=broken))})
     signed = signed_meta(nomad_client.job.get_job("settle"), {})
     operator = NomadDispatchJobOperator(task_id="settle", job_id="settle", result_file=RESULT)
 
-    def attempt(try_number: int, since_try: int, cleared: bool = False):
+    def attempt(try_number: int, cleared: bool = False):
         return operator._adopt_or_dispatch(
-            IDENTITY, try_number, {}, None, signed=signed, cleared=cleared, since_try=since_try
+            IDENTITY, try_number, {}, None, signed=signed, cleared=cleared
         )
 
-    first, _, _ = attempt(1, since_try=1)
+    first, _, _ = attempt(1)
     _ended(operator, first)
     # The first clear: try 2 dispatches (its token marked -cleared), and succeeds.
-    cleared_once, _, adopted = attempt(2, since_try=2, cleared=True)
+    cleared_once, _, adopted = attempt(2, cleared=True)
     assert adopted is None
     _ended(operator, cleared_once)
     # A retry after that clear reads the cleared try's result again...
-    assert attempt(3, since_try=2) == (cleared_once, None, "succeeded")
+    assert attempt(3) == (cleared_once, None, "succeeded")
 
-    # ...but after a second clear (of try 2: the cleared try 3 failed before it dispatched),
-    # its retry, try 4, must not: both children ran before the newest clear, the newer one
-    # under the mark of the older clear.
-    again, _, adopted = attempt(4, since_try=3)
+    # ...but after a second clear, whose try dispatched and failed, its retry must not: the
+    # newer succeeded child ran before the newest clear, under the mark of the older one.
+    broken.touch()
+    cleared_twice, _, _ = attempt(4, cleared=True)
+    _ended(operator, cleared_twice, succeeded=False)
+    again, _, adopted = attempt(5)
     assert adopted is None
-    assert again not in (first, cleared_once)
-    assert [c["ID"] for c in children_of(nomad_client, "settle")] == sorted(
-        [first, cleared_once, again]
-    )
+    assert again not in (first, cleared_once, cleared_twice)
 
 
-def test_a_dispatched_batch_still_running_from_before_the_clear_is_stopped_not_adopted(
-    nomad_side, tmp_path, capfd
-):
-    _, nomad_client = nomad_side
-    release = tmp_path / "release"
-    nomad_client.jobs.register_job({"Job": batch_job("settle", settlement(release))})
-    signed = signed_meta(nomad_client.job.get_job("settle"), {})
-    operator = NomadDispatchJobOperator(task_id="settle", job_id="settle")
-    try:
-        before, _, _ = operator._adopt_or_dispatch(IDENTITY, 1, {}, None, signed=signed)
-        # Cleared while it ran; the cleared try (2) failed before it stopped it, and the
-        # earlier try's own stop never landed. Its retry is try 3.
-        capfd.readouterr()
-        after, _, adopted = operator._adopt_or_dispatch(
-            IDENTITY, 3, {}, None, signed=signed, since_try=2
-        )
-        output = capfd.readouterr().out
-    finally:
-        release.touch()
-    assert adopted is None
-    assert after != before
-    assert f"was cleared while {before}" in output
-    assert nomad_client.job.get_job(before)["Stop"] is True
-
-
-@pytest.mark.parametrize("since_try", [1, 2])
-def test_a_registered_batch_still_running_is_adopted_only_when_not_from_before_the_clear(
-    nomad_side, tmp_path, capfd, since_try
-):
-    _, nomad_client = nomad_side
+def test_a_plain_retry_adopts_its_earlier_try_s_running_batch(nomad_side, tmp_path):
+    # Never cleared (nomad_default points at the emulator): try 1's worker died, and try 3
+    # follows its batch (try 2 also failed before it dispatched).
     release = tmp_path / "release"
     spec = batch_job("settle", settlement(release), parameterized=False)
     base_id = check_runnable(spec)
     operator = NomadRunJobOperator(task_id="settle", job=spec)
     try:
         before, _, _ = operator._adopt_or_register(spec, base_id, IDENTITY, 1, cleared=False)
+        now = operator._adopt_or_register(spec, base_id, IDENTITY, 3, cleared=False)
+    finally:
+        release.touch()
+    assert now == (before, None, "running")
+
+
+@pytest.mark.parametrize("kind", ["dispatch", "run-job"])
+def test_a_batch_still_running_from_before_a_clear_is_stopped_not_adopted(
+    nomad_side, tmp_path, capfd, kind
+):
+    # Try 1's batch runs on; the cleared try 2 started its own, which ended, without stopping
+    # try 1's (its stop was lost). The retry after it must not follow try 1's batch.
+    _, nomad_client = nomad_side
+    release = tmp_path / "release"
+    steps = Steps(kind, nomad_client, release, killable=True)
+    try:
+        before, _, _ = steps.take(1, cleared=False)
+        cleared = steps.start_marked(2)
+        steps.operator.hook.stop_job(cleared)
+        _ended(steps.operator, cleared, succeeded=False)
         capfd.readouterr()
-        now, _, adopted = operator._adopt_or_register(
-            spec, base_id, IDENTITY, 3, cleared=False, since_try=since_try
-        )
+        after, _, adopted = steps.take(3, cleared=False)
         output = capfd.readouterr().out
     finally:
         release.touch()
-    if since_try == 1:  # never cleared: try 1's worker died, and try 3 follows its batch
-        assert (now, adopted) == (before, "running")
-    else:
-        assert adopted is None
-        assert now.endswith("-try3")
-        assert f"was cleared while {before}" in output
-        assert nomad_client.job.get_job(before)["Stop"] is True
+    assert adopted is None
+    assert after not in (before, cleared)
+    assert f"was cleared while {before}" in output
+    assert nomad_client.job.get_job(before)["Stop"] is True
 
 
-def test_a_run_job_result_from_before_a_clear_is_not_read_again_when_retries_rose(
-    nomad_side, tmp_path
-):
-    # Try 1 succeeded; the task was cleared and its cleared try 2 failed. Then the DAG's
-    # retries was raised, so max_tries no longer tells that try 2 started from the clear: the
-    # mark on try 2's job does.
+def test_a_run_job_result_from_before_a_clear_is_not_read_again(nomad_side, tmp_path):
+    # Try 1 succeeded; the task was cleared and its cleared try 2 failed. The mark on try 2's
+    # job tells its retry where the clear was.
     _, nomad_client = nomad_side
     broken = tmp_path / "broken"
     spec = batch_job("settle", settlement(broken=broken), parameterized=False)
@@ -151,15 +136,11 @@ def test_a_run_job_result_from_before_a_clear_is_not_read_again_when_retries_ros
     first, _, _ = operator._adopt_or_register(spec, base_id, IDENTITY, 1, cleared=False)
     _ended(operator, first)
     broken.touch()
-    cleared, _, _ = operator._adopt_or_register(
-        spec, base_id, IDENTITY, 2, cleared=True, since_try=2
-    )
+    cleared, _, _ = operator._adopt_or_register(spec, base_id, IDENTITY, 2, cleared=True)
     _ended(operator, cleared, succeeded=False)
     assert nomad_client.job.get_job(cleared)["Meta"]["airflow_cleared"] == "true"
 
-    retried, _, adopted = operator._adopt_or_register(
-        spec, base_id, IDENTITY, 3, cleared=False, since_try=1
-    )
+    retried, _, adopted = operator._adopt_or_register(spec, base_id, IDENTITY, 3, cleared=False)
     assert adopted is None
     assert retried.endswith("-try3")
 
@@ -187,8 +168,9 @@ def stubborn_batch(release: Path) -> str:
 class Steps:
     """One operator's first step of a try (adopt, or dispatch/register), by try number."""
 
-    def __init__(self, kind: str, nomad_client, release: Path) -> None:
-        job = batch_job("settle", stubborn_batch(release), parameterized=kind == "dispatch")
+    def __init__(self, kind: str, nomad_client, release: Path, killable: bool = False) -> None:
+        script = settlement(release) if killable else stubborn_batch(release)
+        job = batch_job("settle", script, parameterized=kind == "dispatch")
         # Long enough that only the batch's own end stops it: a bound for a hang.
         job["TaskGroups"][0]["Tasks"][0]["KillTimeout"] = 600 * NS
         if kind == "dispatch":
@@ -201,14 +183,40 @@ class Steps:
         self.kind = kind
 
     def take(self, try_number: int, *, cleared: bool) -> tuple[str, str | None, str | None]:
-        since = try_number if cleared else 1
         if self.kind == "dispatch":
             return self.operator._adopt_or_dispatch(
-                IDENTITY, try_number, {}, None, signed=self.signed, cleared=cleared, since_try=since
+                IDENTITY, try_number, {}, None, signed=self.signed, cleared=cleared
             )
         return self.operator._adopt_or_register(
-            self.spec, self.base_id, IDENTITY, try_number, cleared=cleared, since_try=since
+            self.spec, self.base_id, IDENTITY, try_number, cleared=cleared
         )
+
+    def start_marked(self, try_number: int) -> str:
+        """Start the batch as a cleared try does, marked, without the try's other steps."""
+        hook = self.operator.hook
+        if self.kind == "dispatch":
+            settings = hook.settings
+            token = dispatch_token(
+                IDENTITY,
+                try_number,
+                settings.token,
+                namespace=settings.namespace,
+                parent_id="settle",
+                meta=self.signed,
+                payload=None,
+                cleared=True,
+            )
+            answer = hook.dispatch_job(
+                "settle",
+                meta={},
+                payload=None,
+                id_prefix_template=IDENTITY.id_prefix_template,
+                idempotency_token=token,
+            )
+            return answer["DispatchedJobID"]
+        job = job_for_try(self.spec, IDENTITY, try_number, cleared=True)
+        hook.register_job(job)
+        return job["ID"]
 
 
 @pytest.mark.parametrize("kind", ["dispatch", "run-job"])
@@ -257,3 +265,30 @@ def test_a_cleared_try_running_again_keeps_its_own_batch(nomad_side, tmp_path, k
         release.touch()
     assert again == (first, None, "running")
     assert nomad_client.job.get_job(first)["Stop"] is False
+
+
+@pytest.mark.parametrize("kind", ["dispatch", "run-job"])
+def test_a_stopped_batch_that_never_ends_fails_the_try_and_nothing_starts(
+    nomad_side, tmp_path, monkeypatch, kind
+):
+    # A client that never reports the end (its node went down unnoticed): after the tasks'
+    # kill_timeout and a grace, the try fails naming the job instead of waiting forever.
+    from airflow_provider_nomad.exceptions import NomadJobTimeoutError
+    from airflow_provider_nomad.operators import nomad as operators
+
+    _, nomad_client = nomad_side
+    release = tmp_path / "release"
+    steps = Steps(kind, nomad_client, release)
+    monkeypatch.setattr(operators, "_kill_timeout", lambda job: 0.0)
+    monkeypatch.setattr(operators, "STOPPED_JOB_GRACE", 0.5)
+    try:
+        first, _, _ = steps.take(1, cleared=False)
+        _wait_until((tmp_path / "release.ignoring").exists, "the batch ignoring the kill signal")
+        steps.operator.hook.stop_job(first)
+        with pytest.raises(NomadJobTimeoutError, match="still reported it running") as caught:
+            steps.take(2, cleared=True)
+    finally:
+        release.touch()
+    assert first in str(caught.value) and "nomad job stop -purge" in str(caught.value)
+    jobs = nomad_client.jobs.get_jobs(prefix="settle")
+    assert sorted(j["ID"] for j in jobs if j["ID"] != "settle") == [first]

@@ -15,7 +15,6 @@ from airflow_provider_nomad.nomad.handover import (
     cleared_before_this_try,
     dispatched_after_a_clear,
     dispatching_try,
-    first_try_since_the_last_clear,
 )
 from airflow_provider_nomad.nomad.identity import TaskIdentity
 
@@ -39,27 +38,6 @@ def test_a_cleared_try_is_told_from_a_retry(try_number, max_tries, retries, clea
 
 def test_without_try_information_nothing_counts_as_cleared():
     assert cleared_before_this_try(SimpleNamespace(), 2) is False
-
-
-@pytest.mark.parametrize(
-    ("try_number", "max_tries", "retries", "first"),
-    [
-        (1, 2, 2, 1),  # never cleared
-        (3, 2, 2, 1),  # retries, never cleared
-        (2, 3, 2, 2),  # try 1 cleared: this try is the first since
-        (3, 3, 2, 2),  # ...and its retry still counts from the cleared try
-        (4, 3, 2, 2),
-        (4, 5, 2, 4),  # try 3 cleared after a retry
-        (5, 5, 2, 4),
-        (2, 9, 2, 2),  # retries lowered since the clear: never past this very try
-    ],
-)
-def test_the_first_try_since_the_last_clear_is_read_off_max_tries(
-    try_number, max_tries, retries, first
-):
-    ti = SimpleNamespace(try_number=try_number, max_tries=max_tries)
-    assert first_try_since_the_last_clear(ti, retries) == first
-    assert first_try_since_the_last_clear(SimpleNamespace(), retries) == 1
 
 
 def test_the_dispatching_try_is_read_off_the_token():

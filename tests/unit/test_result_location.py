@@ -20,6 +20,7 @@ def job(*groups: dict, kind: str = "batch") -> dict:
     [
         (job(group("batch", "main", Count=1)), "alloc/result.json"),
         (job(group("batch", "main")), "alloc/result.json"),  # Count left out: Nomad's 1
+        (job(group("batch", "main", Count=None)), "alloc/result.json"),  # null: Nomad's 1 too
         (job(group("batch", "main", "sidecar")), "main/local/out.json"),
         # Several groups: a task's own directory is in one allocation, even beside a fan-out.
         (job(group("prep", "fetch", Count=4), group("batch", "main")), "main/local/out.json"),
@@ -47,6 +48,11 @@ def test_a_result_file_in_exactly_one_allocation_is_accepted(spec, path):
             job(group("prep", "fetch", Count=2), group("batch", "main")),
             "fetch/local/out.json",
             "task group 'prep' runs 2 of them",
+        ),
+        (
+            job(group("a", "main"), group("b", "main")),
+            "main/local/out.json",
+            "the directory of task 'main', which groups 'a', 'b' each have",
         ),
         (
             job(group("batch", "main"), kind="sysbatch"),
