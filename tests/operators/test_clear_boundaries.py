@@ -181,6 +181,16 @@ class Steps:
             self.spec, self.base_id = job, check_runnable(job)
             self.operator = NomadRunJobOperator(task_id="settle", job=job)
         self.kind = kind
+        self.release = release
+
+    def stopped_while_running(self) -> str:
+        """Start try 1's batch (which ignores the kill signal), then stop it as the earlier
+        try's kill does: Nomad calls the job dead while its task runs on."""
+        first, _, _ = self.take(1, cleared=False)
+        ignoring = Path(f"{self.release}.ignoring")
+        _wait_until(ignoring.exists, "the batch ignoring the kill signal")
+        self.operator.hook.stop_job(first)
+        return first
 
     def take(self, try_number: int, *, cleared: bool) -> tuple[str, str | None, str | None]:
         if self.kind == "dispatch":
@@ -228,10 +238,7 @@ def test_a_batch_stopped_but_still_running_is_waited_for_before_the_batch_runs_a
     _, nomad_client = nomad_side
     release = tmp_path / "release"
     steps = Steps(kind, nomad_client, release)
-    first, _, _ = steps.take(1, cleared=False)
-    ignoring = tmp_path / "release.ignoring"
-    _wait_until(ignoring.exists, "the batch ignoring the kill signal")
-    steps.operator.hook.stop_job(first)  # as the earlier try's kill does
+    first = steps.stopped_while_running()
     assert nomad_client.job.get_job(first)["Status"] == "dead"
     [old_alloc] = nomad_client.job.get_allocations(first)
     assert old_alloc["ClientStatus"] == "running"
@@ -282,9 +289,7 @@ def test_a_stopped_batch_that_never_ends_fails_the_try_and_nothing_starts(
     monkeypatch.setattr(operators, "_kill_timeout", lambda job: 0.0)
     monkeypatch.setattr(operators, "STOPPED_JOB_GRACE", 0.5)
     try:
-        first, _, _ = steps.take(1, cleared=False)
-        _wait_until((tmp_path / "release.ignoring").exists, "the batch ignoring the kill signal")
-        steps.operator.hook.stop_job(first)
+        first = steps.stopped_while_running()
         with pytest.raises(NomadJobTimeoutError, match="still reported it running") as caught:
             steps.take(2, cleared=True)
     finally:
