@@ -217,8 +217,7 @@ class _FollowingJobOperator(_NomadOperator):
             )
             self.hook.stop_job(child["ID"])
         for child in live:
-            outcome = asyncio.run(self._follow(child["ID"], None, deadline=None, logs=False))
-            self.log.info("%s ended (%s)", child["ID"], outcome.reason)
+            self._wait_for_stopped_job(child["ID"])
 
     def _wait_until_stopped_jobs_ended(self, jobs: list[dict[str, Any]]) -> None:
         """Wait for the end of the ``jobs`` (stubs) that were stopped but still run on a client.
@@ -229,34 +228,35 @@ class _FollowingJobOperator(_NomadOperator):
         that end would let two copies overlap.
         """
         for job in [job for job in jobs if job.get("Stop") and _still_on_a_client(job)]:
-            try:
-                # Its tasks' kill_timeout bounds how long a client may take to end them.
-                bound = _kill_timeout(self.hook.get_job(job["ID"])) + STOPPED_JOB_GRACE
-            except NomadNotFoundError:
-                continue  # purged meanwhile: nothing of it is left to watch
             self.log.warning(
-                "%s was stopped but still runs on a client: waiting (at most %.0f s) for it to "
-                "end before running the batch anew",
+                "%s was stopped but still runs on a client: waiting for it to end before "
+                "running the batch anew",
                 job["ID"],
-                bound,
             )
-            try:
-                outcome = asyncio.run(
-                    self._follow(job["ID"], None, deadline=time.time() + bound, logs=False)
-                )
-            except NomadNotFoundError:
-                continue  # purged while waited for
-            if outcome.result is JobResult.TIMED_OUT:
-                raise NomadJobTimeoutError(
-                    f"{job['ID']}, an earlier run of this batch, was stopped, but a client "
-                    f"still reported it running {bound:.0f} s later (its tasks' kill_timeout "
-                    f"plus {STOPPED_JOB_GRACE:.0f} s). Running the batch anew beside it could "
-                    "run it twice, so nothing was started. Look at its allocations "
-                    f"(`nomad job status {job['ID']}`): a client that went down leaves them "
-                    "running in Nomad's view. Once they have ended, or the job is purged "
-                    f"(`nomad job stop -purge {job['ID']}`), clear this task."
-                )
-            self.log.info("%s ended (%s)", job["ID"], outcome.reason)
+            self._wait_for_stopped_job(job["ID"])
+
+    def _wait_for_stopped_job(self, job_id: str) -> None:
+        """Follow a stopped job until a client reports its end, at most its tasks'
+        ``kill_timeout`` plus :data:`STOPPED_JOB_GRACE`; past that, fail the try naming it (a
+        client that went down leaves its allocations running in Nomad's view)."""
+        try:
+            bound = _kill_timeout(self.hook.get_job(job_id)) + STOPPED_JOB_GRACE
+            outcome = asyncio.run(
+                self._follow(job_id, None, deadline=time.time() + bound, logs=False)
+            )
+        except NomadNotFoundError:
+            return  # purged: nothing of it is left to watch
+        if outcome.result is JobResult.TIMED_OUT:
+            raise NomadJobTimeoutError(
+                f"{job_id}, an earlier run of this batch, was stopped, but a client still "
+                f"reported it running {bound:.0f} s later (its tasks' kill_timeout plus "
+                f"{STOPPED_JOB_GRACE:.0f} s). Running the batch anew beside it could run it "
+                f"twice, so nothing was started. Look at its allocations (`nomad job status "
+                f"{job_id}`): a client that went down leaves them running in Nomad's view. "
+                f"Once they have ended, or the job is purged (`nomad job stop -purge "
+                f"{job_id}`), clear this task."
+            )
+        self.log.info("%s ended (%s)", job_id, outcome.reason)
 
     def _newest_succeeded(
         self,

@@ -274,12 +274,14 @@ def test_a_cleared_try_running_again_keeps_its_own_batch(nomad_side, tmp_path, k
     assert nomad_client.job.get_job(first)["Stop"] is False
 
 
+@pytest.mark.parametrize("stopped_by", ["the earlier try's kill", "the cleared try"])
 @pytest.mark.parametrize("kind", ["dispatch", "run-job"])
 def test_a_stopped_batch_that_never_ends_fails_the_try_and_nothing_starts(
-    nomad_side, tmp_path, monkeypatch, kind
+    nomad_side, tmp_path, monkeypatch, kind, stopped_by
 ):
     # A client that never reports the end (its node went down unnoticed): after the tasks'
-    # kill_timeout and a grace, the try fails naming the job instead of waiting forever.
+    # kill_timeout and a grace, the try fails naming the job instead of waiting forever,
+    # whether the job was stopped before the cleared try or by it.
     from airflow_provider_nomad.exceptions import NomadJobTimeoutError
     from airflow_provider_nomad.operators import nomad as operators
 
@@ -289,7 +291,11 @@ def test_a_stopped_batch_that_never_ends_fails_the_try_and_nothing_starts(
     monkeypatch.setattr(operators, "_kill_timeout", lambda job: 0.0)
     monkeypatch.setattr(operators, "STOPPED_JOB_GRACE", 0.5)
     try:
-        first = steps.stopped_while_running()
+        if stopped_by == "the cleared try":
+            first, _, _ = steps.take(1, cleared=False)
+            _wait_until(Path(f"{release}.ignoring").exists, "the batch ignoring the kill signal")
+        else:
+            first = steps.stopped_while_running()
         with pytest.raises(NomadJobTimeoutError, match="still reported it running") as caught:
             steps.take(2, cleared=True)
     finally:
