@@ -67,13 +67,23 @@ class WorkerProcess:
     :param args: its arguments.
     :param log_path: where its other output goes.
     :param env: its environment.
+    :param cwd: the directory it starts in, the first place its imports are looked for
+        (default: this repository's root).
     """
 
-    def __init__(self, module: str, args: list[str], log_path: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        module: str,
+        args: list[str],
+        log_path: Path,
+        env: dict[str, str],
+        cwd: Path | None = None,
+    ) -> None:
         self.module = module
         self.args = args
         self.log_path = log_path
         self.env = env
+        self.cwd = cwd or Path(__file__).resolve().parent.parent
         self.events: list[dict[str, Any]] = []
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._proc: subprocess.Popen[str] | None = None
@@ -94,7 +104,7 @@ class WorkerProcess:
             stderr=self._log,
             text=True,
             env=self.env,
-            cwd=str(Path(__file__).resolve().parent.parent),
+            cwd=str(self.cwd),
         )
         threading.Thread(target=self._read, daemon=True).start()
         return self

@@ -6,10 +6,12 @@ evenly between two bounds (each prints a line), then handed to the trigger proce
 as a triggerer picks up a burst of deferred tasks. Latency is each batch's ``FinishedAt`` to
 its trigger's event.
 
-Each repeat runs the swarm twice, in the same way: the triggers sharing one event stream (the
-default), then each trigger with its own blocking queries (``shared_watch=False``). The
-machine's load average is recorded beside each run: on a shared machine the figures move with
-it.
+Each repeat runs the swarm three times, in the same way: the triggers sharing one event stream
+(the default), then each trigger with its own blocking queries (``shared_watch=False``), then
+the triggers of the provider as it was before the shared watch (``before-watch``: see
+:mod:`benchmarks.before_watch`; left out, with the reason, where the checkout has no history).
+The machine's load average is recorded beside each run: on a shared machine the figures move
+with it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks import before_watch
 from benchmarks.emulator import EmulatorProcess
 from benchmarks.jobs import final_allocation, finish_times, mock_batch
 from benchmarks.procs import WorkerProcess, worker_env, write_spec
@@ -33,8 +36,24 @@ from benchmarks.stats import spread, summarize
 
 PARENT = "bench-swarm"
 SETUP_CONCURRENCY = 32
-#: Waiting modes compared in each repeat: the shared event stream, then per-trigger queries.
-MODES = {"shared": True, "per-trigger": False}
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How a swarm's triggers wait: through the shared watch or alone, and whether they are the
+    provider's of before the shared watch (:mod:`benchmarks.before_watch`)."""
+
+    shared_watch: bool
+    before_watch: bool = False
+
+
+#: Waiting modes compared in each repeat: the shared event stream, per-trigger queries, and
+#: the per-trigger queries of the provider before the shared watch.
+MODES = {
+    "shared": Mode(shared_watch=True),
+    "per-trigger": Mode(shared_watch=False),
+    "before-watch": Mode(shared_watch=False, before_watch=True),
+}
 #: How the dispatched jobs reach the trigger process (``Profile.trigger_handover``): ``burst``,
 #: all at once once every job is dispatched (a triggerer picking up a backlog, its worst case);
 #: ``streamed``, dispatched at ``Profile.trigger_dispatch_rate`` (tasks dispatching as workers
@@ -186,22 +205,30 @@ class TriggerBenchmark:
     def __init__(self, profile: Profile, workdir: Path) -> None:
         self.profile = profile
         self.workdir = workdir
+        self._before_watch_dir: Path | None = None
 
     def run(self) -> dict[str, Any]:
         p = self.profile
+        self._before_watch_dir, skipped = before_watch.extract(self.workdir / "before-watch")
         main = Variant(p.trigger_logs, p.trigger_handover)
         summary = self._compared(main, p.trigger_repeats)
         if p.trigger_waiting_repeats and main != WAITING:
             summary["waiting"] = self._compared(WAITING, p.trigger_waiting_repeats)
+        summary["before_watch_skipped"] = skipped
         return summary
 
     def _compared(self, variant: Variant, repeats: int) -> dict[str, Any]:
-        """Both waiting modes, ``repeats`` times: the shared watch's summary, the per-trigger
-        waits' under ``per_trigger``, every run under ``runs``."""
-        runs = [self._run_once(r, mode, variant) for r in range(repeats) for mode in MODES]
+        """Every waiting mode, ``repeats`` times: the shared watch's summary, the per-trigger
+        waits' under ``per_trigger``, those before the shared watch under ``before_watch``,
+        every run under ``runs``."""
+        modes = [m for m, how in MODES.items() if self._before_watch_dir or not how.before_watch]
+        runs = [self._run_once(r, mode, variant) for r in range(repeats) for mode in modes]
         summary = self._summarize([r for r in runs if r["mode"] == "shared"])
         summary["runs"] = runs
         summary["per_trigger"] = self._summarize([r for r in runs if r["mode"] == "per-trigger"])
+        before = [r for r in runs if r["mode"] == "before-watch"]
+        summary["before_watch"] = self._summarize(before) if before else None
+        summary["before_watch_commit"] = before_watch.COMMIT if before else None
         return summary
 
     def _run_once(self, repeat: int, mode: str, variant: Variant) -> dict[str, Any]:
@@ -213,7 +240,7 @@ class TriggerBenchmark:
         spec = {
             "nomad_addr": "",
             "result_path": str(result_path),
-            "shared_watch": MODES[mode],
+            "shared_watch": MODES[mode].shared_watch,
             "stream_logs": variant.stream_logs,
             "handover": variant.handover,
             # Set (to a directory) to profile the swarm: never for the figures reported.
@@ -230,6 +257,7 @@ class TriggerBenchmark:
                 [str(write_spec(self.workdir / "specs", "triggers", spec))],
                 self.workdir / "logs" / f"worker-triggers-{tag}.log",
                 worker_env(self.workdir / "airflow-home"),
+                cwd=self._before_watch_dir if MODES[mode].before_watch else None,
             ).start()
             worker.wait_for("ready", timeout=300)
             sampler = ProcessSampler(worker.pid, interval=0.05).start()
@@ -296,6 +324,7 @@ class TriggerBenchmark:
             "errors": result["errors"][:20],
             # Missing events and failed outcomes are both in the worker's list already.
             "error_count": max(len(result["errors"]), missing) + early,
+            "provider_path": result["provider_path"],
             "ssl_contexts_built": result["ssl_contexts"]["built"],
             "ssl_context_cpu_s": result["ssl_contexts"]["thread_cpu_s"],
             "first_batch_end_s": min(

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from typing import Any
 
 from airflow_provider_nomad.hooks.nomad import NomadAsyncHook
@@ -102,13 +103,19 @@ def make_trigger(
         the trigger's own blocking queries.
     :param stream_logs: stream the batch's logs into the task log (the operator's default).
     """
+    options: dict[str, Any] = {"created_index": created_index, "shared_watch": shared_watch}
+    if "shared_watch" not in inspect.signature(NomadJobTrigger).parameters:
+        # The provider before the shared watch (claim 3's baseline, ``benchmarks/before_watch.py``)
+        # takes neither: its triggers always wait alone, and look at once.
+        if shared_watch:
+            raise ValueError("this provider has no shared watch: make_trigger(shared_watch=False)")
+        options = {}
     trigger = NomadJobTrigger(
         job_id=child_job_id,
         nomad_conn_id=conn_id,
         dispatch_eval_id=eval_id,
-        created_index=created_index,
-        shared_watch=shared_watch,
         stream_logs=stream_logs,
+        **options,
     )
     _, kwargs = trigger.serialize()
     rebuilt = NomadJobTrigger(**kwargs)

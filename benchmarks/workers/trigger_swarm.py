@@ -209,6 +209,7 @@ def main(spec_path: str) -> int:
     from benchmarks.waiters.provider import warm_up
 
     warm_up([CONN_ID])
+    import airflow_provider_nomad
 
     ssl_counter = count_ssl_contexts()
     full_collections = FullCollections()
@@ -237,6 +238,8 @@ def main(spec_path: str) -> int:
         finished=time.time(),
         ssl_contexts={"built": ssl_counter.built, "thread_cpu_s": ssl_counter.thread_cpu_s},
         full_collections=full_collections.pauses,
+        # Which provider ran: today's, or the one before the shared watch (its own copy).
+        provider_path=str(Path(airflow_provider_nomad.__file__).resolve().parent),
     )
     Path(spec["result_path"]).write_text(json.dumps(result))
     emit("done")

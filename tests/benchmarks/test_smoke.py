@@ -213,6 +213,19 @@ def test_triggers_all_fired_without_errors(quick_run):
         assert run["peak_rss"] > run["rss_before"] > 0
         # The harness's registration and dispatches are not counted as the swarm's requests.
         assert not {"PUT /v1/jobs", "PUT /v1/job/:job_id/dispatch"} & set(run["requests_by_route"])
+    # Beside the shared watch and today's per-trigger waits, in both variants: the provider as
+    # it was before the shared watch, from this checkout's history, imported from its own copy.
+    assert triggers["before_watch_skipped"] is None
+    for variant, repeats in (
+        (triggers, QUICK.trigger_repeats),
+        (waiting, QUICK.trigger_waiting_repeats),
+    ):
+        modes = [r["mode"] for r in variant["runs"]]
+        assert modes == ["shared", "per-trigger", "before-watch"] * repeats
+        for run in variant["runs"]:
+            today = run["provider_path"] == str(REPO / "airflow_provider_nomad")
+            assert today == (run["mode"] != "before-watch"), run["provider_path"]
+        assert variant["before_watch"]["cpu_ms_per_trigger"]["n"] == repeats
 
 
 def test_emulator_held_every_blocking_query(quick_run):
