@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.claims.wait import KINDS, LABELS, PROVIDER_KINDS, SYNC
+from benchmarks.waiters.kinds import AIRFLOW_NOMAD_021
 
 MB = 1_000_000
 PASS, FAIL, NOT_RUN = "PASS", "FAIL", "NOT RUN"
@@ -504,7 +505,8 @@ def _task_end_section(task_end: dict[str, Any], wait: dict[str, Any] | None) -> 
         "of each path in flight at a time. Beside it, claim 1's figure for the same path from "
         "this run, measured to the waiter alone (the operator's `_follow` returning; the "
         "trigger's event). Requests: everything the task sent to Nomad, from reading the "
-        "parent to `execute_complete`'s reads. "
+        "parent to `execute_complete`'s reads (airflow-nomad's: the dispatch, then each poke's "
+        "`nomad job status` process; its real task dispatches in an upstream task). "
         f"Deployment ready in {_fmt(task_end['deployment_ready_s'], 's')}; "
         f"{load_note(task_end.get('load_before'), task_end.get('load_after'))}.",
         "",
@@ -512,7 +514,11 @@ def _task_end_section(task_end: dict[str, Any], wait: dict[str, Any] | None) -> 
         "|---|---|---|---|---|---|",
     ]
     waiters = (wait or {}).get("waiters", {})
-    to_waiter = {"sync": "`_follow` returns (claim 1)", "deferrable": "trigger event (claim 1)"}
+    to_waiter = {
+        "sync": "`_follow` returns (claim 1)",
+        "deferrable": "trigger event (claim 1)",
+        AIRFLOW_NOMAD_021: "its poke loop returns (claim 1)",
+    }
     for path, entry in task_end["paths"].items():
         alone = waiters.get(path)
         if alone:

@@ -4,12 +4,14 @@ Claim 1 times the provider's waiters alone: the sync path to ``_follow`` returni
 deferrable path to the trigger's event. What a user waits for is the task instance ending.
 Here ``airflow api-server``, ``scheduler`` (LocalExecutor), ``dag-processor`` and ``triggerer``
 run as separate processes on SQLite (:mod:`airflow_provider_nomad.testing.airflow_deployment`)
-and run two DAGs, each one ``NomadDispatchJobOperator`` task: one sync, one deferrable. For
-the deferrable one the end goes through the trigger's event, the triggerer writing it to the
-database, the scheduler queuing the task again, LocalExecutor starting a task process, and
-``execute_complete`` re-reading the outcome.
+and run three DAGs: two of one ``NomadDispatchJobOperator`` task each, one sync, one
+deferrable, and airflow-nomad 0.2.1's ``check-job`` sensor as the real task it is, poking every
+5 s with its ``nomad`` processes and an XCom push per poke
+(:mod:`benchmarks.waiters.airflow_nomad_task`). For the deferrable one the end goes through
+the trigger's event, the triggerer writing it to the database, the scheduler queuing the task
+again, LocalExecutor starting a task process, and ``execute_complete`` re-reading the outcome.
 
-Each path has its own emulator, and one DAG run of each path is in flight at a time (the two
+Each path has its own emulator, and one DAG run of each path is in flight at a time (the
 paths side by side), so each emulator's request counters, reset before a run and read once the
 task has ended, count that task alone: the whole task, from reading the parent to the last read
 of ``execute_complete``. Latency is the task instance's ``end_date`` (Airflow's record) minus the
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import random
+import sys
 import textwrap
 import threading
 import time
@@ -35,13 +39,23 @@ from benchmarks.jobs import NomadApi, final_allocation, finish_times, mock_batch
 from benchmarks.load import machine_load
 from benchmarks.profile import Profile
 from benchmarks.stats import summarize
+from benchmarks.waiters import airflow_nomad_task, nomad_cli
+from benchmarks.waiters.kinds import AIRFLOW_NOMAD_021
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 PARENT = "bench-batch"
 TASK_ID = "batch"
-PATHS = ("sync", "deferrable")
+PATHS = ("sync", "deferrable", AIRFLOW_NOMAD_021)
 LABELS = {
     "sync": "provider, sync (operator in a LocalExecutor task)",
     "deferrable": "provider, deferrable (trigger in the triggerer, resumed by a worker)",
+    AIRFLOW_NOMAD_021: "airflow-nomad 0.2.1 (its check-job sensor in a LocalExecutor task, "
+    "poking every 5 s: a nomad process and an XCom push per poke)",
+}
+DAG_IDS = {
+    "sync": "bench_task_end_sync",
+    "deferrable": "bench_task_end_deferrable",
+    AIRFLOW_NOMAD_021: "bench_task_end_airflow_nomad",
 }
 #: Bound on one DAG run on a loaded machine: a hang, not a measurement.
 RUN_BOUND = 300.0
@@ -59,7 +73,9 @@ class AirflowStaleDeferExit(Exception):
 DAG_FILE = """
 import pendulum
 from airflow.sdk import DAG
+from airflow.providers.standard.sensors.python import PythonSensor
 from airflow_provider_nomad.operators.nomad import NomadDispatchJobOperator
+from benchmarks.waiters import airflow_nomad_task
 
 for path in ("sync", "deferrable"):
     with DAG(
@@ -76,11 +92,27 @@ for path in ("sync", "deferrable"):
             deferrable=path == "deferrable",
             retries=0,
         )
+
+with DAG(
+    "bench_task_end_airflow_nomad",
+    schedule=None,
+    start_date=pendulum.datetime(2026, 1, 1),
+    catchup=False,
+    params={"parent": "bench-batch"},
+):
+    PythonSensor(
+        task_id="batch",
+        python_callable=airflow_nomad_task.check_job,
+        mode="poke",
+        poke_interval=airflow_nomad_task.poke_interval(),
+        timeout=600,
+        retries=0,
+    )
 """
 
 
 def dag_id(path: str) -> str:
-    return f"bench_task_end_{path}"
+    return DAG_IDS[path]
 
 
 def _stale_defer_exit(deployment: Deployment, run_id: str) -> str | None:
@@ -143,10 +175,22 @@ class TaskEndBenchmark:
         database = migrate_database(self.workdir / "migrate", self.workdir / "migrated.db")
         env = {
             f"AIRFLOW_CONN_NOMAD_{path.upper()}": json.dumps(
-                {"conn_type": "nomad", "host": emulator.nomad_addr}
+                {"conn_type": "nomad", "host": self.emulators[path].nomad_addr}
             )
-            for path, emulator in self.emulators.items()
+            for path in ("sync", "deferrable")
         }
+        # The peer's task: today's benchmarks package, the stand-in nomad, its emulator.
+        cli = nomad_cli.install(self.workdir / "bin", sys.executable)
+        env.update(
+            {
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p
+                ),
+                airflow_nomad_task.ADDR_ENV: self.emulators[AIRFLOW_NOMAD_021].nomad_addr,
+                airflow_nomad_task.CLI_ENV: str(cli),
+                airflow_nomad_task.SCALE_ENV: str(self.profile.baseline_interval_scale),
+            }
+        )
         deployment = Deployment(self.workdir / "home", database, env=env)
         (deployment.dags / "bench_task_end.py").write_text(textwrap.dedent(DAG_FILE))
         lo, hi = self.profile.latency_run_for
@@ -266,6 +310,12 @@ class TaskEndBenchmark:
         allocs = api.wait_until_finished(child, timeout=RUN_BOUND)
         finished = finish_times(api.allocation(final_allocation(allocs)["ID"]))["task_finished"]
         end = _parse_airflow_time(ti["end_date"])
+        # airflow-nomad's last poke pushed (PASS, STOP) to Airflow, as each poke pushes.
+        pushed = (
+            deployment.xcom(dag_id(path), run_id, TASK_ID, "return_value")
+            if path == AIRFLOW_NOMAD_021
+            else None
+        )
         return {
             "path": path,
             "run_id": run_id,
@@ -277,4 +327,5 @@ class TaskEndBenchmark:
             "latency_s": end - finished / 1e9 if finished else None,
             "requests": sum(counts.values()),
             "requests_by_route": counts,
+            "pushed": pushed,
         }

@@ -29,9 +29,11 @@ for ``client/fs/ls`` of ``alloc/logs`` plus one per rotated file holding new byt
 is logged as two); the final poke repeats that up to 16 times per stream while 64 KiB chunks
 come back full. The poke that finds the job complete ends the wait. The CLI processes run the
 stand-in of :mod:`benchmarks.waiters.nomad_cli` (same requests, a Python start instead of a Go
-binary's). Not re-created: the XCom round trips to Airflow of every poke (the offsets'
-``xcom_pull`` and ``xcom_push`` with ``forward_logs``, and the operator's pushed result), which
-only add to its latency.
+binary's). The XCom push each poke makes (the ``return_value`` ``(Result, Action)``; with
+``forward_logs``, the offsets' ``xcom_pull`` and ``xcom_push`` too) needs a task: claim 1b runs
+this poke loop with airflow-nomad's defaults as airflow-nomad runs it, a sensor task in a real
+Airflow that pushes to it (:mod:`benchmarks.waiters.airflow_nomad_task`); here, outside
+Airflow, nothing is pushed.
 
 ``prefect-nomad`` 0.2.0, ``NomadWorker.run`` after registering the job: python-nomad, as it
 uses it. ``_wait_for_evaluation`` reads the evaluation every ``poll_interval`` (1 s) until it is

@@ -109,7 +109,8 @@ def test_a_short_wait_costs_at_most_12_requests(quick_run):
 def test_every_dag_run_ended_its_task_through_the_deployment(quick_run):
     _, results, _ = quick_run
     paths = results["claims"]["task_end"]["paths"]
-    assert set(paths) == {"sync", "deferrable"}
+    # The provider's two paths, and airflow-nomad's sensor as a real task beside them.
+    assert set(paths) == {"sync", "deferrable", AIRFLOW_NOMAD_021}
     for path, entry in paths.items():
         assert entry["planned"] == QUICK.task_end_runs
         assert entry["latency_s"]["n"] == len(entry["records"]) >= 1, path
@@ -121,6 +122,9 @@ def test_every_dag_run_ended_its_task_through_the_deployment(quick_run):
             # One dispatch per task, and the task read what it waited for.
             assert record["requests_by_route"]["POST /v1/job/:job_id/dispatch"] == 1, record
             assert record["requests_by_route"]["GET /v1/job/:job_id/allocations"] >= 1, record
+    # airflow-nomad's poke loop ran in its task: the last poke pushed its result to Airflow.
+    for record in paths[AIRFLOW_NOMAD_021]["records"]:
+        assert record["pushed"] == ["PASS", "STOP"], record
     # The deferrable task resumed in a worker: execute_complete re-read the job's evaluations,
     # which neither the sync path nor the trigger reads.
     for record in paths["deferrable"]["records"]:
