@@ -1,16 +1,17 @@
 """The provider as it was before the shared watch, for claim 3's side-by-side baseline.
 
 Claim 3's target, CPU per waiting batch ten times lower than per-trigger waits, was set against
-the triggers as released before the shared watch: each trigger with its own HTTP client and
-its own blocking queries. The per-trigger waits of today's code (``shared_watch=False``) are not
-that baseline any more: they share one HTTP client per loop and first look at the allocations,
-changes made with the shared watch. So claim 3 also runs that older code, in the same run, from
-this repository's own history: :data:`COMMIT`'s ``airflow_provider_nomad`` package, extracted
-with ``git archive`` beside a link to today's ``benchmarks`` package. The swarm worker started
-there imports the old provider and drives it exactly as it drives today's.
+the triggers as they were at :data:`COMMIT`, before the shared watch: each trigger with its own
+HTTP client and its own blocking queries. The per-trigger waits of today's code
+(``shared_watch=False``) are not that baseline any more: they share one HTTP client per loop
+and first look at the allocations, changes made with the shared watch. So claim 3 also runs
+that older code, in the same run, from this repository's own history: :data:`COMMIT`'s
+``airflow_provider_nomad`` package, extracted with ``git archive`` beside a link to today's
+``benchmarks`` package. The swarm worker started there imports the old provider and drives it
+exactly as it drives today's.
 
-Without the history (a source archive, a shallow clone), :func:`extract` says why and claim 3
-runs without the baseline.
+Without the history (a source archive, a shallow clone), :func:`available` is false,
+:func:`extract` says why, and claim 3 runs without the baseline.
 """
 
 from __future__ import annotations
@@ -28,6 +29,20 @@ PACKAGE = "airflow_provider_nomad"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def available() -> bool:
+    """Whether this checkout holds :data:`COMMIT` (not a shallow clone or a source archive)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "cat-file", "-e", f"{COMMIT}^{{commit}}"],
+            capture_output=True,
+            check=False,
+            timeout=60,
+        )
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
 def extract(dest: Path) -> tuple[Path | None, str | None]:
     """``dest`` holding :data:`COMMIT`'s package and a link to today's ``benchmarks``, to start
     the swarm worker in; or ``None`` and the reason it cannot be built here."""
@@ -40,6 +55,8 @@ def extract(dest: Path) -> tuple[Path | None, str | None]:
         ).stdout
     except FileNotFoundError:
         return None, "git is not installed"
+    except subprocess.TimeoutExpired:
+        return None, f"git archive of commit {COMMIT[:7]} did not finish within 120 s"
     except subprocess.CalledProcessError as exc:
         reason = exc.stderr.decode(errors="replace").strip().splitlines()
         return None, f"commit {COMMIT[:7]} is not in this checkout's history ({' '.join(reason)})"

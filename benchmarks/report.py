@@ -266,8 +266,9 @@ def _headroom_targets(
             timing=False,
         )
     ]
-    if triggers and triggers.get("runs"):
-        runs = triggers["runs"]
+    # Today's provider only: the before-watch runs measure the code that was replaced.
+    runs = [r for r in (triggers or {}).get("runs", []) if r.get("mode") != "before-watch"]
+    if runs:
         # Each trigger holds an allocation query and two log streams at once.
         needed = max(r["triggers"] for r in runs) * 3
         rate = max((r["request_rate_per_s"] or 0) for r in runs)

@@ -241,6 +241,7 @@ class TriggerBenchmark:
             "nomad_addr": "",
             "result_path": str(result_path),
             "shared_watch": MODES[mode].shared_watch,
+            "mode": mode,
             "stream_logs": variant.stream_logs,
             "handover": variant.handover,
             # Set (to a directory) to profile the swarm: never for the figures reported.

@@ -218,7 +218,7 @@ def main(spec_path: str) -> int:
     emit("ready", rss_before=rss_before)
     command = receive()
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    tag = "shared" if spec.get("shared_watch", True) else "own"
+    tag = spec.get("mode") or ("shared" if spec.get("shared_watch", True) else "own")
     with _profiled(spec.get("profile_dir"), tag, spec.get("profile_heap", False)) as snapshot:
         result = asyncio.run(
             run_swarm(
