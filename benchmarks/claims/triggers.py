@@ -325,7 +325,7 @@ class TriggerBenchmark:
             "errors": result["errors"][:20],
             # Missing events and failed outcomes are both in the worker's list already.
             "error_count": max(len(result["errors"]), missing) + early,
-            "provider_path": result["provider_path"],
+            "provider": self._provider(Path(result["provider_path"])),
             "ssl_contexts_built": result["ssl_contexts"]["built"],
             "ssl_context_cpu_s": result["ssl_contexts"]["thread_cpu_s"],
             "first_batch_end_s": min(
@@ -358,6 +358,15 @@ class TriggerBenchmark:
                 for t, pause in result.get("full_collections", [])
             ],
         }
+
+    def _provider(self, imported: Path) -> str:
+        """Which provider a swarm imported, by name rather than by this machine's paths:
+        ``today`` (this checkout's) or the before-watch commit's short ID."""
+        if imported == before_watch.REPO_ROOT / "airflow_provider_nomad":
+            return "today"
+        if self._before_watch_dir and imported == self._before_watch_dir / "airflow_provider_nomad":
+            return before_watch.COMMIT[:7]
+        return f"unknown ({imported.name})"
 
     @staticmethod
     def _summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:

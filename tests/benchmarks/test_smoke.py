@@ -236,8 +236,8 @@ def test_triggers_all_fired_without_errors(quick_run):
         modes = [r["mode"] for r in variant["runs"]]
         assert modes == ["shared", "per-trigger", "before-watch"] * repeats
         for run in variant["runs"]:
-            today = run["provider_path"] == str(REPO / "airflow_provider_nomad")
-            assert today == (run["mode"] != "before-watch"), run["provider_path"]
+            expected = before_watch.COMMIT[:7] if run["mode"] == "before-watch" else "today"
+            assert run["provider"] == expected, run["provider"]
         assert variant["before_watch"]["cpu_ms_per_trigger"]["n"] == repeats
 
 
