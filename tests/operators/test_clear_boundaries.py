@@ -30,9 +30,15 @@ RESULT = "alloc/result.json"
 
 
 def settlement(release: Path | None = None, broken: Path | None = None) -> str:
-    """Writes its result (once ``release`` exists, if given), or fails once ``broken`` does."""
+    """Writes its result (once ``release`` exists, if given), or fails once ``broken`` does.
+
+    A batch waiting for ``release`` first says it runs, in ``<release>.running-<job ID>``
+    (see :meth:`Steps.wait_running`).
+    """
     wait = (
-        f"while not os.path.exists({str(release)!r}):\n            time.sleep(0.02)"
+        f"open({str(release) + '.running-'!r} + os.environ['NOMAD_JOB_ID'].replace('/', '_'),"
+        f" 'w').close()\n"
+        f"        while not os.path.exists({str(release)!r}):\n            time.sleep(0.02)"
         if release
         else ""
     )
@@ -110,7 +116,9 @@ def test_a_batch_still_running_from_before_a_clear_is_stopped_not_adopted(
     steps = Steps(kind, nomad_client, release, killable=True)
     try:
         before, _, _ = steps.take(1, cleared=False)
+        steps.wait_running(before)
         cleared = steps.start_marked(2)
+        steps.wait_running(cleared)
         steps.operator.hook.stop_job(cleared)
         _ended(steps.operator, cleared, succeeded=False)
         capfd.readouterr()
@@ -191,6 +199,17 @@ class Steps:
         _wait_until(ignoring.exists, "the batch ignoring the kill signal")
         self.operator.hook.stop_job(first)
         return first
+
+    def wait_running(self, job_id: str) -> None:
+        """Wait until the (killable) batch of ``job_id`` runs its own code.
+
+        Its interpreter is started by then: CPython can swallow a SIGINT that lands while it
+        starts (it reports the KeyboardInterrupt as ignored, or as an error in a ``.pth``
+        file, and goes on), and the batch would then run until its 600 s kill timeout. A
+        real Nomad sends the same signal.
+        """
+        running = Path(f"{self.release}.running-{job_id.replace('/', '_')}")
+        _wait_until(running.exists, f"{job_id}'s batch running")
 
     def take(self, try_number: int, *, cleared: bool) -> tuple[str, str | None, str | None]:
         if self.kind == "dispatch":
