@@ -7,11 +7,11 @@ as a triggerer picks up a burst of deferred tasks. Latency is each batch's ``Fin
 its trigger's event.
 
 Each repeat runs the swarm three times, in the same way: the triggers sharing one event stream
-(the default), then each trigger with its own blocking queries (``shared_watch=False``), then
-the triggers of the provider as it was before the shared watch (``before-watch``: see
+(the default), each trigger with its own blocking queries (``shared_watch=False``), and the
+triggers of the provider as it was before the shared watch (``before-watch``: see
 :mod:`benchmarks.before_watch`; left out, with the reason, where the checkout has no history).
-The machine's load average is recorded beside each run: on a shared machine the figures move
-with it.
+Each repeat starts with the next of the three. The machine's load average is recorded beside
+each run: on a shared machine the figures move with it.
 """
 
 from __future__ import annotations
@@ -206,6 +206,7 @@ class TriggerBenchmark:
         self.profile = profile
         self.workdir = workdir
         self._before_watch_dir: Path | None = None
+        self._repeats_run = 0  # over both variants: which mode starts the next repeat
 
     def run(self) -> dict[str, Any]:
         p = self.profile
@@ -222,7 +223,13 @@ class TriggerBenchmark:
         waits' under ``per_trigger``, those before the shared watch under ``before_watch``,
         every run under ``runs``."""
         modes = [m for m, how in MODES.items() if self._before_watch_dir or not how.before_watch]
-        runs = [self._run_once(r, mode, variant) for r in range(repeats) for mode in modes]
+        runs: list[dict[str, Any]] = []
+        for r in range(repeats):
+            # Each repeat starts with the next mode, so a drift of the machine's load over a
+            # repeat does not always fall on the same one.
+            first = self._repeats_run % len(modes)
+            self._repeats_run += 1
+            runs += [self._run_once(r, mode, variant) for mode in modes[first:] + modes[:first]]
         summary = self._summarize([r for r in runs if r["mode"] == "shared"])
         summary["runs"] = runs
         summary["per_trigger"] = self._summarize([r for r in runs if r["mode"] == "per-trigger"])
