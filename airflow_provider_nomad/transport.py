@@ -14,6 +14,7 @@ error on either path instead of a request to the host it names.
 
 from __future__ import annotations
 
+import errno
 import socket
 import ssl
 from dataclasses import dataclass
@@ -169,6 +170,20 @@ def transport_error(
         return service.unreachable(
             f"Cannot reach {name} at {address}: the host name does not resolve "
             f"({gai.strerror or gai}) ({what}). Check the connection's host",
+            request_sent=False,
+        )
+    exhausted = next(
+        (e for e in chain if isinstance(e, OSError) and e.errno in (errno.EMFILE, errno.ENFILE)),
+        None,
+    )
+    if exhausted is not None:
+        # Not the agent's fault: said so, or the user checks a Nomad that is fine.
+        scope = "this process" if exhausted.errno == errno.EMFILE else "this machine"
+        return service.unreachable(
+            f"Cannot open a connection to {name} at {address}: {scope} has no file "
+            f"descriptor left ({exhausted.strerror}; {what}). Raise the limit of open files "
+            "(ulimit -n; LimitNOFILE= for a systemd service): a triggerer holds a socket per "
+            "followed log, two per running batch",
             request_sent=False,
         )
     refused = next((e for e in chain if isinstance(e, ConnectionRefusedError)), None)

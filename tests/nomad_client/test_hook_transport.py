@@ -284,3 +284,74 @@ async def test_async_mutual_tls_without_client_cert(monkeypatch, mtls_server, tl
     assert f"TLS handshake with Nomad at {mtls_server.address} failed" in str(info.value)
     assert "If the agent requires mutual TLS, set client_cert and client_key." in str(info.value)
     assert mtls_server.seen == []
+
+
+OUT_OF_DESCRIPTORS = """
+    import asyncio, json, os, resource
+    from airflow_provider_nomad.exceptions import NomadUnreachableError
+    from airflow_provider_nomad.hooks.nomad import NomadAsyncHook, NomadHook
+    from airflow_provider_nomad.retry import RetryPolicy
+
+    fast = RetryPolicy(max_attempts=2, max_delay=20, initial_wait=0.001, max_wait=0.002)
+    sync_hook = NomadHook(retry_policy=fast)
+    async_hook = NomadAsyncHook(retry_policy=fast)
+
+    async def async_read():
+        async with async_hook as hook:
+            await hook.get_job_evaluations("x")
+
+    loop = asyncio.new_event_loop()  # its own descriptors (epoll, self-pipe) taken first
+    reads = (
+        ("sync", lambda: sync_hook.list_jobs("x")),
+        ("async", lambda: loop.run_until_complete(async_read())),
+    )
+    for _, read in reads:  # once with descriptors to spare: every lazy import is done
+        try:
+            read()
+        except NomadUnreachableError:
+            pass
+
+    # Every descriptor this process may have is taken (the listing's own is closed after it):
+    # the next socket fails (EMFILE).
+    in_use = len(os.listdir("/proc/self/fd")) - 1
+    resource.setrlimit(
+        resource.RLIMIT_NOFILE, (in_use, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    )
+    errors = {}
+    for side, read in reads:
+        try:
+            read()
+        except NomadUnreachableError as exc:
+            errors[side] = [str(exc), exc.request_sent]
+    print(json.dumps(errors))
+"""
+
+
+def test_a_process_out_of_descriptors_is_told_so_not_to_check_the_agent(closed_port):
+    import subprocess
+    import sys
+    import textwrap
+
+    address = f"http://127.0.0.1:{closed_port}"
+    env = {
+        **__import__("os").environ,
+        "AIRFLOW_CONN_NOMAD_DEFAULT": json.dumps({"conn_type": "nomad", "host": address}),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(OUT_OF_DESCRIPTORS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    errors = json.loads(done.stdout.splitlines()[-1])
+    assert set(errors) == {"sync", "async"}
+    for message, request_sent in errors.values():
+        assert message.startswith(
+            f"Cannot open a connection to Nomad at {address}: this process has no file "
+            "descriptor left (Too many open files; GET /v1/"
+        ), message
+        assert "Raise the limit of open files (ulimit -n" in message
+        assert "agent is running" not in message
+        assert request_sent is False
