@@ -28,6 +28,14 @@ OPTIONS: dict[str, tuple[str, str]] = {
         "Seconds the shared event stream stays open after its last trigger ended, so the next "
         "task's trigger finds its dispatch already seen. 0 closes it with the last trigger.",
     ),
+    "raise_open_file_limit": (
+        "True",
+        "The first NomadJobTrigger raises the triggerer's soft limit of open files to its hard "
+        "limit, as Go programs such as Nomad do: each followed log holds a socket while its "
+        "task runs (two per batch), and the soft limit services often get (1,024 under "
+        "systemd) runs out at a few hundred batches. False keeps the limit the triggerer "
+        "started with.",
+    ),
 }
 _TRUE = frozenset({"t", "true", "1"})
 _FALSE = frozenset({"f", "false", "0"})
@@ -39,6 +47,7 @@ class TriggererSettings:
 
     shared_watch: bool
     watch_linger: float
+    raise_open_file_limit: bool = True
 
     @classmethod
     def read(cls, conf: ConfSource, log: logging.Logger) -> TriggererSettings:
@@ -52,9 +61,12 @@ class TriggererSettings:
             )
             return default
 
-        shared = get("shared_watch")
-        if shared.lower() not in _TRUE | _FALSE:
-            shared = bad("shared_watch", shared, "True or False")
+        def boolean(name: str) -> bool:
+            text = get(name)
+            if text.lower() not in _TRUE | _FALSE:
+                text = bad(name, text, "True or False")
+            return text.lower() in _TRUE
+
         linger = get("watch_linger")
         try:
             seconds = float(linger)
@@ -62,7 +74,11 @@ class TriggererSettings:
             seconds = -1.0
         if not 0 <= seconds < float("inf"):
             seconds = float(bad("watch_linger", linger, "a number of seconds, 0 or more"))
-        return cls(shared_watch=shared.lower() in _TRUE, watch_linger=seconds)
+        return cls(
+            shared_watch=boolean("shared_watch"),
+            watch_linger=seconds,
+            raise_open_file_limit=boolean("raise_open_file_limit"),
+        )
 
 
 def provider_config() -> dict[str, Any]:
@@ -71,6 +87,10 @@ def provider_config() -> dict[str, Any]:
         SECTION: section_info(
             "NomadJobTrigger in the triggerer: how the triggers of one triggerer wait.",
             OPTIONS,
-            {"shared_watch": "boolean", "watch_linger": "float"},
+            {
+                "shared_watch": "boolean",
+                "watch_linger": "float",
+                "raise_open_file_limit": "boolean",
+            },
         )
     }

@@ -19,6 +19,7 @@ from airflow_provider_nomad.nomad.job_watch import JobChangeWatch, watch_for
 from airflow_provider_nomad.nomad.outcome import JobOutcome, JobResult
 from airflow_provider_nomad.nomad.selection import select_allocations
 from airflow_provider_nomad.triggers.config import TriggererSettings
+from airflow_provider_nomad.triggers.open_files import raise_open_file_limit
 
 
 @dataclass
@@ -162,6 +163,10 @@ class NomadJobTrigger(BaseTrigger):
         return NomadAsyncHook(self.nomad_conn_id, namespace=self.namespace, region=self.region)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        # Read in the triggerer, so its own configuration decides, whatever the DAGs say.
+        settings = TriggererSettings.read(conf, self.log)
+        if settings.raise_open_file_limit:
+            raise_open_file_limit(self.log)
         event = NomadJobEvent(job_id=self.job_id, offsets=dict(self.offsets), adopted=self.adopted)
         checkpoint = LogCheckpoint(
             self.task_instance if self.stream_logs else None,
@@ -187,7 +192,7 @@ class NomadJobTrigger(BaseTrigger):
                     deadline=self.deadline,
                     alloc_selector=select_allocations(self.alloc_id, self.task_group),
                     on_written=checkpoint.changed,
-                    changes=self._watch(),
+                    changes=self._watch(settings),
                 )
                 event.outcome = await self._follower.run()
                 event.offsets = self._follower.offsets
@@ -201,12 +206,8 @@ class NomadJobTrigger(BaseTrigger):
             await checkpoint.close()
         yield TriggerEvent(event.to_dict())
 
-    def _watch(self) -> JobChangeWatch | None:
-        if not self.shared_watch:
-            return None
-        # Read in the triggerer, so its own configuration decides, whatever the DAGs say.
-        settings = TriggererSettings.read(conf, self.log)
-        if not settings.shared_watch:
+    def _watch(self, settings: TriggererSettings) -> JobChangeWatch | None:
+        if not self.shared_watch or not settings.shared_watch:
             return None
         return watch_for(
             self.nomad_conn_id,

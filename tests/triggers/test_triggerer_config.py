@@ -20,20 +20,26 @@ def _conf(**values: str) -> SectionConf:
 
 def test_defaults_are_the_watch_s_own():
     settings = TriggererSettings.read(_conf(), log)
-    assert settings == TriggererSettings(shared_watch=True, watch_linger=LINGER)
+    assert settings == TriggererSettings(
+        shared_watch=True, watch_linger=LINGER, raise_open_file_limit=True
+    )
 
 
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
-        ({"shared_watch": "False", "watch_linger": "0"}, (False, 0.0)),
-        ({"shared_watch": " f ", "watch_linger": "2.5"}, (False, 2.5)),
-        ({"shared_watch": "TRUE", "watch_linger": " 300 "}, (True, 300.0)),
+        ({"shared_watch": "False", "watch_linger": "0"}, (False, 0.0, True)),
+        ({"shared_watch": " f ", "watch_linger": "2.5"}, (False, 2.5, True)),
+        ({"shared_watch": "TRUE", "watch_linger": " 300 "}, (True, 300.0, True)),
+        ({"raise_open_file_limit": "False"}, (True, LINGER, False)),
+        ({"raise_open_file_limit": " 0 "}, (True, LINGER, False)),
     ],
 )
 def test_values_as_airflow_cfg_writes_them(values, expected, caplog):
     settings = TriggererSettings.read(_conf(**values), log)
-    assert (settings.shared_watch, settings.watch_linger) == expected
+    assert (settings.shared_watch, settings.watch_linger, settings.raise_open_file_limit) == (
+        expected
+    )
     assert not caplog.records
 
 
@@ -45,6 +51,10 @@ def test_values_as_airflow_cfg_writes_them(values, expected, caplog):
         ({"watch_linger": "-5"}, "got '-5'"),
         ({"watch_linger": "inf"}, "got 'inf'"),
         ({"watch_linger": "nan"}, "got 'nan'"),
+        (
+            {"raise_open_file_limit": "yes"},
+            "raise_open_file_limit must be True or False, got 'yes'",
+        ),
     ],
 )
 def test_a_bad_value_is_named_and_its_default_used(values, named, caplog):
@@ -63,4 +73,5 @@ def test_provider_declares_every_option_with_its_default():
     }
     assert options["shared_watch"]["type"] == "boolean"
     assert options["watch_linger"]["type"] == "float"
+    assert options["raise_open_file_limit"]["type"] == "boolean"
     assert all(o["description"] for o in options.values())
