@@ -93,7 +93,8 @@ CONSUL = Service(
 
 
 def _error_chain(exc: BaseException) -> list[BaseException]:
-    """The exception and everything it wraps (causes, contexts, urllib3 reasons, args)."""
+    """The exception and everything it wraps (causes, contexts, urllib3 reasons, args, and
+    the members of exception groups)."""
     seen: list[BaseException] = []
     todo: list[BaseException] = [exc]
     while todo:
@@ -101,11 +102,17 @@ def _error_chain(exc: BaseException) -> list[BaseException]:
         if any(current is s for s in seen):
             continue
         seen.append(current)
+        # anyio's "All connection attempts failed" holds each address's error in an exception
+        # group (the builtin, or the backport on Python 3.10): its ``exceptions``.
+        grouped = getattr(current, "exceptions", ())
+        if not isinstance(grouped, (tuple, list)):
+            grouped = ()
         for nxt in (
             current.__cause__,
             current.__context__,
             getattr(current, "reason", None),
             *getattr(current, "args", ()),
+            *grouped,
         ):
             if isinstance(nxt, BaseException):
                 todo.append(nxt)
@@ -182,8 +189,7 @@ def transport_error(
         return service.unreachable(
             f"Cannot open a connection to {name} at {address}: {scope} has no file "
             f"descriptor left ({exhausted.strerror}; {what}). Raise the limit of open files "
-            "(ulimit -n; LimitNOFILE= for a systemd service): a triggerer holds a socket per "
-            "followed log, two per running batch",
+            "(ulimit -n; LimitNOFILE= for a systemd service)",
             request_sent=False,
         )
     refused = next((e for e in chain if isinstance(e, ConnectionRefusedError)), None)

@@ -12,7 +12,9 @@ and the provider of before the shared watch saw none of the 700 end within 6 min
 Go programs (Nomad among them) raise their soft limit to the hard one when they start; Python
 does not. The first :class:`~airflow_provider_nomad.triggers.nomad.NomadJobTrigger` of a
 triggerer process does it (``[nomad_triggerer] raise_open_file_limit = False`` opts out). The
-hard limit is the administrator's, and is left as it is.
+hard limit is the administrator's, and is left as it is. Processes the triggerer starts
+afterwards inherit the raised limit; one that still uses ``select()`` would meet a descriptor
+above 1,023 only where it used to get ``EMFILE``.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ try:
 except ImportError:  # not on POSIX: no such limit to raise
     resource = None  # type: ignore[assignment]
 
-#: What an unlimited hard limit is raised to: Linux's default ``fs.nr_open``, above which
-#: ``setrlimit`` fails.
-UNLIMITED_TARGET = 1 << 20
+#: What the soft limit is raised to under an unlimited hard limit (Linux caps the hard limit
+#: itself, at ``fs.nr_open``; macOS reports it unlimited): a million, else macOS's ``OPEN_MAX``,
+#: the most its kernel takes.
+UNLIMITED_TARGETS = (1 << 20, 10240)
+
+_log = logging.getLogger(__name__)
 
 _lock = threading.Lock()
 _tried = False
@@ -36,7 +41,8 @@ _tried = False
 def raise_open_file_limit(log: logging.Logger) -> tuple[int, int] | None:
     """Raise this process's soft limit of open files to its hard limit, once per process.
 
-    :param log: told once, when the limit changed (or could not).
+    :param log: told once, when the limit changed (or could not), besides this module's own
+        logger (the triggerer's log): the first trigger's task log.
     :return: ``(before, after)`` when this call raised it; ``None`` when an earlier call
         already tried, or there was nothing to raise.
     """
@@ -46,24 +52,39 @@ def raise_open_file_limit(log: logging.Logger) -> tuple[int, int] | None:
             return None
         _tried = True
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        target = UNLIMITED_TARGET if hard == resource.RLIM_INFINITY else hard
-        if soft == resource.RLIM_INFINITY or soft >= target:
+        targets = UNLIMITED_TARGETS if hard == resource.RLIM_INFINITY else (hard,)
+        if soft == resource.RLIM_INFINITY or soft >= targets[0]:
             return None
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        except (ValueError, OSError) as exc:
-            log.warning(
-                "Could not raise this triggerer's limit of open files from %d to %d (%s): "
-                "each followed Nomad log holds a socket while its task runs, two per batch",
+        problem: Exception | None = None
+        for target in targets:
+            if target <= soft:
+                break
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            except (ValueError, OSError) as exc:
+                problem = exc
+                continue
+            _say(
+                log,
+                logging.INFO,
+                "Raised this triggerer's limit of open files from %d to %d: each followed "
+                "Nomad log holds a socket while its task runs, two per batch",
                 soft,
                 target,
-                exc,
             )
-            return None
-        log.info(
-            "Raised this triggerer's limit of open files from %d to %d: each followed Nomad "
-            "log holds a socket while its task runs, two per batch",
+            return soft, target
+        _say(
+            log,
+            logging.WARNING,
+            "Could not raise this triggerer's limit of open files from %d (%s): each followed "
+            "Nomad log holds a socket while its task runs, two per batch",
             soft,
-            target,
+            problem,
         )
-        return soft, target
+        return None
+
+
+def _say(log: logging.Logger, level: int, message: str, *args: object) -> None:
+    log.log(level, message, *args)
+    if log is not _log:
+        _log.log(level, message, *args)

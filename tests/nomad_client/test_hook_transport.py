@@ -11,6 +11,7 @@ import logging
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from nomad_testlib import HANG_BOUND
 
 from airflow_provider_nomad.exceptions import (
     NomadPermissionError,
@@ -311,12 +312,15 @@ OUT_OF_DESCRIPTORS = """
         except NomadUnreachableError:
             pass
 
-    # Every descriptor this process may have is taken (the listing's own is closed after it):
-    # the next socket fails (EMFILE).
-    in_use = len(os.listdir("/proc/self/fd")) - 1
-    resource.setrlimit(
-        resource.RLIMIT_NOFILE, (in_use, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
-    )
+    # Every descriptor this process may have is taken: the next socket fails (EMFILE).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 1024), hard))
+    held = []
+    while True:
+        try:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+        except OSError:
+            break
     errors = {}
     for side, read in reads:
         try:
@@ -341,7 +345,7 @@ def test_a_process_out_of_descriptors_is_told_so_not_to_check_the_agent(closed_p
         [sys.executable, "-c", textwrap.dedent(OUT_OF_DESCRIPTORS)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=HANG_BOUND,
         env=env,
     )
     assert done.returncode == 0, done.stderr[-3000:]
@@ -352,6 +356,8 @@ def test_a_process_out_of_descriptors_is_told_so_not_to_check_the_agent(closed_p
             f"Cannot open a connection to Nomad at {address}: this process has no file "
             "descriptor left (Too many open files; GET /v1/"
         ), message
-        assert "Raise the limit of open files (ulimit -n" in message
+        assert message.endswith(
+            "Raise the limit of open files (ulimit -n; LimitNOFILE= for a systemd service)"
+        )
         assert "agent is running" not in message
         assert request_sent is False

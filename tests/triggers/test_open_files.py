@@ -46,9 +46,13 @@ RAISE_TWICE = """
 
 
 def test_the_soft_limit_is_raised_to_the_hard_one_once():
+    import resource
+
     seen = _run_python(RAISE_TWICE, "64")
-    assert seen["first"] == [64, seen["hard"]]
-    assert seen["soft"] == seen["hard"]
+    assert seen["first"] == [64, seen["soft"]]
+    if seen["hard"] != resource.RLIM_INFINITY:  # else as far as the kernel takes it (macOS)
+        assert seen["soft"] == seen["hard"]
+    assert seen["soft"] > 64
     assert seen["second"] is None  # once per process
 
 
@@ -97,7 +101,7 @@ def test_a_triggerer_started_with_a_low_limit_follows_more_logs_than_it_allows(
     nomad_conn, nomad_client, tmp_path
 ):
     seen = _follow_in_a_triggerer(nomad_client, tmp_path, BATCHES)
-    assert seen["soft_limit"] == seen["hard_limit"] > 2 * BATCHES
+    assert seen["soft_limit"] > 2 * BATCHES  # raised by the first trigger
     assert [e["error"] for e in seen["events"]] == [None] * BATCHES
     assert {e["outcome"]["result"] for e in seen["events"]} == {"succeeded"}
     # Every batch's two lines, each once, with every log stream open at the same time.
