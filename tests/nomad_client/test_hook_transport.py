@@ -332,13 +332,14 @@ OUT_OF_DESCRIPTORS = """
 
 
 def test_a_process_out_of_descriptors_is_told_so_not_to_check_the_agent(closed_port):
+    import os
     import subprocess
     import sys
     import textwrap
 
     address = f"http://127.0.0.1:{closed_port}"
     env = {
-        **__import__("os").environ,
+        **os.environ,
         "AIRFLOW_CONN_NOMAD_DEFAULT": json.dumps({"conn_type": "nomad", "host": address}),
     }
     done = subprocess.run(

@@ -19,13 +19,12 @@ from nomad_testlib import HANG_BOUND, batch_job, dispatch
 TRIGGERER = Path(__file__).with_name("open_files_triggerer.py")
 
 
-def _run_python(code: str, *args: str, env: dict[str, str] | None = None) -> dict:
+def _run_python(code: str, *args: str) -> dict:
     done = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
         capture_output=True,
         text=True,
         timeout=HANG_BOUND,
-        env=env,
     )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.splitlines()[-1])
